@@ -1,0 +1,1 @@
+//! careid-accounts

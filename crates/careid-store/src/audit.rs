@@ -1,0 +1,89 @@
+//! The audit trail: who did what, when, from where. Never a secret.
+
+use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, QuerySelect, entity::prelude::*};
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+pub use entity::Model as AuditEvent;
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub at: TimeDateTimeWithTimeZone,
+        pub kind: String,
+        pub account_id: Option<i64>,
+        pub client_id: Option<String>,
+        pub ip: Option<String>,
+        pub detail: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{ActiveModel, Column, Entity};
+
+/// An event to record.
+#[derive(Debug, Clone, Default)]
+pub struct NewEvent {
+    /// What happened: `sign_in`, `sign_in_failed`, `lockout`, `password_changed`…
+    pub kind: &'static str,
+    /// The account concerned.
+    pub account_id: Option<i64>,
+    /// The client involved.
+    pub client_id: Option<String>,
+    /// The client address.
+    pub ip: Option<String>,
+    /// Anything else worth knowing, as JSON (never a secret).
+    pub detail: serde_json::Value,
+}
+
+/// Records an event.
+pub async fn insert_event(
+    db: &impl ConnectionTrait,
+    event: NewEvent,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let detail = if event.detail.is_null() {
+        "{}".to_owned()
+    } else {
+        event.detail.to_string()
+    };
+    ActiveModel {
+        at: Set(now),
+        kind: Set(event.kind.to_owned()),
+        account_id: Set(event.account_id),
+        client_id: Set(event.client_id),
+        ip: Set(event.ip),
+        detail: Set(detail),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Events, newest first, optionally for one account and since an instant.
+pub async fn find_events(
+    db: &impl ConnectionTrait,
+    account_id: Option<i64>,
+    since: Option<OffsetDateTime>,
+    limit: u64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut query = Entity::find();
+    if let Some(account_id) = account_id {
+        query = query.filter(Column::AccountId.eq(account_id));
+    }
+    if let Some(since) = since {
+        query = query.filter(Column::At.gte(since));
+    }
+    Ok(query.order_by_desc(Column::Id).limit(limit).all(db).await?)
+}

@@ -1,0 +1,27 @@
+//! careid's storage: sea-orm entities and every query the other crates need, one module
+//! per table or aggregate. Runs on SQLite (the embedded default) and PostgreSQL.
+//!
+//! Timestamps are UTC and whole seconds (see [`Clock`]); that keeps SQLite's text
+//! timestamps in the same order as the instants they name.
+
+pub mod accounts;
+pub mod audit;
+pub mod authorization_requests;
+pub mod clients;
+mod clock;
+pub mod codes;
+pub mod consents;
+mod db;
+mod error;
+pub mod one_time_tokens;
+pub mod password_history;
+pub mod profiles;
+pub mod refresh_tokens;
+pub mod revoked_access_tokens;
+pub mod sessions;
+pub mod signing_keys;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::{Backend, connect, migrate};
+pub use error::StoreError;
+pub use sea_orm::{DatabaseConnection, TransactionTrait};

@@ -1,0 +1,137 @@
+//! One-time tokens: invitation and reset links, reset codes, magic links, PINs. Stored
+//! as SHA-256 digests with a purpose, an expiry and `used_at`.
+
+use sea_orm::{
+    ActiveValue::Set,
+    QueryFilter,
+    entity::prelude::*,
+    sea_query::{Expr, ExprTrait},
+};
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+pub use entity::Model as OneTimeToken;
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "one_time_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub digest: String,
+        pub account_id: i64,
+        pub purpose: String,
+        pub client_id: Option<String>,
+        pub binding_digest: Option<String>,
+        pub attempts: i32,
+        pub created_at: TimeDateTimeWithTimeZone,
+        pub expires_at: TimeDateTimeWithTimeZone,
+        pub used_at: Option<TimeDateTimeWithTimeZone>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{ActiveModel, Column, Entity};
+
+/// A token to store.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// SHA-256 digest of the secret.
+    pub digest: String,
+    /// The account it acts for.
+    pub account_id: i64,
+    /// `invitation`, `reset_link`, `reset_code`, `magic_link`, `admin_reset`, `pin`.
+    pub purpose: &'static str,
+    /// The client whose branding and flow it belongs to.
+    pub client_id: Option<String>,
+    /// Digest of a browser binding, when the token is only good in one browser.
+    pub binding_digest: Option<String>,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Stores a token. With `supersede`, older unused tokens of the same account and
+/// purpose are used up first, in the same transaction as the caller's.
+pub async fn insert_token(
+    db: &impl ConnectionTrait,
+    new: NewToken,
+    supersede: bool,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    if supersede {
+        Entity::update_many()
+            .col_expr(Column::UsedAt, Expr::value(now))
+            .filter(Column::AccountId.eq(new.account_id))
+            .filter(Column::Purpose.eq(new.purpose))
+            .filter(Column::UsedAt.is_null())
+            .exec(db)
+            .await?;
+    }
+    ActiveModel {
+        digest: Set(new.digest),
+        account_id: Set(new.account_id),
+        purpose: Set(new.purpose.to_owned()),
+        client_id: Set(new.client_id),
+        binding_digest: Set(new.binding_digest),
+        attempts: Set(0),
+        created_at: Set(now),
+        expires_at: Set(new.expires_at),
+        used_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The token with this digest and purpose, whatever its state (so a page can tell
+/// "expired" from "unknown").
+pub async fn find_by_digest(
+    db: &impl ConnectionTrait,
+    digest: &str,
+    purpose: &str,
+) -> Result<Option<OneTimeToken>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::Digest.eq(digest))
+        .filter(Column::Purpose.eq(purpose))
+        .one(db)
+        .await?)
+}
+
+/// Uses a token up. One conditional UPDATE: exactly one of concurrent takers wins.
+pub async fn take_token(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    Ok(Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Counts a wrong guess at a code; returns the attempts so far.
+pub async fn update_attempts(db: &impl ConnectionTrait, id: i64) -> Result<i32, StoreError> {
+    Entity::update_many()
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map_or(0, |t| t.attempts))
+}

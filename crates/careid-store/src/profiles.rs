@@ -1,0 +1,137 @@
+//! Profiles: who a relying party sees. An account owns one or more (self, a couple, a
+//! dependent); each has its own stable `subject`, the OIDC `sub`.
+
+use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*};
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+pub use entity::Model as Profile;
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "profiles")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        #[sea_orm(unique)]
+        pub subject: String,
+        pub kind: String,
+        pub position: i32,
+        pub name: String,
+        pub given_name: Option<String>,
+        pub family_name: Option<String>,
+        pub email: Option<String>,
+        pub email_verified: bool,
+        pub created_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{ActiveModel, Column, Entity};
+
+/// A profile to add to an account.
+#[derive(Debug, Clone)]
+pub struct NewProfile {
+    /// The owning account.
+    pub account_id: i64,
+    /// Random, stable OIDC subject.
+    pub subject: String,
+    /// `self`, `couple`, `dependent`…
+    pub kind: String,
+    /// Display name.
+    pub name: String,
+    /// Contact email of this profile, if any.
+    pub email: Option<String>,
+}
+
+/// Adds a profile after the account's existing ones.
+pub async fn insert_profile(
+    db: &impl ConnectionTrait,
+    new: NewProfile,
+    now: OffsetDateTime,
+) -> Result<Profile, StoreError> {
+    let position = Entity::find()
+        .filter(Column::AccountId.eq(new.account_id))
+        .count(db)
+        .await? as i32;
+    let (given_name, family_name) = split_name(&new.name);
+    Ok(ActiveModel {
+        account_id: Set(new.account_id),
+        subject: Set(new.subject),
+        kind: Set(new.kind),
+        position: Set(position),
+        name: Set(new.name.clone()),
+        given_name: Set(given_name),
+        family_name: Set(family_name),
+        email: Set(new.email),
+        email_verified: Set(false),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// The account's profiles, self first.
+pub async fn find_for_account(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> Result<Vec<Profile>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .order_by_asc(Column::Position)
+        .all(db)
+        .await?)
+}
+
+/// The profile with this id.
+pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Profile>, StoreError> {
+    Ok(Entity::find_by_id(id).one(db).await?)
+}
+
+/// Marks the profile's email as verified (an emailed link was followed).
+pub async fn update_email_verified(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::EmailVerified, sea_orm::sea_query::Expr::value(true))
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Kind.eq("self"))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// "Ada Lovelace" → given "Ada", family "Lovelace"; a single word is a given name.
+fn split_name(name: &str) -> (Option<String>, Option<String>) {
+    let name = name.trim();
+    match name.rsplit_once(' ') {
+        Some((given, family)) => (Some(given.trim().to_owned()), Some(family.to_owned())),
+        None if name.is_empty() => (None, None),
+        None => (Some(name.to_owned()), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_splits_at_its_last_space() {
+        assert_eq!(
+            split_name("Mary Ann Smith"),
+            (Some("Mary Ann".into()), Some("Smith".into()))
+        );
+        assert_eq!(split_name("Cher"), (Some("Cher".into()), None));
+        assert_eq!(split_name(" "), (None, None));
+    }
+}

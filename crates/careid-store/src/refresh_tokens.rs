@@ -1,0 +1,146 @@
+//! Refresh tokens: digests only, grouped in families. Each use rotates the token; a
+//! rotated token seen again means it leaked, and the whole family is revoked.
+
+use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+pub use entity::Model as RefreshToken;
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "refresh_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub digest: String,
+        pub family_id: String,
+        pub client_id: String,
+        pub account_id: i64,
+        pub grant: String,
+        pub created_at: TimeDateTimeWithTimeZone,
+        pub expires_at: TimeDateTimeWithTimeZone,
+        pub rotated_at: Option<TimeDateTimeWithTimeZone>,
+        pub revoked_at: Option<TimeDateTimeWithTimeZone>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{ActiveModel, Column, Entity};
+
+impl RefreshToken {
+    /// The grant this token carries.
+    pub fn grant(&self) -> Result<serde_json::Value, StoreError> {
+        Ok(serde_json::from_str(&self.grant)?)
+    }
+}
+
+/// A refresh token to store.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    /// SHA-256 digest of the token.
+    pub digest: String,
+    /// The family: all tokens rotated from one code share it.
+    pub family_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The account it acts for.
+    pub account_id: i64,
+    /// The protocol crate's grant JSON.
+    pub grant: serde_json::Value,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Stores a new refresh token.
+pub async fn insert_token(
+    db: &impl ConnectionTrait,
+    new: NewRefreshToken,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    ActiveModel {
+        digest: Set(new.digest),
+        family_id: Set(new.family_id),
+        client_id: Set(new.client_id),
+        account_id: Set(new.account_id),
+        grant: Set(new.grant.to_string()),
+        created_at: Set(now),
+        expires_at: Set(new.expires_at),
+        rotated_at: Set(None),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The token with this digest, whatever its state.
+pub async fn find_by_digest(
+    db: &impl ConnectionTrait,
+    digest: &str,
+) -> Result<Option<RefreshToken>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::Digest.eq(digest))
+        .one(db)
+        .await?)
+}
+
+/// Marks a live token rotated. One conditional UPDATE: of two concurrent rotations of
+/// the same token exactly one returns `true`.
+pub async fn take_for_rotation(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    Ok(Entity::update_many()
+        .col_expr(Column::RotatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::RotatedAt.is_null())
+        .filter(Column::RevokedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Revokes every token of a family.
+pub async fn revoke_family(
+    db: &impl ConnectionTrait,
+    family_id: &str,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::FamilyId.eq(family_id))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Revokes every token of an account (disable, expiry), or of one client of it.
+pub async fn revoke_for_account(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    client_id: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let mut update = Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::RevokedAt.is_null());
+    if let Some(client_id) = client_id {
+        update = update.filter(Column::ClientId.eq(client_id));
+    }
+    Ok(update.exec(db).await?.rows_affected)
+}

@@ -1,0 +1,61 @@
+//! Access tokens are self-contained JWTs; revoking one records its `jti` here until the
+//! token would have expired anyway.
+
+use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*};
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "revoked_access_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub jti: String,
+        pub expires_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{ActiveModel, Column, Entity};
+
+/// Denies the token `jti` until `expires_at`. Revoking twice is not an error.
+pub async fn insert_revoked(
+    db: &impl ConnectionTrait,
+    jti: &str,
+    expires_at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let outcome = ActiveModel {
+        jti: Set(jti.to_owned()),
+        expires_at: Set(expires_at),
+    }
+    .insert(db)
+    .await;
+    match outcome.map_err(StoreError::from) {
+        Ok(_) | Err(StoreError::Duplicate) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether `jti` has been revoked.
+pub async fn is_revoked(db: &impl ConnectionTrait, jti: &str) -> Result<bool, StoreError> {
+    Ok(Entity::find_by_id(jti.to_owned()).one(db).await?.is_some())
+}
+
+/// Forgets revocations of tokens that have expired by now.
+pub async fn delete_expired(
+    db: &impl ConnectionTrait,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(Entity::delete_many()
+        .filter(Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -1,0 +1,16 @@
+//! Database migrations for careid. The same migrations run on SQLite and PostgreSQL, so
+//! they use only portable types: text, booleans, integers and timestamps with time zone.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+/// Every careid migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}
