@@ -1,1 +1,26 @@
-//! careid-accounts
+//! careid's account lifecycle: password sign-in checks, careid sessions, account creation,
+//! password changes and resets, and the administrator's disable / enable / reactivate
+//! actions with the inactivity sweep.
+//!
+//! The rules themselves (password strength, history, lockout, expiry) live in
+//! `careid-policy`; every query lives in `careid-store`. This crate decides the order in
+//! which they apply, keeps argon2 off the async runtime ([`Hasher`]) and writes the audit
+//! trail. Pages and wording are `careid-ui`'s.
+mod admin;
+mod config;
+mod create;
+mod error;
+mod hasher;
+mod password_change;
+mod service;
+mod session;
+mod sign_in;
+#[cfg(test)]
+mod testing;
+
+pub use config::AccountsConfig;
+pub use error::AccountsError;
+pub use hasher::Hasher;
+pub use service::Accounts;
+pub use session::SessionSecret;
+pub use sign_in::SignInError;

@@ -24,4 +24,4 @@ pub mod signing_keys;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{Backend, connect, migrate};
 pub use error::StoreError;
-pub use sea_orm::{DatabaseConnection, TransactionTrait};
+pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};

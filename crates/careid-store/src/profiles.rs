@@ -97,6 +97,17 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Pro
     Ok(Entity::find_by_id(id).one(db).await?)
 }
 
+/// The profile with this OIDC subject.
+pub async fn find_by_subject(
+    db: &impl ConnectionTrait,
+    subject: &str,
+) -> Result<Option<Profile>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::Subject.eq(subject))
+        .one(db)
+        .await?)
+}
+
 /// Marks the profile's email as verified (an emailed link was followed).
 pub async fn update_email_verified(
     db: &impl ConnectionTrait,

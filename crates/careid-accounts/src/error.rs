@@ -1,0 +1,45 @@
+//! The one error type of careid-accounts. Sign-in outcomes have their own enum,
+//! [`crate::SignInError`], because each of them is a page the person sees.
+
+use careid_policy::{PolicyError, Violation};
+use careid_store::{StoreError, accounts::Status};
+
+/// What went wrong in an account operation.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    /// Every hashing slot stayed taken for the configured wait; the server answers 503
+    /// with `Retry-After`.
+    #[error("password hashing is at capacity")]
+    Busy,
+    /// The new password breaks these rules (all of them, so the page lists them at once).
+    #[error("the new password breaks {} rule(s)", .0.len())]
+    PasswordRejected(Vec<Violation>),
+    /// An account with this email exists already.
+    #[error("an account with this email exists already")]
+    EmailTaken,
+    /// The email is empty or has no `@`.
+    #[error("not an email address")]
+    InvalidEmail,
+    /// The password given as the current one is wrong.
+    #[error("the current password is wrong")]
+    CurrentPasswordWrong,
+    /// No account has this id or email.
+    #[error("no such account")]
+    UnknownAccount,
+    /// The profile does not exist or belongs to another account.
+    #[error("no such profile for this account")]
+    UnknownProfile,
+    /// The action does not apply to an account in this status (enabling an account that
+    /// is not disabled, reactivating one that has not expired…).
+    #[error("the account is {}", .0.as_str())]
+    WrongStatus(Status),
+    /// Hashing failed, for example with out-of-range argon2 parameters.
+    #[error("hashing failed: {0}")]
+    Hash(#[from] PolicyError),
+    /// A blocking hashing task panicked or was cancelled.
+    #[error("hashing task failed: {0}")]
+    HashTask(#[from] tokio::task::JoinError),
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}

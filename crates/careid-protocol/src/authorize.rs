@@ -1,0 +1,481 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2), by GET and by form
+//! POST, and `/authorize/continue`, where the browser comes back after signing in.
+//!
+//! OIDC Core §3.1.2.6: a request whose client or redirect URI cannot be trusted gets an
+//! error page and never a redirect; every other error goes back to the client.
+
+use std::sync::Arc;
+
+use axum::{
+    body::Bytes,
+    extract::{Query, RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use careid_policy::one_time;
+use careid_store::{authorization_requests, codes, consents, profiles};
+use serde::Deserialize;
+use time::Duration;
+
+use crate::{
+    GrantType, Protocol, ProtocolError,
+    grant::Grant,
+    pending::{self, StoredRequest},
+    pkce, scope,
+    session::{self, LiveSession},
+};
+
+/// `GET /authorize`.
+pub async fn start_get(
+    State(app): State<Arc<Protocol>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    start(&app, &headers, query.unwrap_or_default().as_bytes()).await
+}
+
+/// `POST /authorize` (OIDC Core §3.1.2.1: form-encoded, same parameters).
+pub async fn start_post(
+    State(app): State<Arc<Protocol>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return app.error_page.render(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "This sign-in request could not be read",
+            "The application sent the request in a format careid does not accept. Please go back and try again.",
+        );
+    }
+    start(&app, &headers, &body).await
+}
+
+#[derive(Deserialize)]
+pub struct ResumeParams {
+    request: String,
+}
+
+/// `GET /authorize/continue?request=…`: the sign-in pages send the browser here.
+pub async fn resume(
+    State(app): State<Arc<Protocol>>,
+    headers: HeaderMap,
+    Query(params): Query<ResumeParams>,
+) -> Response {
+    let outcome = async {
+        let Some(request) = pending::load(&app, &params.request).await? else {
+            return Ok(expired_page(&app));
+        };
+        let live = session::current(&app, &headers).await?;
+        decide(&app, &params.request, request, live).await
+    }
+    .await;
+    outcome.unwrap_or_else(|err: ProtocolError| internal_page(&app, err))
+}
+
+fn expired_page(app: &Protocol) -> Response {
+    app.error_page.render(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "Too much time passed since the application asked you to sign in. Go back to the application and start again.",
+    )
+}
+
+fn internal_page(app: &Protocol, err: ProtocolError) -> Response {
+    tracing::error!(%err, "authorization request failed");
+    app.error_page.render(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "careid could not finish this request. Please try again in a moment.",
+    )
+}
+
+/// Form-encoded parameters, with repeats noted (RFC 6749 §3.1: a parameter MUST NOT
+/// appear more than once).
+struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    fn parse(raw: &[u8]) -> Self {
+        Self {
+            pairs: url::form_urlencoded::parse(raw).into_owned().collect(),
+        }
+    }
+
+    /// The parameter's value; empty values count as absent (RFC 6749 §3.1).
+    fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn is_repeated(&self, name: &str) -> bool {
+        self.pairs.iter().filter(|(k, _)| k == name).count() > 1
+    }
+
+    fn first_repeated(&self) -> Option<&str> {
+        self.pairs
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| self.is_repeated(k))
+    }
+}
+
+/// Where errors go once the client and redirect URI are trusted.
+struct Reply<'a> {
+    app: &'a Protocol,
+    redirect_uri: String,
+    state: Option<String>,
+}
+
+impl Reply<'_> {
+    fn error(&self, error: &str, description: &str) -> Response {
+        let mut pairs = vec![("error", error), ("error_description", description)];
+        if let Some(state) = &self.state {
+            pairs.push(("state", state));
+        }
+        redirect_to_client(self.app, &self.redirect_uri, &pairs)
+    }
+}
+
+/// A 303 to the client's redirect URI with `pairs` and `iss` (RFC 9207) added to its
+/// query. 303 so a POSTed form is never re-sent (RFC 9700 §4.12).
+fn redirect_to_client(app: &Protocol, redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        return internal_page(
+            app,
+            ProtocolError::Internal(format!(
+                "registered redirect URI {redirect_uri:?} does not parse"
+            )),
+        );
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+        query.append_pair("iss", &app.issuer);
+    }
+    see_other(url.as_str())
+}
+
+fn see_other(location: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+    )
+        .into_response()
+}
+
+async fn start(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Response {
+    let params = Params::parse(raw);
+    let bad = |title: &str, detail: &str| {
+        app.error_page
+            .render(StatusCode::BAD_REQUEST, title, detail)
+    };
+    if params.is_repeated("client_id") || params.is_repeated("redirect_uri") {
+        return bad(
+            "This sign-in request is malformed",
+            "The application sent its identity more than once.",
+        );
+    }
+    let Some(client) = params.get("client_id").and_then(|id| app.clients.get(id)) else {
+        return bad(
+            "Unknown application",
+            "The application that sent you here is not registered with careid. Contact its provider.",
+        );
+    };
+    let Some(redirect_uri) = params
+        .get("redirect_uri")
+        .filter(|uri| client.has_redirect_uri(uri))
+    else {
+        return bad(
+            "This sign-in request cannot be completed",
+            "The application asked careid to send you to an address it has not registered, so careid will not send you there.",
+        );
+    };
+    let reply = Reply {
+        app,
+        redirect_uri: redirect_uri.to_owned(),
+        state: params.get("state").map(str::to_owned),
+    };
+
+    match validate(&client, &params) {
+        Err((error, description)) => reply.error(error, description),
+        Ok(mut request) => {
+            let outcome = async {
+                let live = session::current(app, headers).await?;
+                if let Some(live) = &live {
+                    let too_old = request.max_age.is_some_and(|max_age| {
+                        (app.clock.now() - live.session.auth_time).whole_seconds() > max_age
+                    });
+                    if request.has_prompt("login") || too_old {
+                        request.stale_sid = Some(live.session.sid.clone());
+                    }
+                }
+                let id = one_time::new_token();
+                let now = app.clock.now();
+                let expires =
+                    now + Duration::minutes(app.config.authorization_request_minutes.into());
+                let json = serde_json::to_value(&request)
+                    .map_err(|e| ProtocolError::Internal(e.to_string()))?;
+                authorization_requests::insert_request(
+                    &app.db,
+                    &id,
+                    &request.client_id,
+                    &json,
+                    now,
+                    expires,
+                )
+                .await?;
+                decide(app, &id, request, live).await
+            }
+            .await;
+            outcome.unwrap_or_else(|err| internal_page(app, err))
+        }
+    }
+}
+
+type Invalid = (&'static str, &'static str);
+
+/// Checks everything but the client and redirect URI; errors here go back to the client.
+fn validate(client: &crate::Client, params: &Params) -> Result<StoredRequest, Invalid> {
+    if params.first_repeated().is_some() {
+        return Err(("invalid_request", "a parameter was repeated"));
+    }
+    if params.get("request").is_some() {
+        return Err(("request_not_supported", "request objects are not supported"));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(("request_uri_not_supported", "request_uri is not supported"));
+    }
+    match params.get("response_type") {
+        None => return Err(("invalid_request", "response_type is required")),
+        Some("code") => {}
+        Some(_) => {
+            return Err((
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !matches!(params.get("response_mode"), None | Some("query")) {
+        return Err(("invalid_request", "only response_mode=query is supported"));
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err((
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        ));
+    }
+    let Some(requested) = params.get("scope") else {
+        return Err(("invalid_request", "scope is required"));
+    };
+    let granted = scope::grantable(requested, &client.scopes);
+    if !granted.iter().any(|s| s == "openid") {
+        return Err(("invalid_scope", "the openid scope is required"));
+    }
+
+    let code_challenge = params.get("code_challenge").map(str::to_owned);
+    let code_challenge_method = match (&code_challenge, params.get("code_challenge_method")) {
+        (None, None) if client.is_public() => {
+            return Err((
+                "invalid_request",
+                "PKCE (code_challenge) is required for public clients",
+            ));
+        }
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err((
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        // RFC 7636 §4.3: the method defaults to plain.
+        (Some(_), None) => Some("plain"),
+        (Some(_), Some(method @ ("S256" | "plain"))) => Some(method),
+        (Some(_), Some(_)) => {
+            return Err(("invalid_request", "code_challenge_method must be S256"));
+        }
+    };
+    if code_challenge_method == Some("plain") && client.is_public() {
+        return Err((
+            "invalid_request",
+            "public clients must use code_challenge_method=S256",
+        ));
+    }
+    if code_challenge
+        .as_deref()
+        .is_some_and(|c| !pkce::is_well_formed(c))
+    {
+        return Err((
+            "invalid_request",
+            "code_challenge must be 43 to 128 unreserved characters",
+        ));
+    }
+
+    let prompt: Vec<String> = params.get("prompt").map(scope::split).unwrap_or_default();
+    if prompt
+        .iter()
+        .any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
+    {
+        return Err(("invalid_request", "unsupported prompt value"));
+    }
+    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+        return Err((
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(age) if age >= 0 => Some(age),
+            _ => return Err(("invalid_request", "max_age must be a non-negative integer")),
+        },
+    };
+
+    Ok(StoredRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri: params.get("redirect_uri").unwrap_or_default().to_owned(),
+        scope: granted.join(" "),
+        state: params.get("state").map(str::to_owned),
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge,
+        code_challenge_method: code_challenge_method.map(str::to_owned),
+        max_age,
+        prompt,
+        login_hint: params.get("login_hint").map(str::to_owned),
+        stale_sid: None,
+    })
+}
+
+/// Given a stored request and the browser's session, sends the browser where it must go
+/// next: sign-in, profile picker, consent, or back to the client with a code.
+async fn decide(
+    app: &Protocol,
+    id: &str,
+    request: StoredRequest,
+    live: Option<LiveSession>,
+) -> Result<Response, ProtocolError> {
+    let Some(client) = app.clients.get(&request.client_id) else {
+        return Ok(expired_page(app));
+    };
+    let reply = Reply {
+        app,
+        redirect_uri: request.redirect_uri.clone(),
+        state: request.state.clone(),
+    };
+    let now = app.clock.now();
+    let fresh = live.filter(|live| {
+        let is_stale = request.stale_sid.as_deref() == Some(live.session.sid.as_str());
+        let too_old = request
+            .max_age
+            .is_some_and(|age| (now - live.session.auth_time).whole_seconds() > age);
+        !is_stale && !too_old
+    });
+    let Some(live) = fresh else {
+        if request.has_prompt("none") {
+            authorization_requests::delete_request(&app.db, id).await?;
+            return Ok(reply.error("login_required", "the person is not signed in"));
+        }
+        return Ok(see_other(&format!("/sign-in?request={id}")));
+    };
+
+    let profiles = profiles::find_for_account(&app.db, live.account.id).await?;
+    let chosen = live
+        .session
+        .profile_id
+        .and_then(|pid| profiles.iter().find(|p| p.id == pid));
+    let profile = match (chosen, profiles.as_slice()) {
+        (Some(profile), _) => profile,
+        (None, [only]) => only,
+        (None, []) => {
+            return Err(ProtocolError::Internal(format!(
+                "account {} has no profile",
+                live.account.id
+            )));
+        }
+        (None, _) if request.has_prompt("none") => {
+            authorization_requests::delete_request(&app.db, id).await?;
+            return Ok(reply.error(
+                "account_selection_required",
+                "the person must choose a profile",
+            ));
+        }
+        (None, _) => return Ok(see_other(&format!("/select-profile?request={id}"))),
+    };
+
+    if !client.first_party {
+        let granted = consents::find_scopes(&app.db, profile.id, &client.client_id)
+            .await?
+            .unwrap_or_default();
+        let is_covered = scope::split(&request.scope)
+            .iter()
+            .all(|s| scope::contains(&granted, s));
+        if !is_covered || request.has_prompt("consent") {
+            if request.has_prompt("none") {
+                authorization_requests::delete_request(&app.db, id).await?;
+                return Ok(reply.error(
+                    "consent_required",
+                    "the person has not approved this application",
+                ));
+            }
+            return Ok(see_other(&format!("/consent?request={id}")));
+        }
+    }
+
+    let code = one_time::new_token();
+    let grant = Grant {
+        account_id: live.account.id,
+        profile_id: profile.id,
+        subject: profile.subject.clone(),
+        client_id: client.client_id.clone(),
+        scope: request.scope.clone(),
+        redirect_uri: Some(request.redirect_uri.clone()),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        code_challenge_method: request.code_challenge_method.clone(),
+        auth_time: live.session.auth_time.unix_timestamp(),
+        amr: live.session.amr(),
+        sid: live.session.sid.clone(),
+        family_id: one_time::new_token(),
+    };
+    let expires = now + Duration::seconds(app.config.code_seconds.into());
+    codes::insert_code(
+        &app.db,
+        &one_time::digest(&code),
+        &client.client_id,
+        &grant.to_json(),
+        now,
+        expires,
+    )
+    .await?;
+    authorization_requests::delete_request(&app.db, id).await?;
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(state) = &request.state {
+        pairs.push(("state", state));
+    }
+    Ok(redirect_to_client(app, &request.redirect_uri, &pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_and_empty_parameters_are_noticed() {
+        let params = Params::parse(b"a=1&b=&a=2&c=3");
+        assert_eq!(params.first_repeated(), Some("a"));
+        assert_eq!(params.get("b"), None);
+        assert_eq!(params.get("c"), Some("3"));
+    }
+}

@@ -1,0 +1,86 @@
+//! The refresh-token grant (RFC 6749 §6): rotation and reuse detection.
+
+use careid_policy::one_time;
+use careid_store::{TransactionTrait, audit, refresh_tokens};
+use serde_json::json;
+
+use crate::{Client, Protocol, ProtocolError, grant::Grant, scope, token::Form, tokens, userinfo};
+
+/// Exchanges a refresh token for new tokens and a new refresh token of the same family.
+pub async fn rotate(
+    app: &Protocol,
+    client: &Client,
+    form: &Form,
+) -> Result<tokens::TokenResponse, ProtocolError> {
+    let presented = form.require("refresh_token", "refresh_token is required")?;
+    let now = app.clock.now();
+    let txn = app
+        .db
+        .begin()
+        .await
+        .map_err(careid_store::StoreError::from)?;
+    let invalid = ProtocolError::InvalidGrant("the refresh token is invalid, expired or revoked");
+    let Some(token) = refresh_tokens::find_by_digest(&txn, &one_time::digest(presented)).await?
+    else {
+        return Err(invalid);
+    };
+    if token.client_id != client.client_id {
+        return Err(invalid);
+    }
+    if token.revoked_at.is_some() || token.expires_at <= now {
+        return Err(invalid);
+    }
+    // RFC 6749 §10.4, RFC 9700 §4.14.2: a rotated token seen again has leaked (or two
+    // parties hold it), so its whole family is revoked.
+    if token.rotated_at.is_some() || !refresh_tokens::take_for_rotation(&txn, token.id, now).await?
+    {
+        refresh_tokens::revoke_family(&txn, &token.family_id, now).await?;
+        audit::insert_event(
+            &txn,
+            audit::NewEvent {
+                kind: "refresh_token_reused",
+                account_id: Some(token.account_id),
+                client_id: Some(client.client_id.clone()),
+                ip: None,
+                detail: json!({ "family": token.family_id }),
+            },
+            now,
+        )
+        .await?;
+        txn.commit().await.map_err(careid_store::StoreError::from)?;
+        return Err(invalid);
+    }
+    let grant = Grant::from_json(token.grant()?)?;
+    // RFC 6749 §6: a narrower scope may be asked for, never a wider one. The new
+    // refresh token keeps the original grant.
+    let scope = match form.get("scope") {
+        None => grant.scope.clone(),
+        Some(requested) => {
+            let requested = scope::split(requested);
+            if requested.iter().any(|s| !scope::contains(&grant.scope, s)) {
+                return Err(ProtocolError::InvalidScope(
+                    "a refresh cannot widen the granted scope",
+                ));
+            }
+            requested.join(" ")
+        }
+    };
+    let Some(account) = crate::session::account_in_good_standing(
+        &txn,
+        app.clock.as_ref(),
+        grant.account_id,
+        app.inactivity_expiry_days,
+    )
+    .await?
+    else {
+        refresh_tokens::revoke_family(&txn, &token.family_id, now).await?;
+        txn.commit().await.map_err(careid_store::StoreError::from)?;
+        return Err(ProtocolError::InvalidGrant(
+            "the account can no longer sign in",
+        ));
+    };
+    let claims = userinfo::claims_for(&txn, &account, grant.profile_id, &scope).await?;
+    let response = tokens::for_person(app, &txn, client, &grant, &scope, claims, now).await?;
+    txn.commit().await.map_err(careid_store::StoreError::from)?;
+    Ok(response)
+}

@@ -1,0 +1,140 @@
+//! The browser's careid session as the protocol sees it: the cookie, and whether the
+//! session it names still counts (policy limits, account status). `careid-ui` starts
+//! sessions; both read them through here.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use careid_policy::{is_inactive_expired, is_session_live, one_time};
+use careid_store::{
+    Clock, ConnectionTrait, StoreError,
+    accounts::{self, Account, Status},
+    sessions::{self, Session},
+};
+
+use crate::Protocol;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "careid_session";
+
+/// A session that still signs its person in.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    /// The stored session.
+    pub session: Session,
+    /// Its account, active and within the inactivity limit.
+    pub account: Account,
+}
+
+/// Reads a cookie's value from the request headers.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// The session the request's cookie names, if it is still live: not ended, within the
+/// idle and absolute limits, and its account active and not idle-expired. A live
+/// session's idle clock restarts.
+pub async fn current(
+    app: &Protocol,
+    headers: &HeaderMap,
+) -> Result<Option<LiveSession>, StoreError> {
+    let Some(secret) = cookie_value(headers, COOKIE) else {
+        return Ok(None);
+    };
+    let now = app.clock.now();
+    let Some(session) = sessions::find_open_by_digest(&app.db, &one_time::digest(secret)).await?
+    else {
+        return Ok(None);
+    };
+    if !is_session_live(
+        session.created_at,
+        session.last_seen_at,
+        now,
+        &app.session_rules,
+    ) {
+        sessions::end_session(&app.db, session.id, now).await?;
+        return Ok(None);
+    }
+    let Some(account) = account_in_good_standing(
+        &app.db,
+        app.clock.as_ref(),
+        session.account_id,
+        app.inactivity_expiry_days,
+    )
+    .await?
+    else {
+        sessions::end_session(&app.db, session.id, now).await?;
+        return Ok(None);
+    };
+    sessions::update_seen(&app.db, session.id, now).await?;
+    Ok(Some(LiveSession { session, account }))
+}
+
+/// The account, if it may still act: active and within the inactivity limit. The same
+/// rule serves sessions, refresh tokens and userinfo, so a disabled or expired account
+/// stops everywhere at once.
+pub async fn account_in_good_standing(
+    db: &impl ConnectionTrait,
+    clock: &dyn Clock,
+    account_id: i64,
+    inactivity_expiry_days: u32,
+) -> Result<Option<Account>, StoreError> {
+    let Some(account) = accounts::find_by_id(db, account_id).await? else {
+        return Ok(None);
+    };
+    let is_usable = account.status() == Status::Active
+        && !is_inactive_expired(account.activity_at, clock.now(), inactivity_expiry_days);
+    Ok(is_usable.then_some(account))
+}
+
+/// A `Set-Cookie` value that installs a session secret: `HttpOnly; SameSite=Lax`, and
+/// `Secure` unless the issuer is plain http.
+pub fn set_cookie(secret: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("careid_session=; Path=/"))
+}
+
+/// A `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie(secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("careid_session=; Path=/; Max-Age=0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; careid_session=xyz; b=2"),
+        );
+        assert_eq!(cookie_value(&headers, COOKIE), Some("xyz"));
+        assert_eq!(cookie_value(&headers, "careid"), None);
+    }
+
+    #[test]
+    fn session_cookies_are_http_only_and_lax_and_secure_on_https() {
+        let cookie = set_cookie("s", true);
+        let cookie = cookie.to_str().unwrap();
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("SameSite=Lax")
+                && cookie.contains("Secure")
+        );
+        assert!(!set_cookie("s", false).to_str().unwrap().contains("Secure"));
+    }
+}

@@ -1,0 +1,98 @@
+//! The protocol's shared state, built once by the server.
+
+use std::sync::Arc;
+
+use axum::{
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use careid_policy::SessionRules;
+use careid_store::{Clock, DatabaseConnection};
+
+use crate::{Clients, Keys, ProtocolConfig};
+
+/// Renders the page a person sees when a request cannot go back to the client: an
+/// unknown client, a redirect URI that is not registered (OIDC Core 3.1.2.6), an
+/// expired sign-in. `careid-ui` supplies the themed one.
+pub trait ErrorPage: Send + Sync {
+    /// A page with this status, title and explanation.
+    fn render(&self, status: StatusCode, title: &str, detail: &str) -> Response;
+}
+
+/// A plain-text error page, for a server without themes.
+pub struct PlainErrorPage;
+
+impl ErrorPage for PlainErrorPage {
+    fn render(&self, status: StatusCode, title: &str, detail: &str) -> Response {
+        (
+            status,
+            [(header::CACHE_CONTROL, "no-store")],
+            format!("{title}\n\n{detail}\n"),
+        )
+            .into_response()
+    }
+}
+
+/// Everything the protocol endpoints share.
+pub struct Protocol {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn Clock>,
+    /// The issuer URL, without a trailing slash.
+    pub issuer: String,
+    /// Token lifetimes.
+    pub config: ProtocolConfig,
+    /// Idle and absolute limits of a browser session.
+    pub session_rules: SessionRules,
+    /// Days without a sign-in after which an account expires.
+    pub inactivity_expiry_days: u32,
+    /// The registered clients.
+    pub clients: Clients,
+    /// The signing keys.
+    pub keys: Keys,
+    /// The page for errors that must not redirect.
+    pub error_page: Arc<dyn ErrorPage>,
+    pub(crate) discovery: Vec<u8>,
+}
+
+impl Protocol {
+    /// Builds the state; the discovery document is rendered once, here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        issuer: &str,
+        config: ProtocolConfig,
+        session_rules: SessionRules,
+        inactivity_expiry_days: u32,
+        clients: Clients,
+        keys: Keys,
+        error_page: Arc<dyn ErrorPage>,
+    ) -> Self {
+        let issuer = issuer.trim_end_matches('/').to_owned();
+        let discovery = crate::discovery::document(&issuer);
+        Self {
+            db,
+            clock,
+            issuer,
+            config,
+            session_rules,
+            inactivity_expiry_days,
+            clients,
+            keys,
+            error_page,
+            discovery,
+        }
+    }
+
+    /// Whether cookies must carry `Secure`: always, except for a loopback http issuer.
+    pub fn secure_cookies(&self) -> bool {
+        !self.issuer.starts_with("http://")
+    }
+
+    /// An absolute URL on this issuer.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}

@@ -1,0 +1,209 @@
+//! Minting tokens: RFC 9068 access tokens, OIDC ID tokens, opaque refresh tokens, and
+//! the token response that carries them.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use careid_policy::one_time;
+use careid_store::{
+    ConnectionTrait,
+    refresh_tokens::{self, NewRefreshToken},
+};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::{Client, GrantType, Protocol, ProtocolError, grant::Grant, keys::SigningAlg, scope};
+
+/// The successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u32,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// Who a token acts for: a person (through a grant) or the client itself.
+pub enum Subject<'a> {
+    Person(&'a Grant),
+    Client,
+}
+
+fn access_token_seconds(app: &Protocol, client: &Client) -> u32 {
+    client
+        .access_token_seconds
+        .unwrap_or(app.config.access_token_seconds)
+}
+
+/// Signs an RFC 9068 access token (`typ: at+jwt`).
+pub fn access_token(
+    app: &Protocol,
+    client: &Client,
+    subject: Subject<'_>,
+    scope: &str,
+    now: OffsetDateTime,
+) -> Result<String, ProtocolError> {
+    let lifetime = access_token_seconds(app, client);
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(app.issuer));
+    claims.insert("aud".into(), json!(client.client_id));
+    claims.insert("client_id".into(), json!(client.client_id));
+    claims.insert("iat".into(), json!(now.unix_timestamp()));
+    claims.insert(
+        "exp".into(),
+        json!(now.unix_timestamp() + i64::from(lifetime)),
+    );
+    claims.insert("jti".into(), json!(one_time::new_token()));
+    claims.insert("scope".into(), json!(scope));
+    match subject {
+        Subject::Person(grant) => {
+            claims.insert("sub".into(), json!(grant.subject));
+            claims.insert("auth_time".into(), json!(grant.auth_time));
+            claims.insert("amr".into(), json!(grant.amr));
+            claims.insert("sid".into(), json!(grant.sid));
+        }
+        Subject::Client => {
+            claims.insert("sub".into(), json!(client.client_id));
+        }
+    }
+    // RFC 9068 §2.1: access tokens are signed with RS256 unless agreed otherwise.
+    app.keys.sign(SigningAlg::RS256, "at+jwt", claims)
+}
+
+/// OIDC Core §3.1.3.6: the left half of the hash of the access token, base64url.
+fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Signs an ID token for the grant, in the client's chosen algorithm.
+pub fn id_token(
+    app: &Protocol,
+    client: &Client,
+    grant: &Grant,
+    access_token: &str,
+    claims_by_scope: Map<String, Value>,
+    now: OffsetDateTime,
+) -> Result<String, ProtocolError> {
+    let mut claims = claims_by_scope;
+    claims.insert("iss".into(), json!(app.issuer));
+    claims.insert("sub".into(), json!(grant.subject));
+    claims.insert("aud".into(), json!(client.client_id));
+    claims.insert("iat".into(), json!(now.unix_timestamp()));
+    claims.insert(
+        "exp".into(),
+        json!(now.unix_timestamp() + i64::from(app.config.id_token_seconds)),
+    );
+    claims.insert("auth_time".into(), json!(grant.auth_time));
+    claims.insert("at_hash".into(), json!(at_hash(access_token)));
+    claims.insert("sid".into(), json!(grant.sid));
+    claims.insert("amr".into(), json!(grant.amr));
+    if let Some(nonce) = &grant.nonce {
+        claims.insert("nonce".into(), json!(nonce));
+    }
+    app.keys
+        .sign(client.id_token_signed_response_alg, "JWT", claims)
+}
+
+/// Creates a refresh token in the grant's family, if the client may refresh.
+pub async fn refresh_token(
+    app: &Protocol,
+    db: &impl ConnectionTrait,
+    client: &Client,
+    grant: &Grant,
+    now: OffsetDateTime,
+) -> Result<Option<String>, ProtocolError> {
+    if !client.allows(GrantType::RefreshToken) {
+        return Ok(None);
+    }
+    let token = one_time::new_token();
+    let days = client
+        .refresh_token_days
+        .unwrap_or(app.config.refresh_token_days);
+    refresh_tokens::insert_token(
+        db,
+        NewRefreshToken {
+            digest: one_time::digest(&token),
+            family_id: grant.family_id.clone(),
+            client_id: client.client_id.clone(),
+            account_id: grant.account_id,
+            grant: stored_for_refresh(grant),
+            expires_at: now + Duration::days(days.into()),
+        },
+        now,
+    )
+    .await?;
+    Ok(Some(token))
+}
+
+/// A refresh token keeps what later tokens need, not the code's one-time parts.
+fn stored_for_refresh(grant: &Grant) -> Value {
+    let mut grant = grant.clone();
+    grant.redirect_uri = None;
+    grant.code_challenge = None;
+    grant.code_challenge_method = None;
+    grant.to_json()
+}
+
+/// Access token and ID token (for `openid`) with `scope`, which may be narrower than
+/// the grant's (RFC 6749 §6), and a refresh token that keeps the whole grant.
+pub async fn for_person(
+    app: &Protocol,
+    db: &impl ConnectionTrait,
+    client: &Client,
+    grant: &Grant,
+    scope: &str,
+    claims: Map<String, Value>,
+    now: OffsetDateTime,
+) -> Result<TokenResponse, ProtocolError> {
+    let access = access_token(app, client, Subject::Person(grant), scope, now)?;
+    let id = if scope::contains(scope, "openid") {
+        Some(id_token(app, client, grant, &access, claims, now)?)
+    } else {
+        None
+    };
+    let refresh = refresh_token(app, db, client, grant, now).await?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: access_token_seconds(app, client),
+        scope: scope.to_owned(),
+        refresh_token: refresh,
+        id_token: id,
+    })
+}
+
+/// A client-credentials response: an access token only (RFC 6749 §4.4.3).
+pub fn for_client(
+    app: &Protocol,
+    client: &Client,
+    scope: &str,
+    now: OffsetDateTime,
+) -> Result<TokenResponse, ProtocolError> {
+    Ok(TokenResponse {
+        access_token: access_token(app, client, Subject::Client, scope, now)?,
+        token_type: "Bearer",
+        expires_in: access_token_seconds(app, client),
+        scope: scope.to_owned(),
+        refresh_token: None,
+        id_token: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_is_the_left_half_of_the_sha256_base64url() {
+        // OIDC Core §3.1.3.6 example token and hash, from the spec's Appendix A.3.
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! The UserInfo endpoint (OIDC Core §5.3) and the claims each scope releases (§5.4).
+//! The same claims go into ID tokens.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+};
+use careid_store::{
+    ConnectionTrait, StoreError, accounts::Account, profiles, revoked_access_tokens,
+};
+use serde_json::{Map, Value, json};
+
+use crate::{Protocol, ProtocolError, scope, session, token};
+
+/// `GET /userinfo` with a bearer token in the Authorization header.
+pub async fn show(
+    State(app): State<Arc<Protocol>>,
+    headers: HeaderMap,
+) -> Result<Response, ProtocolError> {
+    let token =
+        bearer(&headers)?.ok_or(ProtocolError::InvalidToken("a bearer token is required"))?;
+    respond(&app, &token).await
+}
+
+/// `POST /userinfo`: the token in the header or, per RFC 6750 §2.2, in the form body.
+pub async fn show_post(
+    State(app): State<Arc<Protocol>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ProtocolError> {
+    let from_header = bearer(&headers)?;
+    let from_body = if token::is_form(&headers) {
+        token::Form::parse(&body)?
+            .get("access_token")
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    let token = match (from_header, from_body) {
+        (Some(_), Some(_)) => {
+            return Err(ProtocolError::InvalidRequest(
+                "send the token once, not twice",
+            ));
+        }
+        (Some(token), None) | (None, Some(token)) => token,
+        (None, None) => return Err(ProtocolError::InvalidToken("a bearer token is required")),
+    };
+    respond(&app, &token).await
+}
+
+fn bearer(headers: &HeaderMap) -> Result<Option<String>, ProtocolError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ProtocolError::InvalidToken("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_owned()))
+        }
+        _ => Err(ProtocolError::InvalidToken(
+            "the Authorization header must be Bearer",
+        )),
+    }
+}
+
+/// A verified access token's claims: signed by careid, `at+jwt`, from this issuer,
+/// unexpired, not revoked.
+pub(crate) async fn verify_access_token(
+    app: &Protocol,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, StoreError> {
+    let Some((typ, claims)) = app.keys.verify(token) else {
+        return Ok(None);
+    };
+    let now = app.clock.now().unix_timestamp();
+    let is_valid = typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+        && claims.get("iss").and_then(Value::as_str) == Some(app.issuer.as_str())
+        && claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .is_some_and(|exp| exp > now);
+    if !is_valid {
+        return Ok(None);
+    }
+    let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    if revoked_access_tokens::is_revoked(&app.db, jti).await? {
+        return Ok(None);
+    }
+    Ok(Some(claims))
+}
+
+async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError> {
+    let claims = verify_access_token(app, token)
+        .await?
+        .ok_or(ProtocolError::InvalidToken(
+            "the access token is invalid, expired or revoked",
+        ))?;
+    let granted = claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !scope::contains(granted, "openid") {
+        return Err(ProtocolError::InsufficientScope(
+            "userinfo needs the openid scope",
+        ));
+    }
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(profile) = profiles::find_by_subject(&app.db, subject).await? else {
+        return Err(ProtocolError::InvalidToken(
+            "the token's subject no longer exists",
+        ));
+    };
+    let Some(account) = session::account_in_good_standing(
+        &app.db,
+        app.clock.as_ref(),
+        profile.account_id,
+        app.inactivity_expiry_days,
+    )
+    .await?
+    else {
+        return Err(ProtocolError::InvalidToken(
+            "the account can no longer sign in",
+        ));
+    };
+    let mut body = claims_for(&app.db, &account, profile.id, granted).await?;
+    body.insert("sub".into(), json!(profile.subject));
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(Value::Object(body)),
+    )
+        .into_response())
+}
+
+/// The claims a scope string releases about a profile (OIDC Core §5.4), without `sub`.
+pub(crate) async fn claims_for(
+    db: &impl ConnectionTrait,
+    account: &Account,
+    profile_id: i64,
+    granted: &str,
+) -> Result<Map<String, Value>, ProtocolError> {
+    let profile = profiles::find_by_id(db, profile_id)
+        .await?
+        .filter(|p| p.account_id == account.id)
+        .ok_or_else(|| {
+            ProtocolError::Internal(format!(
+                "profile {profile_id} is not account {}'s",
+                account.id
+            ))
+        })?;
+    let mut claims = Map::new();
+    if scope::contains(granted, "profile") {
+        claims.insert("name".into(), json!(profile.name));
+        if let Some(given) = &profile.given_name {
+            claims.insert("given_name".into(), json!(given));
+        }
+        if let Some(family) = &profile.family_name {
+            claims.insert("family_name".into(), json!(family));
+        }
+    }
+    if scope::contains(granted, "email") {
+        let email = profile
+            .email
+            .clone()
+            .unwrap_or_else(|| account.email.clone());
+        claims.insert("email".into(), json!(email));
+        claims.insert("email_verified".into(), json!(profile.email_verified));
+    }
+    Ok(claims)
+}
