@@ -1,1 +1,45 @@
-//! careid-ui
+//! careid's themed HTML pages: sign-in, profile picker, sign-out and the account page,
+//! drawn with minijinja from `themes/` (one folder per brand, each file falling back to
+//! `default/`), plus the themes' static files and the error page the protocol shows for
+//! requests it must not redirect.
+//!
+//! Pages call `careid-accounts` for credentials and sessions and `careid-protocol` for
+//! pending authorization requests and the session cookie; they never speak OAuth. When a
+//! page is done it sends the browser back to `/authorize/continue`. Every form carries a
+//! CSRF token ([`csrf`]); every page is `Cache-Control: no-store`.
+
+mod account;
+mod assets;
+pub mod csrf;
+mod error;
+mod page;
+mod select_profile;
+mod sign_in;
+mod sign_out;
+mod state;
+#[cfg(test)]
+mod testing;
+mod themes;
+
+use std::sync::Arc;
+
+use axum::{Router, middleware::map_response_with_state, routing::get};
+
+pub use error::{ThemedErrorPage, UiError};
+pub use state::Ui;
+pub use themes::{DEFAULT_THEME, Themes};
+
+/// The pages and static files, mounted at the issuer's root.
+pub fn router(state: Arc<Ui>) -> Router {
+    Router::new()
+        .route("/sign-in", get(sign_in::show).post(sign_in::submit))
+        .route(
+            "/select-profile",
+            get(select_profile::show).post(select_profile::submit),
+        )
+        .route("/sign-out", get(sign_out::show).post(sign_out::submit))
+        .route("/account", get(account::show))
+        .route("/static/{theme}/{*path}", get(assets::serve))
+        .layer(map_response_with_state(state.clone(), error::show_errors))
+        .with_state(state)
+}

@@ -1,0 +1,234 @@
+//! The one error type of careid-ui and the one page that shows it.
+//!
+//! Handlers return `Result<Response, UiError>`. `impl IntoResponse for UiError` picks the
+//! status and the words (and logs an internal failure once, there); the router's
+//! [`show_errors`] layer then renders them through [`ThemedErrorPage`], which the protocol
+//! also uses for the requests it must not redirect (OIDC Core §3.1.2.6). The error page
+//! never redirects anywhere.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use careid_accounts::AccountsError;
+use careid_protocol::{ErrorPage, PlainErrorPage};
+use careid_store::StoreError;
+use serde_json::json;
+
+use crate::{Themes, Ui};
+
+/// What went wrong on a page.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    /// The authorization request named in the page's `request` is unknown or expired.
+    #[error("the sign-in request is unknown or expired")]
+    RequestExpired,
+    /// The CSRF cookie or form field is missing, or they differ.
+    #[error("the form's CSRF token did not match its cookie")]
+    CsrfRejected,
+    /// The form could not be read (wrong content type, malformed body).
+    #[error("the form could not be read")]
+    BadForm,
+    /// The chosen profile does not belong to the signed-in account.
+    #[error("the profile does not belong to this account")]
+    UnknownProfile,
+    /// The client does not let people sign in with a password.
+    #[error("the client does not allow password sign-in")]
+    MethodNotAllowed,
+    /// No such page or static file.
+    #[error("not found")]
+    NotFound,
+    /// Password hashing is saturated: 503 with `Retry-After`.
+    #[error("password hashing is at capacity")]
+    Busy,
+    /// The themes folder or a template in it could not be read at start-up.
+    #[error("could not read {path}: {source}")]
+    ThemesUnreadable {
+        /// The file or folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A template is missing or failed to render.
+    #[error("template failed: {0}")]
+    Template(#[from] minijinja::Error),
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+    /// An account operation failed.
+    #[error("account operation failed: {0}")]
+    Accounts(AccountsError),
+    /// Something else failed inside careid.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<AccountsError> for UiError {
+    fn from(err: AccountsError) -> Self {
+        match err {
+            AccountsError::Busy => Self::Busy,
+            AccountsError::UnknownProfile => Self::UnknownProfile,
+            other => Self::Accounts(other),
+        }
+    }
+}
+
+/// The words of an error page, carried from `into_response` to [`show_errors`].
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    title: &'static str,
+    detail: &'static str,
+}
+
+impl UiError {
+    fn shown(&self) -> (StatusCode, Shown) {
+        let (status, title, detail) = match self {
+            Self::RequestExpired => (
+                StatusCode::BAD_REQUEST,
+                "This sign-in has expired",
+                "Too much time passed since the application asked you to sign in. Go back to the application and start again.",
+            ),
+            Self::CsrfRejected => (
+                StatusCode::FORBIDDEN,
+                "This form expired",
+                "This form expired; go back and try again. If it keeps happening, check that your browser accepts cookies from this site.",
+            ),
+            Self::BadForm => (
+                StatusCode::BAD_REQUEST,
+                "This form could not be read",
+                "Something was missing from what your browser sent. Go back and try again.",
+            ),
+            Self::UnknownProfile => (
+                StatusCode::BAD_REQUEST,
+                "That profile is not available",
+                "The profile you chose does not belong to the account you are signed in with. Go back and choose one from the list.",
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "Password sign-in is not available here",
+                "This application does not let you sign in with a password. Go back to the application and choose another way to sign in.",
+            ),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is nothing at this address. Check the link, or go back to the application you came from.",
+            ),
+            Self::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "careid is very busy",
+                "Too many people are signing in right now. Wait a moment and try again.",
+            ),
+            Self::ThemesUnreadable { .. }
+            | Self::Template(_)
+            | Self::Store(_)
+            | Self::Accounts(_)
+            | Self::Internal(_) => {
+                // Logged once, here; the person sees no detail of it.
+                tracing::error!(err = %self, "page failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "careid could not finish this request. Please try again in a moment.",
+                )
+            }
+        };
+        (status, Shown { title, detail })
+    }
+}
+
+impl IntoResponse for UiError {
+    /// A plain response carrying the page's words; [`show_errors`] renders it themed.
+    fn into_response(self) -> Response {
+        let (status, shown) = self.shown();
+        let mut response = PlainErrorPage.render(status, shown.title, shown.detail);
+        if matches!(self, Self::Busy) {
+            let retry = HeaderValue::from_static("1");
+            response.headers_mut().insert(header::RETRY_AFTER, retry);
+        }
+        response.extensions_mut().insert(shown);
+        response
+    }
+}
+
+/// Router layer: replaces the body of every `UiError` response with the themed error
+/// page, keeping its status and headers (`Retry-After`, `Set-Cookie`).
+pub(crate) async fn show_errors(State(ui): State<Arc<Ui>>, response: Response) -> Response {
+    let Some(shown) = response.extensions().get::<Shown>().copied() else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    let page = ui
+        .error_page
+        .render(parts.status, shown.title, shown.detail);
+    let (page_parts, body) = page.into_parts();
+    for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
+        if let Some(value) = page_parts.headers.get(&name) {
+            parts.headers.insert(name, value.clone());
+        }
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.extensions.remove::<Shown>();
+    Response::from_parts(parts, body)
+}
+
+/// The error page in careid's own look: `error.html` of the default theme. Used for
+/// `UiError`s and, through [`ErrorPage`], for the protocol's non-redirecting errors.
+pub struct ThemedErrorPage {
+    themes: Arc<Themes>,
+}
+
+impl ThemedErrorPage {
+    /// An error page drawn from `themes`.
+    pub fn new(themes: Arc<Themes>) -> Self {
+        Self { themes }
+    }
+}
+
+impl ErrorPage for ThemedErrorPage {
+    fn render(&self, status: StatusCode, title: &str, detail: &str) -> Response {
+        let ctx = json!({ "title": title, "detail": detail, "status": status.as_u16() });
+        match self
+            .themes
+            .render(crate::themes::DEFAULT_THEME, "error.html", ctx)
+        {
+            Ok(html) => crate::page::respond(status, html, None),
+            Err(err) => {
+                // A broken error template must not hide the error it was showing.
+                tracing::error!(%err, "error page template failed");
+                PlainErrorPage.render(status, title, detail)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_error_page_is_themed_escaped_and_not_cached() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../themes");
+        let page = ThemedErrorPage::new(Arc::new(Themes::new(dir).unwrap()));
+        let response = page.render(StatusCode::BAD_REQUEST, "Unknown <app>", "Go back.");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(response.headers().get(header::LOCATION).is_none());
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(html.contains("<h1>Unknown &lt;app&gt;</h1>") && html.contains("Error 400"));
+    }
+
+    #[test]
+    fn busy_asks_the_browser_to_retry_in_a_second() {
+        let response = UiError::Busy.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+}

@@ -1,0 +1,258 @@
+//! The sign-in page (DESIGN.md, "A sign-in, end to end", step 4): `GET /sign-in` shows
+//! the form in the theme of the client that asked; `POST /sign-in` checks the password
+//! through `careid-accounts`, starts a careid session and sends the browser back to
+//! `/authorize/continue` (or to `/account` for a person who came to careid directly).
+//!
+//! Each refusal has its own message, but an unknown email and a wrong password share one,
+//! so the page never tells which emails have accounts. Profile choice and consent are the
+//! protocol's next redirects; magic links and PINs arrive as pages of their own.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    Form,
+    extract::{
+        ConnectInfo, Query, State, rejection::ExtensionRejection, rejection::FormRejection,
+        rejection::QueryRejection,
+    },
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::Response,
+};
+use careid_accounts::SignInError;
+use careid_policy::{PlainPassword, one_time};
+use careid_protocol::{PendingRequest, find_pending, session};
+use careid_store::sessions;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{
+    Ui, UiError, csrf,
+    page::{next_step, request_id, respond, see_other},
+    themes::DEFAULT_THEME,
+};
+
+/// The query of `GET /sign-in`.
+#[derive(Deserialize)]
+pub(crate) struct Params {
+    request: Option<String>,
+}
+
+/// The sign-in form. Every field defaults to empty so a missing one gets a clear page
+/// rather than a bare rejection.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct SignInForm {
+    csrf: String,
+    request: String,
+    email: String,
+    password: String,
+}
+
+/// What `sign_in.html` shows.
+#[derive(Serialize)]
+struct View<'a> {
+    client_name: Option<&'a str>,
+    logo_uri: Option<&'a str>,
+    request: Option<&'a str>,
+    email: &'a str,
+    csrf: &'a str,
+    message: Option<&'a str>,
+    allows_password: bool,
+}
+
+/// `GET /sign-in?request=…`.
+pub(crate) async fn show(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Response, UiError> {
+    let Query(params) = query.map_err(|_| UiError::BadForm)?;
+    let pending = pending(&ui, request_id(params.request.as_deref())).await?;
+    if pending.is_none() && session::current(&ui.protocol, &headers).await?.is_some() {
+        return Ok(see_other("/account", None));
+    }
+    let hint = pending.as_ref().and_then(|p| p.login_hint.as_deref());
+    form_page(
+        &ui,
+        &headers,
+        pending.as_ref(),
+        hint.unwrap_or_default(),
+        None,
+        StatusCode::OK,
+    )
+}
+
+/// `POST /sign-in`.
+pub(crate) async fn submit(
+    State(ui): State<Arc<Ui>>,
+    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    headers: HeaderMap,
+    form: Result<Form<SignInForm>, FormRejection>,
+) -> Result<Response, UiError> {
+    let Form(form) = form.map_err(|_| UiError::BadForm)?;
+    csrf::verify(&headers, Some(&form.csrf))?;
+    let request = request_id(Some(&form.request));
+    let pending = pending(&ui, request).await?;
+    let ip = peer.ok().map(|ConnectInfo(addr)| addr.ip().to_string());
+    let email = form.email.trim();
+    match check_password(&ui, pending.as_ref(), email, form.password, ip).await? {
+        Ok(account_id) => {
+            let cookie = replace_session(&ui, &headers, account_id).await?;
+            Ok(see_other(&next_step(request), [cookie]))
+        }
+        Err(refusal) => {
+            let (message, status) = explain(&ui, &refusal);
+            let mut page = form_page(
+                &ui,
+                &headers,
+                pending.as_ref(),
+                email,
+                Some(&message),
+                status,
+            )?;
+            if refusal == Some(SignInError::Busy) {
+                let retry = HeaderValue::from_static("1");
+                page.headers_mut().insert(header::RETRY_AFTER, retry);
+            }
+            Ok(page)
+        }
+    }
+}
+
+/// The account id if the password signs this person in; else why not (`None`: a field
+/// was left blank, so nothing was checked).
+async fn check_password(
+    ui: &Ui,
+    pending: Option<&PendingRequest>,
+    email: &str,
+    password: String,
+    ip: Option<String>,
+) -> Result<Result<i64, Option<SignInError>>, UiError> {
+    if pending.is_some_and(|p| !allows_password(p)) {
+        return Err(UiError::MethodNotAllowed);
+    }
+    if email.is_empty() || password.is_empty() {
+        return Ok(Err(None));
+    }
+    let client_id = pending.map(|p| p.client.client_id.as_str());
+    let password = PlainPassword::new(password);
+    match ui
+        .accounts
+        .sign_in_password(email, password, client_id, ip)
+        .await
+    {
+        Ok(account) => Ok(Ok(account.id)),
+        Err(SignInError::Internal(err)) => Err(UiError::Internal(err)),
+        Err(refusal) => Ok(Err(Some(refusal))),
+    }
+}
+
+/// Starts the new session and returns its cookie. Whatever session this browser had is
+/// ended first, so an old session id is never carried into the new sign-in (session
+/// fixation, OWASP Session Management Cheat Sheet).
+async fn replace_session(
+    ui: &Ui,
+    headers: &HeaderMap,
+    account_id: i64,
+) -> Result<HeaderValue, UiError> {
+    if let Some(old) = session::cookie_value(headers, session::COOKIE) {
+        let db = &ui.protocol.db;
+        if let Some(old) = sessions::find_open_by_digest(db, &one_time::digest(old)).await? {
+            sessions::end_session(db, old.id, ui.protocol.clock.now()).await?;
+        }
+    }
+    let (secret, _) = ui
+        .accounts
+        .start_session(account_id, None, vec!["pwd".into()])
+        .await?;
+    Ok(session::set_cookie(secret.as_str(), ui.is_secure()))
+}
+
+/// The pending request named by `request`; an unknown or expired one is an error page.
+async fn pending(ui: &Ui, request: Option<&str>) -> Result<Option<PendingRequest>, UiError> {
+    match request {
+        None => Ok(None),
+        Some(id) => match find_pending(&ui.protocol, id).await? {
+            Some(pending) => Ok(Some(pending)),
+            None => Err(UiError::RequestExpired),
+        },
+    }
+}
+
+fn allows_password(pending: &PendingRequest) -> bool {
+    pending
+        .client
+        .sign_in_methods
+        .iter()
+        .any(|m| m == "password")
+}
+
+/// The form, in the client's theme, with `email` filled in and an optional message.
+fn form_page(
+    ui: &Ui,
+    headers: &HeaderMap,
+    pending: Option<&PendingRequest>,
+    email: &str,
+    message: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, UiError> {
+    let (token, cookie) = csrf::token(headers, ui.is_secure());
+    let client = pending.map(|p| p.client.as_ref());
+    let view = View {
+        client_name: client.map(|c| c.name.as_str()),
+        // Only an https logo: anything else (javascript:, data:, http:) is left out.
+        logo_uri: client
+            .and_then(|c| c.logo_uri.as_deref())
+            .filter(|uri| uri.starts_with("https://")),
+        request: pending.map(|p| p.id.as_str()),
+        email,
+        csrf: &token,
+        message,
+        allows_password: pending.is_none_or(allows_password),
+    };
+    let theme = client.map_or(DEFAULT_THEME, |c| c.theme.as_str());
+    let html = ui.themes.render(theme, "sign_in.html", view)?;
+    Ok(respond(status, html, cookie))
+}
+
+/// The one message for each refusal, and the page's status. A wrong password and an
+/// unknown email read alike.
+fn explain(ui: &Ui, refusal: &Option<SignInError>) -> (String, StatusCode) {
+    let message = match refusal {
+        None => "Enter your email and your password.".into(),
+        Some(SignInError::Locked { until }) => {
+            let minutes = minutes_left(*until, ui.protocol.clock.now());
+            let unit = if minutes == 1 { "minute" } else { "minutes" };
+            format!(
+                "Your account is locked after too many incorrect passwords. Try again in {minutes} {unit}."
+            )
+        }
+        Some(SignInError::Disabled) => {
+            "Your account has been disabled. Please contact your practice administrator.".into()
+        }
+        Some(SignInError::Expired) => format!(
+            "Your account expired because it was not used for {} days; contact an administrator to reactivate it.",
+            ui.accounts.config.inactivity_expiry_days
+        ),
+        Some(SignInError::NotActivated) => {
+            "Your account is not active yet: finish activating your account from the invitation email.".into()
+        }
+        Some(SignInError::Busy) => {
+            let message = "careid is very busy right now. Wait a moment and try again.";
+            return (message.into(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        Some(SignInError::WrongCredentials | SignInError::Internal(_)) => {
+            "The email or password is incorrect.".into()
+        }
+    };
+    (message, StatusCode::OK)
+}
+
+/// Whole minutes until `until`, rounded up, and at least one.
+fn minutes_left(until: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    let seconds = (until - now).whole_seconds();
+    ((seconds + 59) / 60).max(1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,325 @@
+//! Themes: one folder per brand under the themes directory, each with `templates/` and
+//! `static/`, and every file falling back on its own to `default/` (DESIGN.md). Mail
+//! templates (`email/`) are `careid-mail`'s.
+//!
+//! A template is named `<theme>/<file>`, for example `crm/sign_in.html`. Inside a
+//! template, a name without a theme (`{% extends "base.html" %}`) resolves within the
+//! theme being rendered, with the same fallback, so a brand can replace one partial
+//! (`brand.html`) and inherit everything else. A name with a theme (`"default/base.html"`)
+//! is taken as it is, so a brand's `base.html` can extend the default one.
+//!
+//! Templates are read and compiled once, in [`Themes::new`], for every theme folder that
+//! exists then, and kept for the life of the process: edits to a template, and new theme
+//! folders, show after a restart. Rendering therefore never reads the disk on a runtime
+//! thread. A theme that did not exist at start-up is shown as `default`.
+
+use std::{
+    borrow::Cow,
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
+
+use axum::response::Html;
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, context, value::Serde};
+use serde::Serialize;
+
+use crate::UiError;
+
+/// The theme every other theme falls back to, file by file.
+pub const DEFAULT_THEME: &str = "default";
+
+/// The compiled templates of every theme, and where their static files are.
+pub struct Themes {
+    dir: PathBuf,
+    names: BTreeSet<String>,
+    env: Environment<'static>,
+}
+
+impl Themes {
+    /// Loads and compiles every template of every theme under `themes_dir`. Fails if
+    /// the folder or `default/templates/` cannot be read, or a template does not compile.
+    pub fn new(themes_dir: PathBuf) -> Result<Self, UiError> {
+        let names: BTreeSet<String> = list(&themes_dir, |path| path.is_dir())?
+            .into_iter()
+            .filter(|name| is_safe_name(name))
+            .collect();
+        let mut files = list(&templates_dir(&themes_dir, DEFAULT_THEME), Path::is_file)?;
+        for theme in &names {
+            let dir = templates_dir(&themes_dir, theme);
+            if dir.is_dir() {
+                files.extend(list(&dir, Path::is_file)?);
+            }
+        }
+
+        let mut env = Environment::new();
+        // Every page is HTML; nothing a client or a person typed is ever trusted markup.
+        env.set_auto_escape_callback(|_| AutoEscape::Html);
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        let dir = themes_dir.clone();
+        env.set_loader(move |name| load(&dir, name));
+        env.set_path_join_callback(join_within_theme);
+
+        let themes = Self {
+            dir: themes_dir,
+            names,
+            env,
+        };
+        for theme in &themes.names {
+            for file in files.iter().filter(|file| is_safe_file(file)) {
+                themes.env.get_template(&format!("{theme}/{file}"))?;
+            }
+        }
+        Ok(themes)
+    }
+
+    /// `theme` if it existed at start-up, else the default theme.
+    pub fn resolve<'a>(&self, theme: &'a str) -> &'a str {
+        if self.names.contains(theme) {
+            theme
+        } else {
+            DEFAULT_THEME
+        }
+    }
+
+    /// Renders `template` (e.g. `sign_in.html`) of `theme` with the variables in `ctx`,
+    /// plus `theme`, the theme actually used.
+    pub fn render(
+        &self,
+        theme: &str,
+        template: &str,
+        ctx: impl Serialize,
+    ) -> Result<Html<String>, UiError> {
+        let theme = self.resolve(theme);
+        let template = self.env.get_template(&format!("{theme}/{template}"))?;
+        let ctx = context! { theme => theme, ..minijinja::Value::from(Serde(ctx)) };
+        Ok(Html(template.render(ctx)?))
+    }
+
+    /// The static file `path` of `theme`, else of the default theme; `None` when neither
+    /// has it or the path could leave the theme's `static/` folder.
+    pub async fn read_static(&self, theme: &str, path: &str) -> Result<Option<Vec<u8>>, UiError> {
+        if !is_safe_path(path) {
+            return Ok(None);
+        }
+        for theme in [self.resolve(theme), DEFAULT_THEME] {
+            let file = self.dir.join(theme).join("static").join(path);
+            match tokio::fs::metadata(&file).await {
+                Ok(meta) if meta.is_file() => {}
+                _ => continue,
+            }
+            return match tokio::fs::read(&file).await {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(err) => Err(UiError::Internal(format!(
+                    "reading {}: {err}",
+                    file.display()
+                ))),
+            };
+        }
+        Ok(None)
+    }
+}
+
+fn templates_dir(themes_dir: &Path, theme: &str) -> PathBuf {
+    themes_dir.join(theme).join("templates")
+}
+
+/// The names of the entries of `dir` that pass `keep`. Start-up only: it blocks.
+fn list(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<String>, UiError> {
+    let unreadable = |source| UiError::ThemesUnreadable {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        if let Some(name) = path.file_name().and_then(|n| n.to_str())
+            && keep(&path)
+        {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// Loads `<theme>/<file>` from the theme's `templates/` folder, else from the default's.
+fn load(themes_dir: &Path, name: &str) -> Result<Option<String>, minijinja::Error> {
+    let Some((theme, file)) = name.split_once('/') else {
+        return Ok(None);
+    };
+    if !is_safe_name(theme) || !is_safe_file(file) {
+        let why = format!("template name {name:?} is not <theme>/<file>");
+        return Err(minijinja::Error::new(ErrorKind::InvalidOperation, why));
+    }
+    for theme in [theme, DEFAULT_THEME] {
+        let path = templates_dir(themes_dir, theme).join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(source) => return Ok(Some(source)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                let what = format!("could not read {}", path.display());
+                return Err(
+                    minijinja::Error::new(ErrorKind::InvalidOperation, what).with_source(err)
+                );
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Resolves a theme-less template name against the theme of the template naming it.
+fn join_within_theme<'s>(name: &'s str, parent: &'s str) -> Cow<'s, str> {
+    match parent.split_once('/') {
+        Some((theme, _)) if !name.contains('/') => Cow::Owned(format!("{theme}/{name}")),
+        _ => Cow::Borrowed(name),
+    }
+}
+
+/// A theme name: letters, digits, `-` and `_`.
+pub(crate) fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A template file name: one path segment, see [`is_safe_path`].
+fn is_safe_file(file: &str) -> bool {
+    !file.contains('/') && is_safe_path(file)
+}
+
+/// A relative path that cannot leave its folder: `/`-separated segments of letters,
+/// digits, `-`, `_` and `.`, none empty and none starting with a dot (so no `..`, no
+/// hidden files, no absolute path, no backslash or drive letter).
+pub(crate) fn is_safe_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.split('/').all(|segment| {
+            !segment.is_empty()
+                && !segment.starts_with('.')
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    fn write(root: &Path, path: &str, text: &str) {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    /// A default theme and a brand that overrides only `brand.html` and one static file.
+    fn fixture() -> (tempfile::TempDir, Themes) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "default/templates/brand.html", "careid");
+        write(
+            root,
+            "default/templates/page.html",
+            "[{% include \"brand.html\" %}] {{ who }}",
+        );
+        write(root, "default/static/app.css", "default css");
+        write(root, "default/static/logo.svg", "default logo");
+        write(root, "crm/templates/brand.html", "CarePortals CRM");
+        write(root, "crm/static/app.css", "crm css");
+        write(root, "secret.html", "do not serve");
+        let themes = Themes::new(root.to_path_buf()).unwrap();
+        (dir, themes)
+    }
+
+    #[test]
+    fn a_brand_overrides_one_file_and_inherits_the_rest() {
+        let (_dir, themes) = fixture();
+        let crm = themes
+            .render("crm", "page.html", context! { who => "Ada" })
+            .unwrap();
+        assert_eq!(crm.0, "[CarePortals CRM] Ada");
+        let plain = themes
+            .render("default", "page.html", context! { who => "Ada" })
+            .unwrap();
+        assert_eq!(plain.0, "[careid] Ada");
+    }
+
+    #[test]
+    fn an_unknown_theme_is_shown_as_the_default() {
+        let (_dir, themes) = fixture();
+        let page = themes
+            .render("nope", "page.html", context! { who => "Bo" })
+            .unwrap();
+        assert_eq!(page.0, "[careid] Bo");
+        let page = themes
+            .render("../crm", "page.html", context! { who => "Bo" })
+            .unwrap();
+        assert_eq!(page.0, "[careid] Bo");
+    }
+
+    #[test]
+    fn values_are_html_escaped() {
+        let (_dir, themes) = fixture();
+        let page = themes
+            .render("crm", "page.html", context! { who => "<b>" })
+            .unwrap();
+        assert_eq!(page.0, "[CarePortals CRM] &lt;b&gt;");
+    }
+
+    #[test]
+    fn template_names_that_leave_the_themes_folder_are_refused() {
+        let (_dir, themes) = fixture();
+        for name in [
+            "../secret.html",
+            "../../secret.html",
+            "/etc/passwd",
+            "a/../page.html",
+        ] {
+            assert!(themes.render("default", name, ()).is_err(), "{name}");
+        }
+        assert!(load(Path::new("/"), "default/../../etc/passwd").is_err());
+    }
+
+    #[tokio::test]
+    async fn static_files_fall_back_to_the_default_theme_per_file() {
+        let (_dir, themes) = fixture();
+        let css = themes.read_static("crm", "app.css").await.unwrap();
+        assert_eq!(css.as_deref(), Some(&b"crm css"[..]));
+        let logo = themes.read_static("crm", "logo.svg").await.unwrap();
+        assert_eq!(logo.as_deref(), Some(&b"default logo"[..]));
+        assert_eq!(
+            themes.read_static("crm", "missing.css").await.unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn static_paths_that_leave_the_static_folder_are_refused() {
+        let (_dir, themes) = fixture();
+        for path in [
+            "../templates/brand.html",
+            "../../secret.html",
+            "/etc/passwd",
+            "a//b",
+            ".env",
+            "a\\b",
+            "",
+        ] {
+            assert_eq!(
+                themes.read_static("crm", path).await.unwrap(),
+                None,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_themes_folder_without_a_default_theme_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Themes::new(dir.path().to_path_buf()),
+            Err(UiError::ThemesUnreadable { .. })
+        ));
+    }
+}
