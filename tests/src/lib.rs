@@ -1,1 +1,221 @@
-//! e2e
+//! The end-to-end harness: a real careid server on an ephemeral port over a real
+//! database (a SQLite file, or a fresh PostgreSQL database when
+//! `CAREID_TEST_DATABASE_URL` names a server), a clock the test moves, and a cookie-keeping
+//! browser that reads careid's HTML forms the way any client would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod browser;
+pub mod html;
+pub mod rp;
+
+use std::{path::PathBuf, sync::Arc};
+
+use careid_accounts::Accounts;
+use careid_policy::PlainPassword;
+use careid_server::{App, Config};
+use careid_store::{ConnectionTrait, ManualClock};
+use tokio::net::TcpListener;
+
+pub use browser::Browser;
+
+/// The password every test account gets unless a test says otherwise.
+pub const PASSWORD: &str = "Correct-Horse-42";
+
+/// A running server and handles on what is behind it.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`, also the issuer.
+    pub url: String,
+    /// The server's clock.
+    pub clock: Arc<ManualClock>,
+    /// The account service, to create and inspect accounts.
+    pub accounts: Arc<Accounts>,
+    /// The database the server uses.
+    pub database_url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// The workspace root (for the shipped config, clients and themes).
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database on the server
+/// `CAREID_TEST_DATABASE_URL` points at.
+pub async fn fresh_database(dir: &std::path::Path) -> String {
+    match std::env::var("CAREID_TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let name = format!("careid_t_{}", hex_id());
+            let admin = careid_store::connect(&admin_url, 1)
+                .await
+                .expect("connect to CAREID_TEST_DATABASE_URL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            let mut url = url::Url::parse(&admin_url).unwrap();
+            url.set_path(&name);
+            url.to_string()
+        }
+        _ => format!("sqlite://{}/careid.db?mode=rwc", dir.display()),
+    }
+}
+
+fn hex_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The configuration tests run with: the shipped dev config, this server's issuer and
+/// database, cheap password hashing.
+pub fn test_config(issuer: &str, database_url: &str) -> Config {
+    let mut config = Config::load(&workspace().join("config/careid.toml")).unwrap();
+    config.issuer = issuer.to_owned();
+    config.listen = "127.0.0.1:0".into();
+    config.database_url = database_url.to_owned();
+    config.database_max_connections = 4;
+    config.clients_dir = workspace().join("config/clients");
+    config.themes_dir = workspace().join("themes");
+    config.demo = false;
+    // OWASP parameters cost ~20 ms a hash; rules are the same at any cost.
+    config.policy.hash.memory_kib = 1024;
+    config.policy.hash.iterations = 1;
+    config
+}
+
+impl TestServer {
+    /// Starts a server with the default test configuration.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `adjust` has changed its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database(dir.path()).await;
+        let clock = Arc::new(ManualClock::starting_now());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = test_config(&url, &database_url);
+        adjust(&mut config);
+        let app = App::build(&config, clock.clone()).await.unwrap();
+        let accounts = app.accounts.clone();
+        tokio::spawn(app.serve(listener, std::future::pending()));
+        Self {
+            url,
+            clock,
+            accounts,
+            database_url,
+            _dir: dir,
+        }
+    }
+
+    /// Creates an active account with [`PASSWORD`].
+    pub async fn add_account(&self, email: &str, name: &str) -> careid_store::accounts::Account {
+        let password = PlainPassword::new(PASSWORD);
+        self.accounts
+            .create_account(email, name, password.clone(), password)
+            .await
+            .unwrap()
+    }
+
+    /// A fresh browser (no cookies).
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.url)
+    }
+
+    /// An HTTP client that does not follow redirects, for back-channel calls.
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+}
+
+/// The S256 PKCE challenge of a verifier (RFC 7636 §4.2).
+pub fn pkce_s256(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+/// A verifier and its S256 challenge, fixed so tests read easily.
+pub const VERIFIER: &str = "a-verifier-that-is-long-enough-to-satisfy-rfc-7636-ok";
+
+/// The CRM's registered redirect URI.
+pub const CRM_CALLBACK: &str = "http://127.0.0.1:8081/callback";
+
+impl TestServer {
+    /// An /authorize URL for `client_id` with PKCE S256 over [`VERIFIER`]; `extra`
+    /// adds or (with an empty value) removes parameters.
+    pub fn authorize_url(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
+        let challenge = pkce_s256(VERIFIER);
+        let mut params: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("scope", "openid profile email"),
+            ("state", "st4te"),
+            ("nonce", "n0nce"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        for (name, value) in extra {
+            params.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                params.push((name, value));
+            }
+        }
+        let mut url = url::Url::parse(&format!("{}/authorize", self.url)).unwrap();
+        url.query_pairs_mut().extend_pairs(params);
+        url.to_string()
+    }
+
+    /// A CRM code for `email`: signs in on the form if `browser` has no session yet.
+    pub async fn crm_code(&self, browser: &Browser, email: &str) -> String {
+        let url = self.authorize_url("crm", CRM_CALLBACK, &[]);
+        let back = match browser.visit(&url).await {
+            browser::Landing::Left(back) => back,
+            browser::Landing::Page(_) => browser.sign_in(&url, email, PASSWORD).await,
+        };
+        browser::param(&back, "code").expect("a code")
+    }
+
+    /// POSTs a form to /token with HTTP Basic client credentials.
+    pub async fn token(
+        &self,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self.http().post(format!("{}/token", self.url)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Exchanges a CRM code with [`VERIFIER`].
+    pub async fn crm_exchange(&self, code: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        self.token(
+            Some(("crm", "crm-demo-secret")),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", CRM_CALLBACK),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await
+    }
+}

@@ -1,1 +1,14 @@
-//! careid-server
+//! The `careid` server: configuration, wiring of the crates into one router, the CLI's
+//! commands and the background jobs. The binary in `main.rs` only parses arguments.
+
+mod app;
+pub mod cli;
+mod clients;
+mod config;
+pub mod demo;
+mod headers;
+mod jobs;
+
+pub use app::{App, redact};
+pub use clients::{FileProblem, load_dir as load_clients};
+pub use config::{Config, PolicyConfig};

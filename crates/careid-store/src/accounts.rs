@@ -167,6 +167,11 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Acc
     Ok(Entity::find_by_id(id).one(db).await?)
 }
 
+/// Whether no account exists yet (first start).
+pub async fn is_empty(db: &impl ConnectionTrait) -> Result<bool, StoreError> {
+    Ok(Entity::find().one(db).await?.is_none())
+}
+
 /// All accounts, by email.
 pub async fn find_all(db: &impl ConnectionTrait) -> Result<Vec<Account>, StoreError> {
     Ok(Entity::find().order_by_asc(Column::Email).all(db).await?)

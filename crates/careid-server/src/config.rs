@@ -1,0 +1,160 @@
+//! careid.toml: one file, every key overridable from the environment as
+//! `CAREID_SECTION__KEY` (and the top-level keys as `CAREID_ISSUER`, `CAREID_LISTEN`,
+//! `CAREID_DATABASE_URL`…).
+
+use std::path::{Path, PathBuf};
+
+use careid_accounts::AccountsConfig;
+use careid_mail::MailConfig;
+use careid_policy::{HashParams, LockoutRules, PasswordRules, SessionRules};
+use careid_protocol::ProtocolConfig;
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The issuer URL: what tokens carry as `iss` and where RPs find discovery.
+    pub issuer: String,
+    /// The address to listen on.
+    pub listen: String,
+    /// `sqlite://…` (embedded) or `postgres://…` (several instances).
+    pub database_url: String,
+    /// Connections in the pool.
+    pub database_max_connections: u32,
+    /// Folder of client files, one `<client_id>.toml` each.
+    pub clients_dir: PathBuf,
+    /// Folder of themes (`default/` plus one per brand).
+    pub themes_dir: PathBuf,
+    /// Development mode: on first start, create a demo account and print its password.
+    pub demo: bool,
+    /// Token lifetimes.
+    pub tokens: ProtocolConfig,
+    /// Credential rules.
+    pub policy: PolicyConfig,
+    /// Browser-session limits (automatic logoff).
+    pub session: SessionRules,
+    /// Outgoing mail.
+    pub mail: MailConfig,
+}
+
+/// `[policy]`: password rules, hashing, lockout and inactivity expiry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `[policy.password]`.
+    pub password: PasswordRules,
+    /// `[policy.hash]`: argon2id parameters.
+    pub hash: HashParams,
+    /// `[policy.lockout]`.
+    pub lockout: LockoutRules,
+    /// Days without a sign-in after which an account expires.
+    pub inactivity_expiry_days: u32,
+    /// Concurrent password hashes (0: one per core).
+    pub hash_workers: usize,
+    /// How long a sign-in waits for a hashing slot before it is refused with 503.
+    pub hash_max_wait_ms: u64,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        let accounts = AccountsConfig::default();
+        Self {
+            password: accounts.password,
+            hash: accounts.hash,
+            lockout: accounts.lockout,
+            inactivity_expiry_days: accounts.inactivity_expiry_days,
+            hash_workers: accounts.hash_workers,
+            hash_max_wait_ms: accounts.hash_max_wait_ms,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/careid.db?mode=rwc".into(),
+            database_max_connections: 8,
+            clients_dir: "config/clients".into(),
+            themes_dir: "themes".into(),
+            demo: false,
+            tokens: ProtocolConfig::default(),
+            policy: PolicyConfig::default(),
+            session: SessionRules::default(),
+            mail: MailConfig::default(),
+        }
+    }
+}
+
+/// The top-level keys, so unrelated `CAREID_*` variables (such as the test suite's
+/// `CAREID_TEST_DATABASE_URL`) are not mistaken for configuration.
+const KEYS: [&str; 11] = [
+    "issuer",
+    "listen",
+    "database_url",
+    "database_max_connections",
+    "clients_dir",
+    "themes_dir",
+    "demo",
+    "tokens",
+    "policy",
+    "session",
+    "mail",
+];
+
+impl Config {
+    /// Reads `path` (if it exists) and the environment over it.
+    pub fn load(path: &Path) -> Result<Self, Box<figment::Error>> {
+        Self::figment(path).extract().map_err(Box::new)
+    }
+
+    /// The layered sources: defaults, the file, then `CAREID_…` variables.
+    pub fn figment(path: &Path) -> Figment {
+        // Every section has serde defaults, so missing keys take them.
+        Figment::new().merge(Toml::file(path)).merge(
+            Env::prefixed("CAREID_")
+                .split("__")
+                .filter(|key| KEYS.contains(&key.as_str().split('.').next().unwrap_or_default())),
+        )
+    }
+
+    /// The account service's settings.
+    pub fn accounts(&self) -> AccountsConfig {
+        AccountsConfig {
+            password: self.policy.password.clone(),
+            hash: self.policy.hash,
+            lockout: self.policy.lockout,
+            inactivity_expiry_days: self.policy.inactivity_expiry_days,
+            session: self.session,
+            hash_max_wait_ms: self.policy.hash_max_wait_ms,
+            hash_workers: self.policy.hash_workers,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_dev_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/careid.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config: Config = toml::from_str(&text).unwrap();
+        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert!(config.demo);
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused() {
+        assert!(toml::from_str::<Config>("isuer = \"x\"").is_err());
+        assert!(toml::from_str::<Config>("[policy.lockout]\nmax_failure = 3").is_err());
+    }
+}

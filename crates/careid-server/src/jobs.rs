@@ -1,0 +1,43 @@
+//! Background jobs: the inactivity sweep and the clean-up of expired rows. Spawned by
+//! `serve`, stopped on shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use careid_accounts::Accounts;
+use careid_store::{authorization_requests, codes, revoked_access_tokens};
+use tokio::sync::watch;
+
+/// How often the jobs run.
+const PERIOD: Duration = Duration::from_secs(15 * 60);
+
+/// Runs the jobs every [`PERIOD`] until `stop` changes.
+pub async fn run(accounts: Arc<Accounts>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(PERIOD);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => once(&accounts).await,
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One round: expire idle accounts, forget what has expired.
+pub async fn once(accounts: &Accounts) {
+    match accounts.sweep_inactive().await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "accounts expired for inactivity"),
+        Err(err) => tracing::error!(%err, "inactivity sweep failed"),
+    }
+    let now = accounts.clock.now();
+    let db = &accounts.db;
+    let cleaned = async {
+        authorization_requests::delete_expired(db, now).await?;
+        codes::delete_expired(db, now).await?;
+        revoked_access_tokens::delete_expired(db, now).await?;
+        Ok::<_, careid_store::StoreError>(())
+    }
+    .await;
+    if let Err(err) = cleaned {
+        tracing::error!(%err, "clean-up of expired rows failed");
+    }
+}
