@@ -1,11 +1,17 @@
-//! The `careid` command line: what each subcommand does lives in its own module.
+//! The `careid` command line. Each command group lives in its own module with its own
+//! subcommand enum; this file only routes.
 
+mod accounts;
+mod audit;
 mod config_check;
+mod policy;
 mod serve;
 mod user;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
+use careid_accounts::Accounts;
+use careid_store::SystemClock;
 use clap::{Parser, Subcommand};
 
 /// careid: OpenID Connect for care portals.
@@ -31,25 +37,21 @@ pub enum Command {
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
-    /// Manage accounts.
+    /// Manage accounts one by one.
     #[command(subcommand)]
-    User(UserCommand),
+    User(user::UserCommand),
+    /// Work on all accounts at once.
+    #[command(subcommand)]
+    Accounts(accounts::AccountsCommand),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Check passwords against the rules.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-}
-
-/// `careid user …`.
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create an active account with a password (asked twice, or read from stdin).
-    Add {
-        /// The person's email; it is also their username.
-        email: String,
-        /// The person's name.
-        #[arg(long, default_value = "")]
-        name: String,
-    },
 }
 
 /// `careid config …`.
@@ -73,9 +75,10 @@ impl Cli {
                 );
                 Ok(())
             }
-            Command::User(UserCommand::Add { email, name }) => {
-                user::add(&self.config, &email, &name).await
-            }
+            Command::User(command) => user::run(&self.config, command).await,
+            Command::Accounts(command) => accounts::run(&self.config, command).await,
+            Command::Audit(command) => audit::run(&self.config, command).await,
+            Command::Policy(command) => policy::run(&self.config, command),
             Command::Config(ConfigCommand::Check) => config_check::run(&self.config),
         }
     }
@@ -84,4 +87,12 @@ impl Cli {
 /// Loads the configuration, naming the file in the error.
 pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<crate::Config> {
     crate::Config::load(path).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
+}
+
+/// The account service over the configured database, for commands that run without
+/// the server.
+pub(crate) async fn open_accounts(config: &crate::Config) -> anyhow::Result<Accounts> {
+    careid_store::migrate(&config.database_url).await?;
+    let db = careid_store::connect(&config.database_url, 2).await?;
+    Ok(Accounts::new(db, Arc::new(SystemClock), config.accounts()))
 }
