@@ -10,6 +10,7 @@
 
 mod account;
 mod assets;
+mod change_password;
 pub mod csrf;
 mod error;
 mod page;
@@ -39,6 +40,10 @@ pub fn router(state: Arc<Ui>) -> Router {
         )
         .route("/sign-out", get(sign_out::show).post(sign_out::submit))
         .route("/account", get(account::show))
+        .route(
+            "/account/password",
+            get(change_password::show).post(change_password::submit),
+        )
         .route("/static/{theme}/{*path}", get(assets::serve))
         .layer(map_response_with_state(state.clone(), error::show_errors))
         .with_state(state)
