@@ -79,6 +79,14 @@ impl Browser {
         }
     }
 
+    /// The same browser (same cookies) talking to another careid instance.
+    pub fn on(&self, base: &str) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: Url::parse(base).unwrap(),
+        }
+    }
+
     fn absolute(&self, url: &str) -> Url {
         self.base.join(url).unwrap()
     }

@@ -23,8 +23,10 @@ pub const PASSWORD: &str = "Correct-Horse-42";
 
 /// A running server and handles on what is behind it.
 pub struct TestServer {
-    /// `http://127.0.0.1:PORT`, also the issuer.
+    /// `http://127.0.0.1:PORT`: where this instance listens.
     pub url: String,
+    /// The issuer: this instance's address, or the first instance's for a second one.
+    pub issuer: String,
     /// The server's clock.
     pub clock: Arc<ManualClock>,
     /// The account service, to create and inspect accounts.
@@ -95,16 +97,41 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database(dir.path()).await;
+        Self::start_on(dir, database_url, None, adjust).await
+    }
+
+    /// Starts a second instance over this server's database, behind the same issuer, as
+    /// a load balancer would see it.
+    pub async fn another_instance(&self) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_on(
+            dir,
+            self.database_url.clone(),
+            Some(self.issuer.clone()),
+            |_| {},
+        )
+        .await
+    }
+
+    /// Starts a server over `database_url`; its issuer is its own address unless given.
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        database_url: String,
+        issuer: Option<String>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let clock = Arc::new(ManualClock::starting_now());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let mut config = test_config(&url, &database_url);
+        let issuer = issuer.unwrap_or_else(|| url.clone());
+        let mut config = test_config(&issuer, &database_url);
         adjust(&mut config);
         let app = App::build(&config, clock.clone()).await.unwrap();
         let accounts = app.accounts.clone();
         tokio::spawn(app.serve(listener, std::future::pending()));
         Self {
             url,
+            issuer,
             clock,
             accounts,
             database_url,
