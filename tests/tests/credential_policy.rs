@@ -330,3 +330,60 @@ async fn a_changed_password_ends_the_other_sessions_but_not_this_one() {
             .contains(&"password_changed".to_owned())
     );
 }
+
+#[tokio::test]
+async fn failures_from_one_address_are_limited_across_accounts() {
+    let server = TestServer::start_with(|c| c.policy.lockout.ip_max_failures = 3).await;
+    server.add_account("ada@example.org", "Ada").await;
+    // Two failures on different accounts: the address may still sign in.
+    for email in ["nobody@example.org", "someone@example.org"] {
+        assert!(
+            sign_in_message(&server, email, "Wrong-Password-1")
+                .await
+                .contains("incorrect")
+        );
+    }
+    let back = server
+        .browser()
+        .sign_in(
+            &server.authorize_url("crm", CRM_CALLBACK, &[]),
+            "ada@example.org",
+            PASSWORD,
+        )
+        .await;
+    assert!(
+        param(&back, "code").is_some(),
+        "two failures are under the limit of three"
+    );
+    // The third failure reaches the limit: the next attempt waits, right password or not.
+    sign_in_message(&server, "third@example.org", "Wrong-Password-1").await;
+    let browser = server.browser();
+    let page = browser
+        .visit(&server.authorize_url("crm", CRM_CALLBACK, &[]))
+        .await
+        .page();
+    let refused = browser
+        .submit(
+            &page,
+            &[("email", "ada@example.org"), ("password", PASSWORD)],
+        )
+        .await
+        .page();
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        refused.body.contains("too many incorrect sign-ins"),
+        "{}",
+        refused.body
+    );
+    // The window passes.
+    server.clock.advance(Duration::minutes(15));
+    let back = server
+        .browser()
+        .sign_in(
+            &server.authorize_url("crm", CRM_CALLBACK, &[]),
+            "ada@example.org",
+            PASSWORD,
+        )
+        .await;
+    assert!(param(&back, "code").is_some());
+}

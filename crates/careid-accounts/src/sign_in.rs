@@ -46,6 +46,13 @@ pub enum SignInError {
     /// The account was invited and the person has not set up their password yet.
     #[error("account not activated")]
     NotActivated,
+    /// Too many failed sign-ins from this client address lately (any accounts); it may
+    /// try again once the oldest of them leaves the window.
+    #[error("too many failed sign-ins from this address")]
+    TooManyAttempts {
+        /// Minutes until the address may try again, at most the window.
+        retry_after_minutes: u32,
+    },
     /// Every hashing slot is taken: 503 with `Retry-After`.
     #[error("password hashing is at capacity")]
     Busy,
@@ -111,6 +118,25 @@ impl Accounts {
             client_id: client_id.map(str::to_owned),
             ip,
         };
+        // Checked before any hashing: an address guessing at many accounts is stopped
+        // without costing argon2 time, and without learning which emails exist.
+        if let Some(ip) = &origin.ip {
+            let rules = &self.config.lockout;
+            let since = now - rules.ip_window();
+            let recent = audit::count_from_ip(&self.db, "sign_in_failed", ip, since).await?;
+            if rules.is_ip_throttled(recent) {
+                let detail = json!({ "reason": "address_throttled", "recent_failures": recent });
+                audit::insert_event(
+                    &self.db,
+                    origin.event("sign_in_throttled", None, detail),
+                    now,
+                )
+                .await?;
+                return Err(SignInError::TooManyAttempts {
+                    retry_after_minutes: rules.ip_window_minutes,
+                });
+            }
+        }
         let Some(mut account) = accounts::find_by_email(&self.db, email).await? else {
             // OWASP Authentication Cheat Sheet: spend the time a real check would.
             self.hasher.dummy_verify(password).await?;

@@ -22,6 +22,13 @@ pub struct LockoutRules {
     /// Length of the first lock in minutes; each further consecutive lock doubles it, up to
     /// 24 hours. Default 15.
     pub lock_minutes: u32,
+    /// Failed sign-ins from one client address, over all accounts, within
+    /// `ip_window_minutes`, after which that address must wait (0: no limit). Default 50:
+    /// a practice behind one address has many people, an attacker trying many accounts
+    /// has one address.
+    pub ip_max_failures: u32,
+    /// The window for `ip_max_failures`, in minutes. Default 15.
+    pub ip_window_minutes: u32,
 }
 
 impl Default for LockoutRules {
@@ -29,7 +36,22 @@ impl Default for LockoutRules {
         Self {
             max_failures: 5,
             lock_minutes: 15,
+            ip_max_failures: 50,
+            ip_window_minutes: 15,
         }
+    }
+}
+
+impl LockoutRules {
+    /// Whether an address with `recent_failures` failed sign-ins in the last
+    /// `ip_window_minutes` must wait before trying again.
+    pub fn is_ip_throttled(&self, recent_failures: u64) -> bool {
+        self.ip_max_failures > 0 && recent_failures >= u64::from(self.ip_max_failures)
+    }
+
+    /// The window over which failures from one address are counted.
+    pub fn ip_window(&self) -> Duration {
+        Duration::minutes(i64::from(self.ip_window_minutes))
     }
 }
 
@@ -172,8 +194,23 @@ mod tests {
             rules,
             LockoutRules {
                 max_failures: 3,
-                lock_minutes: 15
+                ..LockoutRules::default()
             }
         );
+    }
+
+    #[test]
+    fn an_address_is_throttled_at_its_limit_and_not_one_failure_before() {
+        let rules = LockoutRules {
+            ip_max_failures: 3,
+            ..LockoutRules::default()
+        };
+        assert!(!rules.is_ip_throttled(2));
+        assert!(rules.is_ip_throttled(3));
+        let off = LockoutRules {
+            ip_max_failures: 0,
+            ..LockoutRules::default()
+        };
+        assert!(!off.is_ip_throttled(1_000_000));
     }
 }

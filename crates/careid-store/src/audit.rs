@@ -1,6 +1,8 @@
 //! The audit trail: who did what, when, from where. Never a secret.
 
-use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, QuerySelect, entity::prelude::*};
+use sea_orm::{
+    ActiveValue::Set, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, entity::prelude::*,
+};
 use time::OffsetDateTime;
 
 use crate::StoreError;
@@ -69,6 +71,22 @@ pub async fn insert_event(
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// How many `kind` events came from `ip` after `since` (the per-address sign-in
+/// limit). Served by the index on (ip, kind, at).
+pub async fn count_from_ip(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    ip: &str,
+    since: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::Ip.eq(ip))
+        .filter(Column::Kind.eq(kind))
+        .filter(Column::At.gt(since))
+        .count(db)
+        .await?)
 }
 
 /// Events, newest first, optionally for one account and since an instant.

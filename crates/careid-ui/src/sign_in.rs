@@ -110,9 +110,16 @@ pub(crate) async fn submit(
                 Some(&message),
                 status,
             )?;
-            if refusal == Some(SignInError::Busy) {
-                let retry = HeaderValue::from_static("1");
-                page.headers_mut().insert(header::RETRY_AFTER, retry);
+            let retry_after = match &refusal {
+                Some(SignInError::Busy) => Some(1),
+                Some(SignInError::TooManyAttempts {
+                    retry_after_minutes,
+                }) => Some(u64::from(*retry_after_minutes) * 60),
+                _ => None,
+            };
+            if let Some(seconds) = retry_after {
+                page.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             Ok(page)
         }
@@ -240,6 +247,12 @@ fn explain(ui: &Ui, refusal: &Option<SignInError>) -> (String, StatusCode) {
         Some(SignInError::Busy) => {
             let message = "careid is very busy right now. Wait a moment and try again.";
             return (message.into(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        Some(SignInError::TooManyAttempts { retry_after_minutes }) => {
+            let message = format!(
+                "There have been too many incorrect sign-ins from your network. Try again in {retry_after_minutes} minutes."
+            );
+            return (message, StatusCode::TOO_MANY_REQUESTS);
         }
         Some(SignInError::WrongCredentials | SignInError::Internal(_)) => {
             "The email or password is incorrect.".into()
