@@ -4,6 +4,8 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
+mod m0002_session_clients;
+mod m0003_registration_tokens;
 mod m0004_audit_ip_index;
 
 /// Every careid migration, oldest first.
@@ -14,6 +16,8 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m0001_initial::Migration),
+            Box::new(m0002_session_clients::Migration),
+            Box::new(m0003_registration_tokens::Migration),
             Box::new(m0004_audit_ip_index::Migration),
         ]
     }

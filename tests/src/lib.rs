@@ -10,7 +10,7 @@ pub mod rp;
 
 use std::{path::PathBuf, sync::Arc};
 
-use careid_accounts::Accounts;
+use careid_accounts::{Accounts, Lifecycle};
 use careid_policy::PlainPassword;
 use careid_server::{App, Config};
 use careid_store::{ConnectionTrait, ManualClock};
@@ -31,8 +31,11 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     /// The account service, to create and inspect accounts.
     pub accounts: Arc<Accounts>,
+    /// Invitations and resets by email, as the CLI uses them.
+    pub lifecycle: Arc<Lifecycle>,
     /// The database the server uses.
     pub database_url: String,
+    _stop: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
 
@@ -126,15 +129,22 @@ impl TestServer {
         let issuer = issuer.unwrap_or_else(|| url.clone());
         let mut config = test_config(&issuer, &database_url);
         adjust(&mut config);
-        let app = App::build(&config, clock.clone()).await.unwrap();
+        let mut app = App::build(&config, clock.clone()).await.unwrap();
         let accounts = app.accounts.clone();
+        let lifecycle = app.lifecycle.clone();
+        // Client files and keys changed elsewhere take effect, as under `careid serve`;
+        // the watchers stop when the server is dropped.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        app.watch(stopped);
         tokio::spawn(app.serve(listener, std::future::pending()));
         Self {
             url,
             issuer,
             clock,
             accounts,
+            lifecycle,
             database_url,
+            _stop: stop,
             _dir: dir,
         }
     }
@@ -244,5 +254,39 @@ impl TestServer {
             ],
         )
         .await
+    }
+}
+
+/// A folder with copies of the shipped client files plus `extra` (file name, TOML), for
+/// `TestServer::start_with(|c| c.clients_dir = dir.path().into())`. Keep it alive as
+/// long as the server.
+pub fn clients_dir_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(workspace().join("config/clients")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    for (name, toml) in extra {
+        std::fs::write(dir.path().join(name), toml).unwrap();
+    }
+    dir
+}
+
+impl TestServer {
+    /// POSTs a form to `path` on careid, with HTTP Basic client credentials if given,
+    /// and returns the response as it came.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.http().post(format!("{}{path}", self.url)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.unwrap()
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use careid_server::App;
-use careid_store::ManualClock;
+use careid_store::{Clock, ManualClock};
 use careid_tests::{
     CRM_CALLBACK, PASSWORD, TestServer, browser::param, fresh_database, test_config,
 };
@@ -129,4 +129,48 @@ async fn instances_started_together_on_an_empty_database_end_up_with_one_key_set
         "one RS256 and one ES256 key"
     );
     assert_eq!(a.protocol.keys.jwks(), b.protocol.keys.jwks());
+}
+
+#[tokio::test]
+async fn a_key_retired_by_another_instance_leaves_this_instances_jwks_within_seconds() {
+    let first = TestServer::start().await;
+    let second = first.another_instance().await;
+    let jwks = |server: &TestServer| {
+        let url = format!("{}/jwks", server.url);
+        let http = server.http();
+        async move {
+            let body: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            body["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = jwks(&first).await;
+    assert_eq!(before, jwks(&second).await);
+    let es256 = careid_store::signing_keys::find_unretired(&second.accounts.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.alg == "ES256")
+        .unwrap();
+    // What a rotation on the second instance does to the shared database.
+    careid_store::signing_keys::update_retired(&second.accounts.db, &es256.kid, second.clock.now())
+        .await
+        .unwrap();
+    // The first instance notices by itself (it checks once a second); bounded wait.
+    let mut seen = false;
+    for _ in 0..50 {
+        if !jwks(&first).await.contains(&es256.kid) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen,
+        "the first instance still publishes the retired key after 5 s"
+    );
 }

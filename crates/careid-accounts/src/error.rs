@@ -39,7 +39,55 @@ pub enum AccountsError {
     /// A blocking hashing task panicked or was cancelled.
     #[error("hashing task failed: {0}")]
     HashTask(#[from] tokio::task::JoinError),
+    /// An invitation or reset link is unknown, already used or expired.
+    #[error("the link is {}", .0.as_str())]
+    LinkNotUsable(LinkProblem),
+    /// A reset security code did not match; `attempts_left` more guesses are allowed.
+    #[error("the security code is wrong ({attempts_left} attempt(s) left)")]
+    CodeWrong {
+        /// Guesses left before the code stops working.
+        attempts_left: u32,
+    },
+    /// No security code can be used: none was sent, it expired, it was used, or it had too
+    /// many wrong guesses. The person starts the reset again.
+    #[error("no usable security code")]
+    CodeDead,
+    /// The security code was sent for another browser than the one entering it.
+    #[error("the security code belongs to another browser")]
+    WrongBrowser,
+    /// An administrator asked for a link that lives longer than configuration allows, or
+    /// not at all.
+    #[error("a link may last from one minute to {max_hours} hours")]
+    LifetimeOutOfRange {
+        /// The longest allowed lifetime, in hours.
+        max_hours: i64,
+    },
+    /// A message could not be rendered or sent.
+    #[error("mail failed: {0}")]
+    Mail(#[from] careid_mail::MailError),
     /// The store failed.
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
+}
+
+/// Why a one-time link cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkProblem {
+    /// No link has this token (mistyped, cut off, or never issued).
+    Unknown,
+    /// The link was used already, or a newer one replaced it.
+    Used,
+    /// The link is past its expiry.
+    Expired,
+}
+
+impl LinkProblem {
+    /// A lower-case word for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Used => "used",
+            Self::Expired => "expired",
+        }
+    }
 }

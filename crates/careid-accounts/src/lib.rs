@@ -1,6 +1,7 @@
 //! careid's account lifecycle: password sign-in checks, careid sessions, account creation,
 //! password changes and resets, and the administrator's disable / enable / reactivate
-//! actions with the inactivity sweep.
+//! actions with the inactivity sweep; and, in [`Lifecycle`], the lifecycle by email:
+//! invitations, activation, self-service and administrator password resets.
 //!
 //! The rules themselves (password strength, history, lockout, expiry) live in
 //! `careid-policy`; every query lives in `careid-store`. This crate decides the order in
@@ -11,7 +12,10 @@ mod config;
 mod create;
 mod error;
 mod hasher;
+mod invitation;
+mod lifecycle;
 mod password_change;
+mod reset;
 mod service;
 mod session;
 mod sign_in;
@@ -19,8 +23,11 @@ mod sign_in;
 mod testing;
 
 pub use config::AccountsConfig;
-pub use error::AccountsError;
+pub use error::{AccountsError, LinkProblem};
 pub use hasher::Hasher;
+pub use invitation::{Invitation, LinkHolder};
+pub use lifecycle::{Branding, Lifecycle, LifecycleConfig, expires_in, parse_lifetime};
+pub use reset::{AdminResetLink, ResetLink};
 pub use service::Accounts;
 pub use session::SessionSecret;
 pub use sign_in::SignInError;

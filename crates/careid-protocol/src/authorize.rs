@@ -187,7 +187,14 @@ async fn start(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Response {
             "The application sent its identity more than once.",
         );
     }
-    let Some(client) = params.get("client_id").and_then(|id| app.clients.get(id)) else {
+    let client = match params.get("client_id") {
+        Some(id) => match app.find_client(id).await {
+            Ok(client) => client,
+            Err(err) => return internal_page(app, err.into()),
+        },
+        None => None,
+    };
+    let Some(client) = client else {
         return bad(
             "Unknown application",
             "The application that sent you here is not registered with careid. Contact its provider.",
@@ -355,6 +362,7 @@ fn validate(client: &crate::Client, params: &Params) -> Result<StoredRequest, In
         prompt,
         login_hint: params.get("login_hint").map(str::to_owned),
         stale_sid: None,
+        consent_given: false,
     })
 }
 
@@ -366,7 +374,7 @@ async fn decide(
     request: StoredRequest,
     live: Option<LiveSession>,
 ) -> Result<Response, ProtocolError> {
-    let Some(client) = app.clients.get(&request.client_id) else {
+    let Some(client) = app.find_client(&request.client_id).await? else {
         return Ok(expired_page(app));
     };
     let reply = Reply {
@@ -421,7 +429,8 @@ async fn decide(
         let is_covered = scope::split(&request.scope)
             .iter()
             .all(|s| scope::contains(&granted, s));
-        if !is_covered || request.has_prompt("consent") {
+        let must_ask = request.has_prompt("consent") && !request.consent_given;
+        if !is_covered || must_ask {
             if request.has_prompt("none") {
                 authorization_requests::delete_request(&app.db, id).await?;
                 return Ok(reply.error(
@@ -465,6 +474,75 @@ async fn decide(
         pairs.push(("state", state));
     }
     Ok(redirect_to_client(app, &request.redirect_uri, &pairs))
+}
+
+/// The person allowed the client on the consent page: remembers the request's scopes
+/// for `profile_id` (added to what was granted before) and marks the request so that
+/// `prompt=consent` is satisfied. `false` if the request expired.
+pub async fn record_consent(
+    app: &Protocol,
+    request_id: &str,
+    profile_id: i64,
+) -> Result<bool, ProtocolError> {
+    let Some(mut request) = pending::load(app, request_id).await? else {
+        return Ok(false);
+    };
+    let now = app.clock.now();
+    let earlier = consents::find_scopes(&app.db, profile_id, &request.client_id)
+        .await?
+        .unwrap_or_default();
+    let mut granted = scope::split(&earlier);
+    for value in scope::split(&request.scope) {
+        if !granted.contains(&value) {
+            granted.push(value);
+        }
+    }
+    consents::upsert(
+        &app.db,
+        profile_id,
+        &request.client_id,
+        &granted.join(" "),
+        now,
+    )
+    .await?;
+    request.consent_given = true;
+    let json =
+        serde_json::to_value(&request).map_err(|e| ProtocolError::Internal(e.to_string()))?;
+    let expires = now + Duration::minutes(app.config.authorization_request_minutes.into());
+    authorization_requests::delete_request(&app.db, request_id).await?;
+    authorization_requests::insert_request(
+        &app.db,
+        request_id,
+        &request.client_id,
+        &json,
+        now,
+        expires,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The person refused the client on the consent page: the request ends and the browser
+/// goes back to the client with `error=access_denied` (RFC 6749 §4.1.2.1). An expired
+/// request gets the error page, since its redirect URI can no longer be trusted.
+pub async fn deny_consent(app: &Protocol, request_id: &str) -> Response {
+    let outcome = async {
+        let Some(request) = pending::load(app, request_id).await? else {
+            return Ok(expired_page(app));
+        };
+        if app.find_client(&request.client_id).await?.is_none() {
+            return Ok(expired_page(app));
+        }
+        authorization_requests::delete_request(&app.db, request_id).await?;
+        let reply = Reply {
+            app,
+            redirect_uri: request.redirect_uri,
+            state: request.state,
+        };
+        Ok(reply.error("access_denied", "the person did not allow this application"))
+    }
+    .await;
+    outcome.unwrap_or_else(|err: ProtocolError| internal_page(app, err))
 }
 
 #[cfg(test)]

@@ -181,6 +181,28 @@ pub struct Client {
     /// The app's terms of service.
     #[serde(default)]
     pub tos_uri: Option<String>,
+    /// How "Forgot password?" works for people who come from this client.
+    #[serde(default)]
+    pub reset_mode: ResetMode,
+    /// Where careid POSTs a logout token when a session this client took part in ends
+    /// (OIDC Back-Channel Logout 1.0 §2.2). Same scheme, host and port as a redirect URI.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the client needs `sid` in logout tokens (§2.2). careid always sends it.
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+}
+
+/// How a self-service password reset proceeds for a client's people.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetMode {
+    /// The email holds a link; opening it sends a 6-digit code that works only in that
+    /// browser. The default.
+    #[default]
+    LinkThenCode,
+    /// The email holds the code; the person types it with their email on the page.
+    CodeOnly,
 }
 
 fn default_grant_types() -> Vec<GrantType> {
@@ -219,6 +241,34 @@ impl Client {
             .any(|registered| registered == uri)
     }
 
+    /// Whether `uri` is one of the registered post-logout redirect URIs, compared as
+    /// strings (OIDC RP-Initiated Logout 1.0 §3).
+    pub fn has_post_logout_redirect_uri(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|registered| registered == uri)
+    }
+
+    /// What is wrong with a back-channel logout URI: Back-Channel Logout 1.0 §2.2 wants
+    /// an absolute URL without a fragment whose scheme, host and port are those of a
+    /// registered redirect URI.
+    fn backchannel_problem(&self, uri: &str) -> Option<String> {
+        let Ok(url) = url::Url::parse(uri) else {
+            return Some(format!("{uri:?} is not an absolute URL"));
+        };
+        if url.fragment().is_some() {
+            return Some(format!("{uri:?} must not have a fragment"));
+        }
+        let origin = url.origin();
+        let shares_origin = self
+            .redirect_uris
+            .iter()
+            .filter_map(|r| url::Url::parse(r).ok())
+            .any(|r| r.origin() == origin);
+        (!shares_origin)
+            .then(|| format!("{uri:?} must have the scheme, host and port of a redirect URI"))
+    }
+
     /// Checks what a file cannot express in types. Returns each problem as a
     /// (key, message) pair.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
@@ -246,6 +296,11 @@ impl Client {
                 }
                 Ok(_) => {}
             }
+        }
+        if let Some(uri) = &self.backchannel_logout_uri
+            && let Some(problem) = self.backchannel_problem(uri)
+        {
+            problems.push(("backchannel_logout_uri", problem));
         }
         match (self.token_endpoint_auth_method, &self.secret) {
             (AuthMethod::None, Some(_)) => problems.push((
@@ -334,6 +389,54 @@ mod tests {
         let secret = ClientSecret::parse("env:CAREID_TEST_SECRET_THAT_IS_NOT_SET").unwrap();
         assert!(!secret.matches(""));
         assert!(!secret.matches("anything"));
+    }
+
+    fn with_backchannel(uri: &str) -> Client {
+        toml::from_str(&format!(
+            r#"client_id = "crm"
+               name = "CRM"
+               secret = "x"
+               redirect_uris = ["https://crm.example/callback"]
+               backchannel_logout_uri = "{uri}""#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_backchannel_logout_uri_on_a_redirect_uris_origin_is_accepted() {
+        let client = with_backchannel("https://crm.example/logout?from=careid");
+        assert!(client.problems().is_empty(), "{:?}", client.problems());
+        assert!(!client.backchannel_logout_session_required);
+    }
+
+    #[test]
+    fn a_backchannel_logout_uri_elsewhere_or_with_a_fragment_is_a_problem() {
+        for uri in [
+            "https://crm.example:8443/logout",
+            "http://crm.example/logout",
+            "https://other.example/logout",
+            "https://crm.example/logout#x",
+            "/logout",
+        ] {
+            let problems = with_backchannel(uri).problems();
+            assert_eq!(problems.len(), 1, "{uri}: {problems:?}");
+            assert_eq!(problems[0].0, "backchannel_logout_uri");
+        }
+    }
+
+    #[test]
+    fn post_logout_redirect_uris_match_exactly() {
+        let client: Client = toml::from_str(
+            r#"client_id = "crm"
+               name = "CRM"
+               secret = "x"
+               redirect_uris = ["https://crm.example/callback"]
+               post_logout_redirect_uris = ["https://crm.example/"]"#,
+        )
+        .unwrap();
+        assert!(client.has_post_logout_redirect_uri("https://crm.example/"));
+        assert!(!client.has_post_logout_redirect_uri("https://crm.example"));
+        assert!(!client.has_post_logout_redirect_uri("https://crm.example/?x=1"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use crate::{AuthMethod, Client, Protocol, ProtocolError};
 
 /// Identifies and authenticates the client of a token request.
-pub fn authenticate(
+pub async fn authenticate(
     app: &Protocol,
     headers: &HeaderMap,
     form: &super::token::Form,
@@ -55,8 +55,8 @@ pub fn authenticate(
         basic: is_basic,
     };
     let client = app
-        .clients
-        .get(&client_id)
+        .find_client(&client_id)
+        .await?
         .ok_or(fail("unknown client or wrong credentials"))?;
     if client.token_endpoint_auth_method != method {
         return Err(fail(

@@ -29,3 +29,45 @@ impl Default for ProtocolConfig {
         }
     }
 }
+
+/// Who may register clients over HTTP (RFC 7591 §3), the `[registration]` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationMode {
+    /// Anyone may register a client (development; registered clients are always
+    /// third-party and get a consent page).
+    Open,
+    /// A registration needs an initial access token (RFC 7591 §3): a `sha256:<hex>`
+    /// digest from `initial_access_tokens` or one made by `careid client token`.
+    #[default]
+    Token,
+    /// No dynamic registration.
+    Off,
+}
+
+/// Dynamic client registration settings, the `[registration]` section of careid.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// `open`, `token` (the default) or `off`.
+    pub mode: RegistrationMode,
+    /// Digests (`sha256:<hex>`) of initial access tokens accepted in mode `token`.
+    pub initial_access_tokens: Vec<String>,
+}
+
+impl RegistrationConfig {
+    /// The configured initial access token digests as lowercase hex, or the first
+    /// entry that is not `sha256:` followed by 64 hex digits.
+    pub fn token_digests(&self) -> Result<Vec<String>, String> {
+        self.initial_access_tokens
+            .iter()
+            .map(|entry| {
+                entry
+                    .strip_prefix("sha256:")
+                    .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .map(str::to_ascii_lowercase)
+                    .ok_or_else(|| format!("{entry:?} is not sha256: followed by 64 hex digits"))
+            })
+            .collect()
+    }
+}

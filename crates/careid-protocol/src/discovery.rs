@@ -10,7 +10,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::Protocol;
+use crate::{Protocol, config::RegistrationMode};
 
 /// `GET /.well-known/openid-configuration`.
 pub async fn show(State(app): State<Arc<Protocol>>) -> Response {
@@ -24,14 +24,22 @@ pub async fn show(State(app): State<Arc<Protocol>>) -> Response {
         .into_response()
 }
 
-/// The metadata document for `issuer`.
-pub(crate) fn document(issuer: &str) -> Vec<u8> {
-    let doc = json!({
+/// The metadata document for `issuer`; `registration_endpoint` unless registration is
+/// off.
+pub(crate) fn document(issuer: &str, registration: RegistrationMode) -> Vec<u8> {
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "jwks_uri": format!("{issuer}/jwks"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "end_session_endpoint": format!("{issuer}/end_session"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "scopes_supported": crate::scope::SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -50,5 +58,8 @@ pub(crate) fn document(issuer: &str) -> Vec<u8> {
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
     });
+    if registration != RegistrationMode::Off {
+        doc["registration_endpoint"] = json!(format!("{issuer}/register"));
+    }
     serde_json::to_vec(&doc).unwrap_or_default()
 }

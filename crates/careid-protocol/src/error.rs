@@ -34,6 +34,15 @@ pub enum ProtocolError {
     /// RFC 6750 §3.1: the token lacks the scope the resource needs.
     #[error("insufficient_scope: {0}")]
     InsufficientScope(&'static str),
+    /// RFC 7591 §3.2.2: a redirect URI in client metadata is not acceptable.
+    #[error("invalid_redirect_uri: {0}")]
+    InvalidRedirectUri(String),
+    /// RFC 7591 §3.2.2: a client metadata value is not acceptable.
+    #[error("invalid_client_metadata: {0}")]
+    InvalidClientMetadata(String),
+    /// Dynamic client registration is turned off (`[registration] mode = "off"`).
+    #[error("registration is turned off")]
+    RegistrationOff,
     /// Password hashing is saturated; the client should retry.
     #[error("temporarily_unavailable")]
     Busy,
@@ -55,10 +64,10 @@ impl From<josekit::JoseError> for ProtocolError {
 }
 
 #[derive(Serialize)]
-struct Body {
+struct Body<'a> {
     error: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error_description: Option<&'static str>,
+    error_description: Option<&'a str>,
 }
 
 impl IntoResponse for ProtocolError {
@@ -78,6 +87,21 @@ impl IntoResponse for ProtocolError {
             Self::InsufficientScope(why) => {
                 (StatusCode::FORBIDDEN, "insufficient_scope", Some(*why))
             }
+            Self::InvalidRedirectUri(why) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_redirect_uri",
+                Some(why.as_str()),
+            ),
+            Self::InvalidClientMetadata(why) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_client_metadata",
+                Some(why.as_str()),
+            ),
+            Self::RegistrationOff => (
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                Some("dynamic client registration is turned off on this server"),
+            ),
             Self::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",

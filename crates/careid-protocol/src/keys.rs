@@ -86,15 +86,25 @@ impl Keys {
         })
     }
 
-    /// Re-reads the keys (after a rotation by another instance).
-    pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), ProtocolError> {
+    /// Re-reads the keys if another instance added or retired one since this instance
+    /// last looked. Cheap when nothing changed: one indexed query, no key parsing.
+    /// Returns whether the keys were replaced.
+    pub async fn reload_if_changed(
+        &self,
+        db: &impl ConnectionTrait,
+    ) -> Result<bool, ProtocolError> {
         let stored = signing_keys::find_unretired(db).await?;
+        let mut stored_kids: Vec<&str> = stored.iter().map(|key| key.kid.as_str()).collect();
+        stored_kids.sort_unstable();
+        if stored_kids == self.kids() {
+            return Ok(false);
+        }
         let set = build(&stored)?;
         *self
             .set
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
-        Ok(())
+        Ok(true)
     }
 
     fn current(&self) -> Arc<KeySet> {

@@ -1,20 +1,28 @@
 //! OAuth 2.0 / OpenID Connect endpoints. Owns the wire format: discovery, JWKS,
-//! /authorize, /token, /userinfo and the signing keys. Knows nothing of HTML: pages that
-//! the flow needs (sign-in, error) belong to `careid-ui`, reached by redirect or through
-//! the [`ErrorPage`] hook.
+//! /authorize, /token, /userinfo, /introspect, /revoke, /end_session (with back-channel
+//! logout) and the signing keys. Knows nothing of HTML: pages that the flow needs
+//! (sign-in, sign-out, error) belong to `careid-ui`, reached by redirect or through the
+//! [`ErrorPage`] hook.
 
+mod access_token;
 mod authorize;
+mod backchannel;
 mod client;
 mod client_auth;
 mod config;
 mod discovery;
+mod end_session;
 mod error;
 mod grant;
 mod grants;
+mod introspect;
 mod jwks;
 mod keys;
+mod logout;
 mod pending;
 mod pkce;
+mod register;
+mod revoke;
 mod scope;
 pub mod session;
 mod state;
@@ -26,11 +34,15 @@ use std::sync::Arc;
 
 use axum::{Router, routing::get};
 
-pub use client::{AuthMethod, Client, ClientSecret, Clients, GrantType};
-pub use config::ProtocolConfig;
+pub use authorize::{deny_consent, record_consent};
+pub use client::{AuthMethod, Client, ClientSecret, Clients, GrantType, ResetMode};
+pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
+pub use end_session::{LogoutRefused, LogoutTarget};
 pub use error::ProtocolError;
 pub use keys::{Keys, SigningAlg};
+pub use logout::{browser_session, end_browser_session};
 pub use pending::{PendingRequest, find_pending};
+pub use register::registered_client;
 pub use state::{ErrorPage, PlainErrorPage, Protocol};
 
 /// The protocol endpoints, mounted at the issuer's root.
@@ -45,5 +57,18 @@ pub fn router(state: Arc<Protocol>) -> Router {
         .route("/authorize/continue", get(authorize::resume))
         .route("/token", axum::routing::post(token::exchange))
         .route("/userinfo", get(userinfo::show).post(userinfo::show_post))
+        .route("/introspect", axum::routing::post(introspect::introspect))
+        .route("/revoke", axum::routing::post(revoke::revoke))
+        .route(
+            "/end_session",
+            get(end_session::end_get).post(end_session::end_post),
+        )
+        .route("/register", axum::routing::post(register::create))
+        .route(
+            "/register/{client_id}",
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
+        )
         .with_state(state)
 }

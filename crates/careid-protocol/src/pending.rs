@@ -25,6 +25,10 @@ pub(crate) struct StoredRequest {
     /// A session that was present but may not satisfy this request (`prompt=login`, or
     /// `max_age` exceeded): the person must sign in again, which starts a new session.
     pub stale_sid: Option<String>,
+    /// The person approved this very request on the consent page, so `prompt=consent`
+    /// is satisfied and must not ask again.
+    #[serde(default)]
+    pub consent_given: bool,
 }
 
 impl StoredRequest {
@@ -51,7 +55,7 @@ pub async fn find_pending(app: &Protocol, id: &str) -> Result<Option<PendingRequ
     let Some(request) = load(app, id).await? else {
         return Ok(None);
     };
-    let Some(client) = app.clients.get(&request.client_id) else {
+    let Some(client) = app.find_client(&request.client_id).await? else {
         return Ok(None);
     };
     Ok(Some(PendingRequest {

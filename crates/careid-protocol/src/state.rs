@@ -7,9 +7,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::SessionRules;
-use careid_store::{Clock, DatabaseConnection};
+use careid_store::{Clock, DatabaseConnection, StoreError, clients};
 
-use crate::{Clients, Keys, ProtocolConfig};
+use crate::{Client, Clients, Keys, ProtocolConfig, config::RegistrationConfig};
 
 /// Renders the page a person sees when a request cannot go back to the client: an
 /// unknown client, a redirect URI that is not registered (OIDC Core 3.1.2.6), an
@@ -47,8 +47,11 @@ pub struct Protocol {
     pub session_rules: SessionRules,
     /// Days without a sign-in after which an account expires.
     pub inactivity_expiry_days: u32,
-    /// The registered clients.
+    /// The clients of `config/clients/`. Clients registered over HTTP are in the
+    /// database: use [`Protocol::find_client`], which looks in both.
     pub clients: Clients,
+    /// Who may register clients over HTTP.
+    pub registration: RegistrationConfig,
     /// The signing keys.
     pub keys: Keys,
     /// The page for errors that must not redirect.
@@ -71,7 +74,8 @@ impl Protocol {
         error_page: Arc<dyn ErrorPage>,
     ) -> Self {
         let issuer = issuer.trim_end_matches('/').to_owned();
-        let discovery = crate::discovery::document(&issuer);
+        let registration = RegistrationConfig::default();
+        let discovery = crate::discovery::document(&issuer, registration.mode);
         Self {
             db,
             clock,
@@ -80,10 +84,32 @@ impl Protocol {
             session_rules,
             inactivity_expiry_days,
             clients,
+            registration,
             keys,
             error_page,
             discovery,
         }
+    }
+
+    /// Sets who may register clients over HTTP (RFC 7591); discovery advertises the
+    /// `registration_endpoint` unless registration is off.
+    pub fn with_registration(mut self, registration: RegistrationConfig) -> Self {
+        self.discovery = crate::discovery::document(&self.issuer, registration.mode);
+        self.registration = registration;
+        self
+    }
+
+    /// The client with this id: a client file's first, else one registered over HTTP
+    /// (one primary-key lookup, so a registration on another instance is seen at once).
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(client) = self.clients.get(client_id) {
+            return Ok(Some(client));
+        }
+        let Some(stored) = clients::find_by_id(&self.db, client_id).await? else {
+            return Ok(None);
+        };
+        let client = crate::register::registered_client(&stored)?;
+        Ok(Some(Arc::new(client)))
     }
 
     /// Whether cookies must carry `Secure`: always, except for a loopback http issuer.

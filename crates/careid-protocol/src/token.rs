@@ -71,7 +71,7 @@ pub async fn exchange(
         "client_credentials" => GrantType::ClientCredentials,
         _ => return Err(ProtocolError::UnsupportedGrantType),
     };
-    let client = client_auth::authenticate(&app, &headers, &form)?;
+    let client = client_auth::authenticate(&app, &headers, &form).await?;
     if !client.allows(grant) {
         return Err(ProtocolError::UnauthorizedClient(
             "this client may not use this grant type",

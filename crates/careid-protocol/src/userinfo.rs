@@ -10,12 +10,10 @@ use axum::{
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
-use careid_store::{
-    ConnectionTrait, StoreError, accounts::Account, profiles, revoked_access_tokens,
-};
+use careid_store::{ConnectionTrait, accounts::Account, profiles};
 use serde_json::{Map, Value, json};
 
-use crate::{Protocol, ProtocolError, scope, session, token};
+use crate::{Protocol, ProtocolError, access_token, scope, session, token};
 
 /// `GET /userinfo` with a bearer token in the Authorization header.
 pub async fn show(
@@ -72,38 +70,8 @@ fn bearer(headers: &HeaderMap) -> Result<Option<String>, ProtocolError> {
     }
 }
 
-/// A verified access token's claims: signed by careid, `at+jwt`, from this issuer,
-/// unexpired, not revoked.
-pub(crate) async fn verify_access_token(
-    app: &Protocol,
-    token: &str,
-) -> Result<Option<Map<String, Value>>, StoreError> {
-    let Some((typ, claims)) = app.keys.verify(token) else {
-        return Ok(None);
-    };
-    let now = app.clock.now().unix_timestamp();
-    let is_valid = typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
-        && claims.get("iss").and_then(Value::as_str) == Some(app.issuer.as_str())
-        && claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .is_some_and(|exp| exp > now);
-    if !is_valid {
-        return Ok(None);
-    }
-    let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
-        return Ok(None);
-    };
-    if revoked_access_tokens::is_revoked(&app.db, jti).await? {
-        return Ok(None);
-    }
-    Ok(Some(claims))
-}
-
 async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError> {
-    let claims = verify_access_token(app, token)
+    let claims = access_token::verify(app, token)
         .await?
         .ok_or(ProtocolError::InvalidToken(
             "the access token is invalid, expired or revoked",

@@ -5,14 +5,14 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{Router, extract::DefaultBodyLimit};
-use careid_accounts::Accounts;
+use careid_accounts::{Accounts, Lifecycle};
 use careid_protocol::{Clients, Keys, Protocol};
 use careid_store::{Clock, DatabaseConnection};
 use careid_ui::{ThemedErrorPage, Themes, Ui};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::{Config, clients, headers};
+use crate::{Config, clients, headers, jobs};
 
 /// Request bodies larger than this are refused with 413: no form careid reads is
 /// anywhere near it.
@@ -26,8 +26,12 @@ pub struct App {
     pub protocol: Arc<Protocol>,
     /// The account service.
     pub accounts: Arc<Accounts>,
+    /// Invitations and password resets by email.
+    pub lifecycle: Arc<Lifecycle>,
     /// The database pool.
     pub db: DatabaseConnection,
+    /// The client files, until [`App::watch`] hands them to the watcher.
+    client_files: Option<clients::ClientWatch>,
 }
 
 impl App {
@@ -43,24 +47,45 @@ impl App {
             .await
             .context("loading signing keys")?;
 
-        let (loaded, problems) = clients::load_dir(&config.clients_dir);
-        for problem in &problems {
-            tracing::error!(%problem, "client file not loaded");
-        }
+        // Problems are logged by the reload, with their file, line and key.
+        let mut client_files = clients::ClientWatch::new(&config.clients_dir);
+        let loaded = Clients::default();
+        client_files.reload(&loaded);
+        config
+            .registration
+            .token_digests()
+            .map_err(|err| anyhow::anyhow!("registration.initial_access_tokens: {err}"))?;
         let themes = Arc::new(Themes::new(config.themes_dir.clone()).context("loading themes")?);
-        let protocol = Arc::new(Protocol::new(
-            db.clone(),
-            clock.clone(),
-            &config.issuer,
-            config.tokens.clone(),
-            config.session,
-            config.policy.inactivity_expiry_days,
-            Clients::new(loaded),
-            keys,
-            Arc::new(ThemedErrorPage::new(themes.clone())),
-        ));
+        let protocol = Arc::new(
+            Protocol::new(
+                db.clone(),
+                clock.clone(),
+                &config.issuer,
+                config.tokens.clone(),
+                config.session,
+                config.policy.inactivity_expiry_days,
+                loaded,
+                keys,
+                Arc::new(ThemedErrorPage::new(themes.clone())),
+            )
+            .with_registration(config.registration.clone()),
+        );
         let accounts = Arc::new(Accounts::new(db.clone(), clock, config.accounts()));
-        let ui = Arc::new(Ui::new(protocol.clone(), accounts.clone(), themes));
+        let mailer = careid_mail::Mailer::new(&config.mail).context("setting up [mail]")?;
+        let renderer = careid_mail::Renderer::new(config.themes_dir.clone());
+        renderer
+            .check_theme(careid_mail::DEFAULT_THEME)
+            .context("checking the mail templates")?;
+        let lifecycle = Arc::new(Lifecycle::new(
+            accounts.clone(),
+            mailer,
+            renderer,
+            &config.issuer,
+            config.lifecycle.clone(),
+        ));
+        let ui = Arc::new(
+            Ui::new(protocol.clone(), accounts.clone(), themes).with_lifecycle(lifecycle.clone()),
+        );
 
         let router = Router::new()
             .merge(careid_protocol::router(protocol.clone()))
@@ -75,8 +100,29 @@ impl App {
             router,
             protocol,
             accounts,
+            lifecycle,
             db,
+            client_files: Some(client_files),
         })
+    }
+
+    /// Starts what keeps this instance in step with the files and with other
+    /// instances, until `stop` turns true: the client-file watcher (about once a second)
+    /// and the signing-key watcher (once a second). The client files are handed over on
+    /// the first call; a second call watches keys only.
+    pub fn watch(&mut self, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut handles = vec![tokio::spawn(jobs::watch_keys(
+            self.protocol.clone(),
+            stop.clone(),
+        ))];
+        if let Some(files) = self.client_files.take() {
+            handles.push(tokio::spawn(clients::watch(
+                files,
+                self.protocol.clone(),
+                stop,
+            )));
+        }
+        handles
     }
 
     /// Serves on `listener` until `shutdown` completes. Peer addresses reach the

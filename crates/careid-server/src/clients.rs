@@ -1,9 +1,19 @@
 //! Client files: `config/clients/<client_id>.toml`, one client each. A problem is
 //! reported with its file, line and key.
+//!
+//! [`ClientWatch`] keeps the clients in force in step with the folder while the server
+//! runs: a new or changed file takes effect within about a second, a removed file takes
+//! its client away, and a file that no longer parses is reported while the last good
+//! version of its client stays in force.
 
-use std::{fmt, path::Path};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
 
-use careid_protocol::Client;
+use careid_protocol::{Client, Clients};
 
 /// A problem in one client file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +135,145 @@ pub fn load_file(path: &Path) -> Result<Client, Vec<FileProblem>> {
     }
 }
 
+/// What the watcher compares between polls: each file's name, modification time and size.
+type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
+/// How often the watcher looks at the folder.
+pub const POLL: Duration = Duration::from_secs(1);
+
+/// The client files of one folder and the last good client of each.
+pub struct ClientWatch {
+    dir: PathBuf,
+    seen: Option<Fingerprint>,
+    good: BTreeMap<PathBuf, Client>,
+}
+
+impl ClientWatch {
+    /// A watch over `dir` that has read nothing yet.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            seen: None,
+            good: BTreeMap::new(),
+        }
+    }
+
+    /// The `*.toml` files of the folder with their times and sizes, sorted by name.
+    fn fingerprint(&self) -> Result<Fingerprint, std::io::Error> {
+        let mut files: Fingerprint = std::fs::read_dir(&self.dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+            .map(|path| {
+                let meta = std::fs::metadata(&path).ok();
+                let modified = meta.as_ref().and_then(|m| m.modified().ok());
+                let size = meta.map_or(0, |m| m.len());
+                (path, modified, size)
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Reloads if the folder changed since the last look; returns whether it did.
+    pub fn poll(&mut self, clients: &Clients) -> bool {
+        let now = match self.fingerprint() {
+            Ok(now) => now,
+            Err(err) => {
+                // An unreadable folder (being replaced, say) keeps what is in force.
+                tracing::error!(dir = %self.dir.display(), %err, "cannot read the clients folder");
+                return false;
+            }
+        };
+        if self.seen.as_ref() == Some(&now) {
+            return false;
+        }
+        self.reload(clients);
+        true
+    }
+
+    /// Reads every file again and puts the result in force. Returns the problems found,
+    /// each also logged with its file, line and key.
+    pub fn reload(&mut self, clients: &Clients) -> Vec<FileProblem> {
+        self.seen = self.fingerprint().ok();
+        let paths: Vec<PathBuf> = self
+            .seen
+            .iter()
+            .flatten()
+            .map(|(path, _, _)| path.clone())
+            .collect();
+        let mut problems = Vec::new();
+        self.good.retain(|path, _| paths.contains(path));
+        for path in &paths {
+            match load_file(path) {
+                Ok(client) => {
+                    self.good.insert(path.clone(), client);
+                }
+                Err(found) => {
+                    let kept = self.good.contains_key(path);
+                    for problem in &found {
+                        if kept {
+                            tracing::error!(%problem, "client file not reloaded; its last good version stays in force");
+                        } else {
+                            tracing::error!(%problem, "client file not loaded");
+                        }
+                    }
+                    problems.extend(found);
+                }
+            }
+        }
+        let mut in_force: Vec<Client> = Vec::new();
+        for (path, client) in &self.good {
+            if in_force.iter().any(|c| c.client_id == client.client_id) {
+                let problem = FileProblem {
+                    file: path.display().to_string(),
+                    line: None,
+                    key: Some("client_id".into()),
+                    message: format!("client_id {:?} is used by another file", client.client_id),
+                };
+                tracing::error!(%problem, "client file not loaded");
+                problems.push(problem);
+            } else {
+                in_force.push(client.clone());
+            }
+        }
+        clients.replace(in_force);
+        problems
+    }
+}
+
+/// Polls the folder every [`POLL`] until `stop` completes.
+pub async fn watch(
+    mut files: ClientWatch,
+    protocol: std::sync::Arc<careid_protocol::Protocol>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                // Reading the folder is file I/O: off the async threads.
+                let registry = protocol.clone();
+                let polled = tokio::task::spawn_blocking(move || {
+                    let changed = files.poll(&registry.clients);
+                    (files, changed)
+                })
+                .await;
+                let Ok((returned, changed)) = polled else {
+                    tracing::error!("the client-file watcher failed; client files are no longer reloaded");
+                    return;
+                };
+                files = returned;
+                if changed {
+                    tracing::info!(dir = %files.dir.display(), "client files reloaded");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// The line on which `key` is assigned.
 fn line_of(text: &str, key: &str) -> Option<usize> {
     text.lines()
@@ -177,6 +326,80 @@ mod tests {
             Some("token_endpoint_auth_method")
         );
         assert!(problems[0].to_string().contains("bad.toml:5"));
+    }
+
+    const CRM: &str = "client_id = \"crm\"\nname = \"CRM\"\nsecret = \"s\"\nredirect_uris = [\"http://127.0.0.1/one\"]\n";
+
+    #[test]
+    fn a_changed_file_takes_effect_and_a_broken_one_keeps_its_last_good_version() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "crm.toml", CRM);
+        let clients = Clients::default();
+        let mut watch = ClientWatch::new(dir.path());
+        assert!(watch.poll(&clients));
+        assert!(!watch.poll(&clients), "nothing changed");
+        assert!(
+            clients
+                .get("crm")
+                .unwrap()
+                .has_redirect_uri("http://127.0.0.1/one")
+        );
+
+        write(dir.path(), "crm.toml", &CRM.replace("/one", "/two-longer"));
+        assert!(watch.poll(&clients));
+        let crm = clients.get("crm").unwrap();
+        assert!(crm.has_redirect_uri("http://127.0.0.1/two-longer"));
+        assert!(!crm.has_redirect_uri("http://127.0.0.1/one"));
+
+        write(
+            dir.path(),
+            "crm.toml",
+            "client_id = \"crm\"\nname = [oops\n",
+        );
+        assert!(watch.poll(&clients));
+        let problems = watch.reload(&clients);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(2));
+        assert_eq!(problems[0].key.as_deref(), Some("name"));
+        assert!(
+            clients
+                .get("crm")
+                .unwrap()
+                .has_redirect_uri("http://127.0.0.1/two-longer")
+        );
+    }
+
+    #[test]
+    fn new_files_add_clients_and_removed_files_take_them_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let clients = Clients::default();
+        let mut watch = ClientWatch::new(dir.path());
+        watch.poll(&clients);
+        assert!(clients.get("crm").is_none());
+        write(dir.path(), "crm.toml", CRM);
+        write(dir.path(), "crm-copy.toml", CRM);
+        assert!(watch.poll(&clients));
+        assert!(clients.get("crm").is_some());
+        let problems = watch.reload(&clients);
+        assert_eq!(
+            problems.len(),
+            1,
+            "the duplicate id is reported: {problems:?}"
+        );
+        std::fs::remove_file(dir.path().join("crm.toml")).unwrap();
+        std::fs::remove_file(dir.path().join("crm-copy.toml")).unwrap();
+        assert!(watch.poll(&clients));
+        assert!(clients.get("crm").is_none());
+    }
+
+    #[test]
+    fn a_file_broken_from_the_start_loads_no_client() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "crm.toml", "client_id = \"crm\"\n");
+        let clients = Clients::default();
+        let problems = ClientWatch::new(dir.path()).reload(&clients);
+        assert_eq!(problems.len(), 1);
+        assert!(clients.get("crm").is_none());
     }
 
     #[test]

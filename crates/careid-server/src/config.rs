@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use careid_accounts::AccountsConfig;
+use careid_accounts::{AccountsConfig, LifecycleConfig};
 use careid_mail::MailConfig;
 use careid_policy::{HashParams, LockoutRules, PasswordRules, SessionRules};
-use careid_protocol::ProtocolConfig;
+use careid_protocol::{ProtocolConfig, RegistrationConfig};
 use figment::{
     Figment,
     providers::{Env, Format, Toml},
@@ -40,6 +40,10 @@ pub struct Config {
     pub session: SessionRules,
     /// Outgoing mail.
     pub mail: MailConfig,
+    /// `[lifecycle]`: how long invitation and reset links and codes live.
+    pub lifecycle: LifecycleConfig,
+    /// `[registration]`: who may register clients over HTTP (RFC 7591).
+    pub registration: RegistrationConfig,
 }
 
 /// `[policy]`: password rules, hashing, lockout and inactivity expiry.
@@ -88,13 +92,15 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             session: SessionRules::default(),
             mail: MailConfig::default(),
+            lifecycle: LifecycleConfig::default(),
+            registration: RegistrationConfig::default(),
         }
     }
 }
 
 /// The top-level keys, so unrelated `CAREID_*` variables (such as the test suite's
 /// `CAREID_TEST_DATABASE_URL`) are not mistaken for configuration.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 13] = [
     "issuer",
     "listen",
     "database_url",
@@ -106,6 +112,8 @@ const KEYS: [&str; 11] = [
     "policy",
     "session",
     "mail",
+    "lifecycle",
+    "registration",
 ];
 
 impl Config {
@@ -120,7 +128,16 @@ impl Config {
         Figment::new().merge(Toml::file(path)).merge(
             Env::prefixed("CAREID_")
                 .split("__")
-                .filter(|key| KEYS.contains(&key.as_str().split('.').next().unwrap_or_default())),
+                // The filter sees keys as written (upper case); figment lower-cases later.
+                .filter(|key| {
+                    let top = key
+                        .as_str()
+                        .split('.')
+                        .next()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    KEYS.contains(&top.as_str())
+                }),
         )
     }
 
@@ -150,6 +167,48 @@ mod tests {
         assert_eq!(config.issuer, "http://127.0.0.1:8080");
         assert_eq!(config.listen, "127.0.0.1:8080");
         assert!(config.demo);
+        assert_eq!(
+            config.registration.mode,
+            careid_protocol::RegistrationMode::Open
+        );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type.
+    fn every_key_can_be_set_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "careid.toml",
+                "issuer = \"http://127.0.0.1:8080\"\n[policy.lockout]\nmax_failures = 5",
+            )?;
+            jail.set_env("CAREID_ISSUER", "http://127.0.0.1:9090");
+            jail.set_env("CAREID_LISTEN", "127.0.0.1:9090");
+            jail.set_env("CAREID_DATABASE_URL", "sqlite://data/second.db?mode=rwc");
+            jail.set_env("CAREID_POLICY__LOCKOUT__MAX_FAILURES", "3");
+            jail.set_env("CAREID_MAIL__OUTBOX_DIR", "/tmp/outbox");
+            jail.set_env("CAREID_SESSION__IDLE_MINUTES", "10");
+            // Not configuration: left alone rather than refused as an unknown key.
+            jail.set_env("CAREID_TEST_DATABASE_URL", "postgres://x/y");
+            let config = Config::load(Path::new("careid.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(config.issuer, "http://127.0.0.1:9090");
+            assert_eq!(config.listen, "127.0.0.1:9090");
+            assert_eq!(config.database_url, "sqlite://data/second.db?mode=rwc");
+            assert_eq!(config.policy.lockout.max_failures, 3);
+            assert_eq!(config.mail.outbox_dir, Path::new("/tmp/outbox"));
+            assert_eq!(config.session.idle_minutes, 10);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type.
+    fn a_bad_value_in_the_environment_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("careid.toml", "")?;
+            jail.set_env("CAREID_POLICY__LOCKOUT__MAX_FAILURES", "many");
+            assert!(Config::load(Path::new("careid.toml")).is_err());
+            Ok(())
+        });
     }
 
     #[test]

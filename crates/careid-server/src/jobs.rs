@@ -4,11 +4,32 @@
 use std::{sync::Arc, time::Duration};
 
 use careid_accounts::Accounts;
+use careid_protocol::Protocol;
 use careid_store::{authorization_requests, codes, revoked_access_tokens};
 use tokio::sync::watch;
 
 /// How often the jobs run.
 const PERIOD: Duration = Duration::from_secs(15 * 60);
+
+/// How often an instance checks whether another one changed the signing keys.
+const KEY_POLL: Duration = Duration::from_secs(1);
+
+/// Reloads the signing keys (and the JWKS bytes) when another instance added or retired
+/// one, checking every [`KEY_POLL`] until `stop` changes.
+pub async fn watch_keys(protocol: Arc<Protocol>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(KEY_POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => match protocol.keys.reload_if_changed(&protocol.db).await {
+                Ok(true) => tracing::info!("signing keys reloaded"),
+                Ok(false) => {}
+                Err(err) => tracing::error!(%err, "checking the signing keys failed"),
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
 
 /// Runs the jobs every [`PERIOD`] until `stop` changes.
 pub async fn run(accounts: Arc<Accounts>, mut stop: watch::Receiver<bool>) {

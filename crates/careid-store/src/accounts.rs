@@ -280,6 +280,43 @@ pub async fn update_activity(
     Ok(())
 }
 
+/// Sets the invitation state (`not_sent`, `sent`, `opened`, `accepted`).
+pub async fn update_invitation_state(
+    db: &impl ConnectionTrait,
+    id: i64,
+    state: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::InvitationState, Expr::value(state))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets the invitation state to `state` only while it is one of `from`, in one
+/// conditional UPDATE; returns whether it changed (so "opened" is recorded once, and an
+/// accepted invitation never goes back to "opened").
+pub async fn update_invitation_state_from(
+    db: &impl ConnectionTrait,
+    id: i64,
+    from: &[&str],
+    state: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    Ok(Entity::update_many()
+        .col_expr(Column::InvitationState, Expr::value(state))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::InvitationState.is_in(from.iter().copied()))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
 /// Active accounts whose last activity is before `cutoff` (the inactivity sweep).
 pub async fn find_idle_since(
     db: &impl ConnectionTrait,

@@ -1,7 +1,7 @@
 //! Dynamically registered clients. Clients from `config/clients/*.toml` live in the
 //! config files; these are the ones created over HTTP (RFC 7591).
 
-use sea_orm::{ActiveValue::Set, entity::prelude::*};
+use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
 use crate::StoreError;
@@ -64,4 +64,30 @@ pub async fn find_by_id(
 pub async fn delete_client(db: &impl ConnectionTrait, id: &str) -> Result<(), StoreError> {
     Entity::delete_by_id(id.to_owned()).exec(db).await?;
     Ok(())
+}
+
+/// Replaces a registered client's metadata and secret digest (RFC 7592 §2.2).
+pub async fn update_client(
+    db: &impl ConnectionTrait,
+    id: &str,
+    metadata: &serde_json::Value,
+    secret_digest: Option<String>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(entity::Column::Metadata, Expr::value(metadata.to_string()))
+        .col_expr(entity::Column::SecretDigest, Expr::value(secret_digest))
+        .col_expr(entity::Column::UpdatedAt, Expr::value(now))
+        .filter(entity::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Every registered client, oldest first.
+pub async fn find_all(db: &impl ConnectionTrait) -> Result<Vec<StoredClient>, StoreError> {
+    Ok(Entity::find()
+        .order_by_asc(entity::Column::CreatedAt)
+        .all(db)
+        .await?)
 }

@@ -1,9 +1,13 @@
 //! Consents: the scopes a profile has granted a third-party client.
 
-use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::OnConflict};
+use sea_orm::{
+    ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*, sea_query::OnConflict,
+};
 use time::OffsetDateTime;
 
 use crate::StoreError;
+
+pub use entity::Model as Consent;
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -78,4 +82,16 @@ pub async fn delete_consent(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Every consent given by these profiles, oldest first.
+pub async fn find_for_profiles(
+    db: &impl ConnectionTrait,
+    profile_ids: &[i64],
+) -> Result<Vec<Consent>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::ProfileId.is_in(profile_ids.iter().copied()))
+        .order_by_asc(Column::GrantedAt)
+        .all(db)
+        .await?)
 }

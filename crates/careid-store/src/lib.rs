@@ -17,6 +17,7 @@ pub mod one_time_tokens;
 pub mod password_history;
 pub mod profiles;
 pub mod refresh_tokens;
+pub mod registration_tokens;
 pub mod revoked_access_tokens;
 pub mod sessions;
 pub mod signing_keys;

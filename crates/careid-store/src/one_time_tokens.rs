@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ActiveValue::Set,
-    QueryFilter,
+    QueryFilter, QueryOrder,
     entity::prelude::*,
     sea_query::{Expr, ExprTrait},
 };
@@ -134,4 +134,41 @@ pub async fn update_attempts(db: &impl ConnectionTrait, id: i64) -> Result<i32, 
         .one(db)
         .await?
         .map_or(0, |t| t.attempts))
+}
+
+/// The newest token of the account and purpose that is neither used nor expired at `now`
+/// (a reset code is found by its account, then compared; the index on
+/// `(account_id, purpose)` serves it).
+pub async fn find_live(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    purpose: &str,
+    now: OffsetDateTime,
+) -> Result<Option<OneTimeToken>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Purpose.eq(purpose))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+        .order_by_desc(Column::Id)
+        .one(db)
+        .await?)
+}
+
+/// Gives back a token taken at `taken_at` whose use then failed for a reason the person
+/// can fix (a password that breaks the rules): one conditional UPDATE, so only the taker's
+/// own claim is undone.
+pub async fn update_released(
+    db: &impl ConnectionTrait,
+    id: i64,
+    taken_at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    Ok(Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(Option::<OffsetDateTime>::None))
+        .filter(Column::Id.eq(id))
+        .filter(Column::UsedAt.eq(taken_at))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
 }

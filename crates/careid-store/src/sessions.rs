@@ -165,3 +165,98 @@ pub async fn end_for_account(
     }
     Ok(update.exec(db).await?.rows_affected)
 }
+
+pub use client_entity::Model as SessionClient;
+
+/// The clients that received tokens in a session (`session_clients`), so that ending
+/// the session can tell each of them (OIDC Back-Channel Logout 1.0).
+pub(crate) mod client_entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "session_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub sid: String,
+        pub client_id: String,
+        pub subject: String,
+        pub created_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Records that `client_id` received tokens for `subject` in the session `sid`. Seeing
+/// the same triple again changes nothing; the insert cannot fail on it, so it is safe
+/// inside a PostgreSQL transaction.
+pub async fn insert_client(
+    db: &impl ConnectionTrait,
+    sid: &str,
+    client_id: &str,
+    subject: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    use client_entity::{ActiveModel, Column, Entity};
+    Entity::insert(ActiveModel {
+        sid: Set(sid.to_owned()),
+        client_id: Set(client_id.to_owned()),
+        subject: Set(subject.to_owned()),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing_on([Column::Sid, Column::ClientId, Column::Subject])
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Every client (and the subject it knows) that received tokens in the session `sid`,
+/// oldest first. Served by the unique index on (sid, client_id, subject).
+pub async fn find_clients(
+    db: &impl ConnectionTrait,
+    sid: &str,
+) -> Result<Vec<SessionClient>, StoreError> {
+    use client_entity::{Column, Entity};
+    use sea_orm::QueryOrder;
+    Ok(Entity::find()
+        .filter(Column::Sid.eq(sid))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use migration::{Migrator, MigratorTrait};
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_client_recorded_twice_in_a_session_is_listed_once() {
+        // One connection, so the in-memory database lives as long as the test.
+        let db = crate::connect("sqlite::memory:", 1).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let now = datetime!(2026-01-05 09:00 UTC);
+        for (sid, client) in [("s1", "crm"), ("s1", "emr"), ("s1", "crm"), ("s2", "crm")] {
+            insert_client(&db, sid, client, "sub-1", now).await.unwrap();
+        }
+        insert_client(&db, "s1", "crm", "sub-2", now).await.unwrap();
+        let listed: Vec<(String, String)> = find_clients(&db, "s1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.client_id, row.subject))
+            .collect();
+        assert_eq!(
+            listed,
+            [("crm", "sub-1"), ("emr", "sub-1"), ("crm", "sub-2")]
+                .map(|(c, s)| (c.to_owned(), s.to_owned()))
+        );
+        assert!(find_clients(&db, "s3").await.unwrap().is_empty());
+    }
+}

@@ -9,11 +9,15 @@
 //! CSRF token ([`csrf`]); every page is `Cache-Control: no-store`.
 
 mod account;
+mod activate;
 mod assets;
 mod change_password;
+mod consent;
 pub mod csrf;
 mod error;
+mod forgot_password;
 mod page;
+mod reset;
 mod select_profile;
 mod sign_in;
 mod sign_out;
@@ -39,11 +43,25 @@ pub fn router(state: Arc<Ui>) -> Router {
             get(select_profile::show).post(select_profile::submit),
         )
         .route("/sign-out", get(sign_out::show).post(sign_out::submit))
+        .route("/signed-out", get(sign_out::signed_out))
         .route("/account", get(account::show))
+        .route(
+            "/account/apps/remove",
+            axum::routing::post(account::remove_app),
+        )
+        .route("/consent", get(consent::show).post(consent::submit))
         .route(
             "/account/password",
             get(change_password::show).post(change_password::submit),
         )
+        .route("/activate", get(activate::show).post(activate::submit))
+        .route(
+            "/forgot-password",
+            get(forgot_password::show).post(forgot_password::submit),
+        )
+        .route("/reset", get(reset::show).post(reset::send_code))
+        .route("/reset/code", axum::routing::post(reset::submit_code))
+        .route("/reset/password", axum::routing::post(reset::submit_admin))
         .route("/static/{theme}/{*path}", get(assets::serve))
         .layer(map_response_with_state(state.clone(), error::show_errors))
         .with_state(state)

@@ -1,28 +1,50 @@
 //! Signing out of careid in this browser: `GET /sign-out` asks for confirmation (a link
-//! alone must not sign anyone out), `POST /sign-out` ends the careid session, removes the
-//! cookie and says so. Telling the applications (RP-initiated and back-channel logout)
-//! is the protocol's end-session endpoint's job.
+//! alone must not sign anyone out), `POST /sign-out` ends the careid session through
+//! `careid_protocol::end_browser_session` (which also tells the applications by
+//! back-channel logout), and `GET /signed-out` says it is done.
+//!
+//! RP-initiated logout (`/end_session`) sends the browser here when it must ask first,
+//! with the client, its post-logout redirect URI and `state` in the query. They go
+//! through the confirmation form and are checked again on POST
+//! ([`LogoutTarget::validate`]), so a tampered form can never redirect anywhere the client
+//! did not register.
 
 use std::sync::Arc;
 
 use axum::{
     Form,
-    extract::{State, rejection::FormRejection},
+    extract::{
+        Query, State,
+        rejection::{FormRejection, QueryRejection},
+    },
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use careid_policy::one_time;
-use careid_protocol::session;
-use careid_store::sessions;
+use careid_protocol::{ErrorPage, LogoutTarget, end_browser_session, session};
 use serde::{Deserialize, Serialize};
 
-use crate::{Ui, UiError, csrf, page::respond, themes::DEFAULT_THEME};
+use crate::{
+    Ui, UiError, csrf,
+    page::{respond, see_other},
+    themes::DEFAULT_THEME,
+};
 
-/// The confirmation form.
+/// Where to go afterwards, as `/end_session` passed it on. Empty means absent.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct TargetParams {
+    client_id: String,
+    post_logout_redirect_uri: String,
+    state: String,
+}
+
+/// The confirmation form: the CSRF token and the target carried through.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(crate) struct SignOutForm {
     csrf: String,
+    #[serde(flatten)]
+    target: TargetParams,
 }
 
 /// What `sign_out.html` shows.
@@ -30,27 +52,92 @@ pub(crate) struct SignOutForm {
 struct View<'a> {
     csrf: &'a str,
     email: &'a str,
+    /// The application that asked, when one did.
+    client_name: Option<&'a str>,
+    client_id: Option<&'a str>,
+    post_logout_redirect_uri: Option<&'a str>,
+    state: Option<&'a str>,
 }
 
-/// `GET /sign-out`: the confirmation, or "signed out" when there is nothing to end.
+/// What `signed_out.html` shows.
+#[derive(Serialize)]
+struct SignedOut<'a> {
+    client_name: Option<&'a str>,
+}
+
+fn non_empty(value: &str) -> Option<&str> {
+    Some(value).filter(|v| !v.is_empty())
+}
+
+/// The checked target, or the error page that refuses it (never a redirect).
+async fn checked(
+    ui: &Ui,
+    params: &TargetParams,
+) -> Result<Result<Option<LogoutTarget>, Response>, UiError> {
+    let outcome = LogoutTarget::validate(
+        &ui.protocol,
+        non_empty(&params.client_id),
+        non_empty(&params.post_logout_redirect_uri),
+        non_empty(&params.state),
+    )
+    .await?;
+    Ok(outcome.map_err(|why| {
+        ui.error_page
+            .render(StatusCode::BAD_REQUEST, why.title(), why.detail())
+    }))
+}
+
+fn theme(target: Option<&LogoutTarget>) -> &str {
+    target.map_or(DEFAULT_THEME, |t| t.client.theme.as_str())
+}
+
+fn signed_out_page(ui: &Ui, target: Option<&LogoutTarget>) -> Result<Response, UiError> {
+    let view = SignedOut {
+        client_name: target.map(|t| t.client.name.as_str()),
+    };
+    let html = ui.themes.render(theme(target), "signed_out.html", view)?;
+    Ok(respond(StatusCode::OK, html, None))
+}
+
+/// `GET /sign-out`: the confirmation, or, when there is nothing to end, the way out.
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
+    query: Result<Query<TargetParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
+    let Query(params) = query.map_err(|_| UiError::BadForm)?;
+    let target = match checked(&ui, &params).await? {
+        Ok(target) => target,
+        Err(page) => return Ok(page),
+    };
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
-        let html = ui.themes.render(DEFAULT_THEME, "signed_out.html", ())?;
-        return Ok(respond(StatusCode::OK, html, None));
+        if target
+            .as_ref()
+            .is_some_and(|t| t.post_logout_redirect_uri.is_some())
+        {
+            return Ok(see_other(&LogoutTarget::location(target.as_ref()), None));
+        }
+        return signed_out_page(&ui, target.as_ref());
     };
     let (token, cookie) = csrf::token(&headers, ui.is_secure());
     let view = View {
         csrf: &token,
         email: &live.account.email,
+        client_name: target.as_ref().map(|t| t.client.name.as_str()),
+        client_id: target.as_ref().map(|t| t.client.client_id.as_str()),
+        post_logout_redirect_uri: target
+            .as_ref()
+            .and_then(|t| t.post_logout_redirect_uri.as_deref()),
+        state: target.as_ref().and_then(|t| t.state.as_deref()),
     };
-    let html = ui.themes.render(DEFAULT_THEME, "sign_out.html", view)?;
+    let html = ui
+        .themes
+        .render(theme(target.as_ref()), "sign_out.html", view)?;
     Ok(respond(StatusCode::OK, html, cookie))
 }
 
-/// `POST /sign-out`: ends the session the cookie names, whatever its state.
+/// `POST /sign-out`: ends the session the cookie names, whatever its state, then
+/// returns to the application that asked or says it is done.
 pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
@@ -58,15 +145,34 @@ pub(crate) async fn submit(
 ) -> Result<Response, UiError> {
     let Form(form) = form.map_err(|_| UiError::BadForm)?;
     csrf::verify(&headers, Some(&form.csrf))?;
-    if let Some(secret) = session::cookie_value(&headers, session::COOKIE) {
-        let db = &ui.protocol.db;
-        if let Some(open) = sessions::find_open_by_digest(db, &one_time::digest(secret)).await? {
-            sessions::end_session(db, open.id, ui.protocol.clock.now()).await?;
-        }
+    // Checked again: the form came back from the browser.
+    let target = match checked(&ui, &form.target).await? {
+        Ok(target) => target,
+        Err(page) => return Ok(page),
+    };
+    let cookie = end_browser_session(&ui.protocol, &headers).await?;
+    if target
+        .as_ref()
+        .is_some_and(|t| t.post_logout_redirect_uri.is_some())
+    {
+        return Ok(see_other(
+            &LogoutTarget::location(target.as_ref()),
+            [cookie],
+        ));
     }
-    let html = ui.themes.render(DEFAULT_THEME, "signed_out.html", ())?;
-    let cookie = session::clear_cookie(ui.is_secure());
+    let view = SignedOut {
+        client_name: target.as_ref().map(|t| t.client.name.as_str()),
+    };
+    let html = ui
+        .themes
+        .render(theme(target.as_ref()), "signed_out.html", view)?;
     Ok(respond(StatusCode::OK, html, [cookie]))
+}
+
+/// `GET /signed-out`: where `/end_session` sends a browser it signed out when the
+/// application gave no post-logout redirect URI.
+pub(crate) async fn signed_out(State(ui): State<Arc<Ui>>) -> Result<Response, UiError> {
+    signed_out_page(&ui, None)
 }
 
 #[cfg(test)]
@@ -105,5 +211,35 @@ mod tests {
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         let still = fx.get("/account", &cookies).await;
         assert_eq!(still.status(), StatusCode::OK, "the session survives");
+    }
+
+    #[tokio::test]
+    async fn a_tampered_redirect_in_the_confirmation_form_is_refused_and_the_session_survives() {
+        let fx = Fixture::new().await;
+        fx.account("ada@clinic.example").await;
+        let cookies = fx.signed_in("ada@clinic.example").await;
+        let response = fx
+            .post(
+                "/sign-out",
+                &cookies,
+                &[
+                    ("csrf", TOKEN),
+                    ("client_id", "crm"),
+                    ("post_logout_redirect_uri", "https://evil.example/"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.headers().get(header::LOCATION).is_none());
+        let still = fx.get("/account", &cookies).await;
+        assert_eq!(still.status(), StatusCode::OK, "the session survives");
+    }
+
+    #[tokio::test]
+    async fn the_signed_out_page_needs_no_session() {
+        let fx = Fixture::new().await;
+        let response = fx.get("/signed-out", "").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(text(response).await.contains("You are signed out"));
     }
 }

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use careid_accounts::Accounts;
-use careid_protocol::Protocol;
+use careid_accounts::{Accounts, Branding, Lifecycle};
+use careid_protocol::{Protocol, ResetMode};
 
 use crate::{ThemedErrorPage, Themes};
 
@@ -18,6 +18,9 @@ pub struct Ui {
     pub themes: Arc<Themes>,
     /// The one page every error is shown on.
     pub(crate) error_page: ThemedErrorPage,
+    /// Invitations and resets by email; without it (a server with no mail set up) the
+    /// activation and reset pages answer 404.
+    pub(crate) lifecycle: Option<Arc<Lifecycle>>,
 }
 
 impl Ui {
@@ -27,7 +30,31 @@ impl Ui {
             protocol,
             accounts,
             error_page: ThemedErrorPage::new(themes.clone()),
+            lifecycle: None,
             themes,
+        }
+    }
+
+    /// The same state with the activation and reset pages switched on.
+    pub fn with_lifecycle(mut self, lifecycle: Arc<Lifecycle>) -> Self {
+        self.lifecycle = Some(lifecycle);
+        self
+    }
+
+    /// The lifecycle service, or `NotFound` for a server without one.
+    pub(crate) fn lifecycle(&self) -> Result<&Arc<Lifecycle>, crate::UiError> {
+        self.lifecycle.as_ref().ok_or(crate::UiError::NotFound)
+    }
+
+    /// The name, theme and reset mode of the client with this id, or careid's own.
+    pub(crate) fn branding(&self, client_id: Option<&str>) -> Branding {
+        match client_id.and_then(|id| self.protocol.clients.get(id)) {
+            Some(client) => Branding {
+                product: client.name.clone(),
+                theme: client.theme.clone(),
+                is_code_only: client.reset_mode == ResetMode::CodeOnly,
+            },
+            None => Branding::default(),
         }
     }
 

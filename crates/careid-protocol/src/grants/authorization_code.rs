@@ -5,7 +5,7 @@ use careid_policy::one_time;
 use careid_store::{
     TransactionTrait, audit,
     codes::{self, Taken},
-    refresh_tokens,
+    refresh_tokens, sessions,
 };
 use serde_json::json;
 
@@ -94,6 +94,8 @@ pub async fn redeem(
     };
     let claims = userinfo::claims_for(&txn, &account, grant.profile_id, &grant.scope).await?;
     let response = tokens::for_person(app, &txn, client, &grant, &grant.scope, claims, now).await?;
+    // Back-Channel Logout 1.0 §2.7: when this session ends, this client is told.
+    sessions::insert_client(&txn, &grant.sid, &client.client_id, &grant.subject, now).await?;
     txn.commit().await.map_err(careid_store::StoreError::from)?;
     Ok(response)
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod client;
 mod config_check;
 mod policy;
 mod serve;
@@ -52,6 +53,9 @@ pub enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// List clients, make client secrets and registration tokens.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
 }
 
 /// `careid config …`.
@@ -80,6 +84,7 @@ impl Cli {
             Command::Audit(command) => audit::run(&self.config, command).await,
             Command::Policy(command) => policy::run(&self.config, command),
             Command::Config(ConfigCommand::Check) => config_check::run(&self.config),
+            Command::Client(command) => client::run(&self.config, command).await,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::{App, demo, jobs};
 /// Builds the app, prints the demo credentials on first start, serves until Ctrl-C.
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = super::load(config_path)?;
-    let app = App::build(&config, Arc::new(SystemClock)).await?;
+    let mut app = App::build(&config, Arc::new(SystemClock)).await?;
     if config.demo
         && let Some(password) = demo::ensure_account(&app.accounts).await?
     {
@@ -29,7 +29,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     tracing::info!(issuer = %config.issuer, listen = %config.listen, "careid is serving");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let jobs = tokio::spawn(jobs::run(app.accounts.clone(), stop_rx));
+    let jobs = tokio::spawn(jobs::run(app.accounts.clone(), stop_rx.clone()));
+    let watchers = app.watch(stop_rx);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
@@ -37,5 +38,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     app.serve(listener, shutdown).await?;
     let _ = stop_tx.send(true);
     let _ = jobs.await;
+    for watcher in watchers {
+        let _ = watcher.await;
+    }
     Ok(())
 }

@@ -3,12 +3,16 @@
 use std::{
     io::{BufRead, IsTerminal},
     path::Path,
+    sync::Arc,
 };
 
-use anyhow::bail;
-use careid_accounts::AccountsError;
+use anyhow::{Context, bail};
+use careid_accounts::{AccountsError, Branding, Lifecycle, parse_lifetime};
 use careid_policy::PlainPassword;
+use careid_protocol::ResetMode;
+use careid_store::accounts;
 use clap::Subcommand;
+use time::format_description::well_known::Rfc3339;
 
 /// `careid user …`.
 #[derive(Debug, Subcommand)]
@@ -36,6 +40,43 @@ pub enum UserCommand {
         /// The account's email.
         email: String,
     },
+    /// Create an invited account (no password) and email its activation link.
+    Invite {
+        /// The person's email.
+        email: String,
+        /// The person's name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The client whose name and theme the email carries (e.g. `crm`).
+        #[arg(long)]
+        client: Option<String>,
+        /// Send an invited account a new link; the older ones stop working.
+        #[arg(long)]
+        resend: bool,
+    },
+    /// Print a password-reset link valid for `--expires` (e.g. 30m, 48h, 7d); with
+    /// `--send`, email it too.
+    ResetLink {
+        /// The account's email.
+        email: String,
+        /// How long the link works: a number and m, h or d. At most
+        /// `lifecycle.admin_reset_max_days`.
+        #[arg(long, default_value = "48h")]
+        expires: String,
+        /// Also email the link to the person.
+        #[arg(long)]
+        send: bool,
+        /// The client whose name and theme the email carries.
+        #[arg(long)]
+        client: Option<String>,
+    },
+    /// Show one account: status, invitation state, last activity.
+    Show {
+        /// The account's email.
+        email: String,
+    },
+    /// List every account with its status and invitation state.
+    List,
 }
 
 /// Runs a `user` subcommand.
@@ -56,9 +97,58 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
             Err(err) => Err(explain(err)),
         };
     }
+    match command {
+        UserCommand::Invite {
+            email,
+            name,
+            client,
+            resend,
+        } => return invite(&config, &email, &name, client.as_deref(), resend).await,
+        UserCommand::ResetLink {
+            email,
+            expires,
+            send,
+            client,
+        } => return reset_link(&config, &email, &expires, send, client.as_deref()).await,
+        UserCommand::Show { email } => {
+            let accounts = super::open_accounts(&config).await?;
+            let Some(account) = accounts::find_by_email(&accounts.db, &email).await? else {
+                bail!("no account has this email");
+            };
+            println!("email:       {}", account.email);
+            println!("status:      {}", account.status);
+            println!("invitation:  {}", account.invitation_state);
+            println!("activity:    {}", instant(account.activity_at));
+            println!(
+                "password:    {}",
+                if account.password_hash.is_some() {
+                    "set"
+                } else {
+                    "not set"
+                }
+            );
+            return Ok(());
+        }
+        UserCommand::List => {
+            let accounts = super::open_accounts(&config).await?;
+            println!("{:<40} {:<10} {:<10}", "EMAIL", "STATUS", "INVITATION");
+            for account in accounts::find_all(&accounts.db).await? {
+                println!(
+                    "{:<40} {:<10} {:<10}",
+                    account.email, account.status, account.invitation_state
+                );
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     let accounts = super::open_accounts(&config).await?;
     let (outcome, done) = match &command {
-        UserCommand::Add { .. } => unreachable!("handled above"),
+        UserCommand::Add { .. }
+        | UserCommand::Invite { .. }
+        | UserCommand::ResetLink { .. }
+        | UserCommand::Show { .. }
+        | UserCommand::List => unreachable!("handled above"),
         UserCommand::Disable { email } => (accounts.disable(email).await, "disabled"),
         UserCommand::Enable { email } => (accounts.enable(email).await, "enabled"),
         UserCommand::Reactivate { email } => (accounts.reactivate(email).await, "reactivated"),
@@ -66,6 +156,104 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
     let account = outcome.map_err(explain)?;
     println!("{} {done}", account.email);
     Ok(())
+}
+
+/// `careid user invite`.
+async fn invite(
+    config: &crate::Config,
+    email: &str,
+    name: &str,
+    client: Option<&str>,
+    resend: bool,
+) -> anyhow::Result<()> {
+    let (lifecycle, branding) = open_lifecycle(config, client).await?;
+    let outcome = if resend {
+        lifecycle.resend_invitation(email, &branding, client).await
+    } else {
+        lifecycle.invite(email, name, &branding, client).await
+    };
+    let invitation = outcome.map_err(explain)?;
+    let account = &invitation.account;
+    if invitation.is_sent {
+        println!(
+            "invited {} (account {}): activation email sent, link valid for {}",
+            account.email,
+            account.id,
+            careid_accounts::expires_in(lifecycle.config.invitation())
+        );
+        Ok(())
+    } else {
+        bail!(
+            "{} is invited (account {}) but the activation email could not be sent (invitation state not_sent); fix [mail] and run `careid user invite {} --resend`",
+            account.email,
+            account.id,
+            account.email
+        )
+    }
+}
+
+/// `careid user reset-link`.
+async fn reset_link(
+    config: &crate::Config,
+    email: &str,
+    expires: &str,
+    send: bool,
+    client: Option<&str>,
+) -> anyhow::Result<()> {
+    let Some(lifetime) = parse_lifetime(expires) else {
+        bail!("--expires {expires:?}: give a whole number and m, h or d, such as 48h");
+    };
+    let (lifecycle, branding) = open_lifecycle(config, client).await?;
+    let issued = lifecycle
+        .issue_admin_reset_link(email, lifetime, send, &branding, client)
+        .await
+        .map_err(explain)?;
+    println!("{}", issued.link);
+    println!("valid until {}", instant(issued.expires_at));
+    match issued.is_sent {
+        Some(true) => println!("emailed to {email}"),
+        Some(false) => bail!("the link works, but the email to {email} could not be sent"),
+        None => {}
+    }
+    Ok(())
+}
+
+/// The lifecycle service over the configured database and mail, and the branding of
+/// `client` (careid's own without one).
+async fn open_lifecycle(
+    config: &crate::Config,
+    client: Option<&str>,
+) -> anyhow::Result<(Lifecycle, Branding)> {
+    let branding = match client {
+        None => Branding::default(),
+        Some(id) => {
+            let (clients, _) = crate::clients::load_dir(&config.clients_dir);
+            let Some(found) = clients.into_iter().find(|c| c.client_id == id) else {
+                bail!("no client {id:?} in {}", config.clients_dir.display());
+            };
+            Branding {
+                product: found.name,
+                theme: found.theme,
+                is_code_only: found.reset_mode == ResetMode::CodeOnly,
+            }
+        }
+    };
+    let accounts = Arc::new(super::open_accounts(config).await?);
+    let mailer = careid_mail::Mailer::new(&config.mail).context("setting up [mail]")?;
+    let renderer = careid_mail::Renderer::new(config.themes_dir.clone());
+    let lifecycle = Lifecycle::new(
+        accounts,
+        mailer,
+        renderer,
+        &config.issuer,
+        config.lifecycle.clone(),
+    );
+    Ok((lifecycle, branding))
+}
+
+/// An instant as RFC 3339 text.
+fn instant(at: time::OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }
 
 /// Turns an account error into a sentence for the operator.
@@ -79,6 +267,10 @@ fn explain(err: AccountsError) -> anyhow::Error {
         }
         AccountsError::EmailTaken => anyhow::anyhow!("an account with this email exists already"),
         AccountsError::UnknownAccount => anyhow::anyhow!("no account has this email"),
+        AccountsError::InvalidEmail => anyhow::anyhow!("this is not an email address"),
+        AccountsError::LifetimeOutOfRange { max_hours } => anyhow::anyhow!(
+            "a reset link may last from 1 minute to {max_hours} hours (lifecycle.admin_reset_max_days)"
+        ),
         AccountsError::WrongStatus(status) => {
             anyhow::anyhow!(
                 "this does not apply to an account that is {}",

@@ -1,0 +1,293 @@
+//! Dynamic Client Registration (RFC 7591) at `POST /register`, and its management
+//! protocol (RFC 7592) at `GET/PUT/DELETE /register/{client_id}` with the registration
+//! access token handed out at registration.
+//!
+//! Registered clients are third-party: they always get the consent page. Only SHA-256
+//! digests of their secrets and registration access tokens are stored.
+
+mod metadata;
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use careid_policy::one_time;
+use careid_store::{audit, clients, registration_tokens};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+pub(crate) use metadata::Metadata;
+
+use crate::{Client, Protocol, ProtocolError, config::RegistrationMode};
+
+/// `POST /register`.
+pub async fn create(
+    State(app): State<Arc<Protocol>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ProtocolError> {
+    match app.registration.mode {
+        RegistrationMode::Off => return Err(ProtocolError::RegistrationOff),
+        RegistrationMode::Open => {}
+        RegistrationMode::Token => check_initial_access_token(&app, &headers).await?,
+    }
+    let metadata = parse(&headers, &body)?.validated()?;
+    let client_id = one_time::new_token();
+    let secret = metadata.is_confidential().then(one_time::new_token);
+    let secret_digest = secret.as_deref().map(one_time::digest);
+    let access_token = one_time::new_token();
+    let now = app.clock.now();
+    let stored =
+        serde_json::to_value(&metadata).map_err(|err| ProtocolError::Internal(err.to_string()))?;
+    clients::insert_client(
+        &app.db,
+        &client_id,
+        &stored,
+        secret_digest,
+        Some(one_time::digest(&access_token)),
+        now,
+    )
+    .await?;
+    record(&app, "client_registered", &client_id, &metadata).await?;
+
+    let mut body = response_body(&app, &client_id, &stored, now.unix_timestamp());
+    body["registration_access_token"] = json!(access_token);
+    if let Some(secret) = secret {
+        body["client_secret"] = json!(secret);
+        body["client_secret_expires_at"] = json!(0);
+    }
+    Ok(no_store(StatusCode::CREATED, body))
+}
+
+/// `GET /register/{client_id}` (RFC 7592 §2.1).
+pub async fn read(
+    State(app): State<Arc<Protocol>>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Result<Response, ProtocolError> {
+    let stored = authorized(&app, &headers, &client_id).await?;
+    let metadata: Value = serde_json::from_str(&stored.metadata)
+        .map_err(|err| ProtocolError::Internal(err.to_string()))?;
+    let body = response_body(
+        &app,
+        &client_id,
+        &metadata,
+        stored.created_at.unix_timestamp(),
+    );
+    Ok(no_store(StatusCode::OK, body))
+}
+
+/// `PUT /register/{client_id}` (RFC 7592 §2.2): the request replaces every metadata
+/// value. A client that becomes confidential gets a secret; one that stays keeps it.
+pub async fn update(
+    State(app): State<Arc<Protocol>>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ProtocolError> {
+    let stored = authorized(&app, &headers, &client_id).await?;
+    let raw: Value = serde_json::from_slice(&body)
+        .map_err(|_| client_metadata_error("the body must be a JSON object"))?;
+    if raw.get("client_id").and_then(Value::as_str) != Some(client_id.as_str()) {
+        return Err(ProtocolError::InvalidRequest(
+            "client_id in the body must name this client",
+        ));
+    }
+    if let Some(presented) = raw.get("client_secret").and_then(Value::as_str) {
+        let matches = stored
+            .secret_digest
+            .as_deref()
+            .is_some_and(|digest| one_time::digests_match(digest, &one_time::digest(presented)));
+        if !matches {
+            return Err(ProtocolError::InvalidRequest(
+                "client_secret does not match this client's secret",
+            ));
+        }
+    }
+    let metadata = parse(&headers, &body)?.validated()?;
+    let mut new_secret = None;
+    let secret_digest = match (&stored.secret_digest, metadata.is_confidential()) {
+        (_, false) => None,
+        (Some(digest), true) => Some(digest.clone()),
+        (None, true) => {
+            let secret = one_time::new_token();
+            let digest = one_time::digest(&secret);
+            new_secret = Some(secret);
+            Some(digest)
+        }
+    };
+    let now = app.clock.now();
+    let value =
+        serde_json::to_value(&metadata).map_err(|err| ProtocolError::Internal(err.to_string()))?;
+    clients::update_client(&app.db, &client_id, &value, secret_digest, now).await?;
+    record(&app, "client_updated", &client_id, &metadata).await?;
+    let mut body = response_body(&app, &client_id, &value, stored.created_at.unix_timestamp());
+    if let Some(secret) = new_secret {
+        body["client_secret"] = json!(secret);
+        body["client_secret_expires_at"] = json!(0);
+    }
+    Ok(no_store(StatusCode::OK, body))
+}
+
+/// `DELETE /register/{client_id}` (RFC 7592 §2.3).
+pub async fn delete(
+    State(app): State<Arc<Protocol>>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Result<Response, ProtocolError> {
+    authorized(&app, &headers, &client_id).await?;
+    clients::delete_client(&app.db, &client_id).await?;
+    audit::insert_event(
+        &app.db,
+        audit::NewEvent {
+            kind: "client_deleted",
+            client_id: Some(client_id),
+            ..Default::default()
+        },
+        app.clock.now(),
+    )
+    .await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, "no-store")],
+    )
+        .into_response())
+}
+
+/// The [`Client`] a stored registration (RFC 7591) describes: always third-party.
+pub fn registered_client(stored: &clients::StoredClient) -> Result<Client, serde_json::Error> {
+    let metadata: Metadata = serde_json::from_str(&stored.metadata)?;
+    metadata.to_client(&stored.id, stored.secret_digest.as_deref())
+}
+
+fn client_metadata_error(why: &str) -> ProtocolError {
+    ProtocolError::InvalidClientMetadata(why.to_owned())
+}
+
+/// Reads a JSON registration request.
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Metadata, ProtocolError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ProtocolError::InvalidRequest(
+            "the registration request must be application/json",
+        ));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| client_metadata_error("the body is not valid JSON"))?;
+    if !value.is_object() {
+        return Err(client_metadata_error("the body must be a JSON object"));
+    }
+    serde_json::from_value(value)
+        .map_err(|err| ProtocolError::InvalidClientMetadata(format!("malformed metadata: {err}")))
+}
+
+/// The `Bearer` token of the request, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Mode `token`: the request must carry an initial access token (RFC 7591 §3) whose
+/// digest is configured or was made by `careid client token`.
+async fn check_initial_access_token(
+    app: &Protocol,
+    headers: &HeaderMap,
+) -> Result<(), ProtocolError> {
+    let token = bearer(headers).ok_or(ProtocolError::InvalidToken(
+        "an initial access token is required to register a client",
+    ))?;
+    let digest = one_time::digest(token);
+    let configured = app
+        .registration
+        .token_digests()
+        .map_err(ProtocolError::Internal)?;
+    let mut is_configured = false;
+    for expected in &configured {
+        is_configured |= bool::from(expected.as_bytes().ct_eq(digest.as_bytes()));
+    }
+    if is_configured || registration_tokens::exists(&app.db, &digest).await? {
+        Ok(())
+    } else {
+        Err(ProtocolError::InvalidToken(
+            "the initial access token is not valid",
+        ))
+    }
+}
+
+/// The stored client, if the request carries its registration access token. An unknown
+/// client and a wrong token answer alike (RFC 7592 §2: 401, no hint which).
+async fn authorized(
+    app: &Protocol,
+    headers: &HeaderMap,
+    client_id: &str,
+) -> Result<clients::StoredClient, ProtocolError> {
+    let refused = ProtocolError::InvalidToken("the registration access token is not valid");
+    let token = bearer(headers).ok_or(ProtocolError::InvalidToken(
+        "the registration access token is required",
+    ))?;
+    let stored =
+        clients::find_by_id(&app.db, client_id)
+            .await?
+            .ok_or(ProtocolError::InvalidToken(
+                "the registration access token is not valid",
+            ))?;
+    let presented = one_time::digest(token);
+    match &stored.registration_token_digest {
+        Some(expected) if one_time::digests_match(expected, &presented) => Ok(stored),
+        _ => Err(refused),
+    }
+}
+
+/// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
+fn response_body(app: &Protocol, client_id: &str, metadata: &Value, issued_at: i64) -> Value {
+    let mut body = metadata.clone();
+    body["client_id"] = json!(client_id);
+    body["client_id_issued_at"] = json!(issued_at);
+    body["registration_client_uri"] = json!(app.url(&format!("/register/{client_id}")));
+    body
+}
+
+fn no_store(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Records a registration or update in the audit trail: the names, never a secret.
+async fn record(
+    app: &Protocol,
+    kind: &'static str,
+    client_id: &str,
+    metadata: &Metadata,
+) -> Result<(), ProtocolError> {
+    audit::insert_event(
+        &app.db,
+        audit::NewEvent {
+            kind,
+            client_id: Some(client_id.to_owned()),
+            detail: json!({
+                "client_name": metadata.client_name,
+                "redirect_uris": metadata.redirect_uris,
+                "token_endpoint_auth_method": metadata.token_endpoint_auth_method,
+            }),
+            ..Default::default()
+        },
+        app.clock.now(),
+    )
+    .await?;
+    Ok(())
+}

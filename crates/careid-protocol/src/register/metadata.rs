@@ -1,0 +1,435 @@
+//! Client metadata (RFC 7591 §2, OIDC Dynamic Client Registration §2): what a
+//! registration may say, the checks it must pass, and the [`Client`] it becomes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{Client, ProtocolError, scope};
+
+/// Grant types a registered client may ask for.
+const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+
+/// Authentication methods at /token a registered client may choose.
+const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
+/// The metadata careid keeps for a registered client, as sent and as stored. Fields
+/// careid does not know are ignored (RFC 7591 §2).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Metadata {
+    pub redirect_uris: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+    pub scope: Option<String>,
+    pub id_token_signed_response_alg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
+}
+
+fn client_metadata(why: impl Into<String>) -> ProtocolError {
+    ProtocolError::InvalidClientMetadata(why.into())
+}
+
+fn redirect(why: impl Into<String>) -> ProtocolError {
+    ProtocolError::InvalidRedirectUri(why.into())
+}
+
+/// Whether `url` may receive codes or be shown: https, or http on a loopback host
+/// (RFC 8252 §7.3, native and development apps).
+fn is_https_or_loopback(url: &url::Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")),
+        _ => false,
+    }
+}
+
+/// Checks one redirect URI: absolute, https or loopback http, no fragment.
+fn check_redirect_uri(key: &str, uri: &str) -> Result<(), ProtocolError> {
+    let url = url::Url::parse(uri)
+        .map_err(|_| redirect(format!("{key}: {uri:?} is not an absolute URL")))?;
+    if url.fragment().is_some() {
+        return Err(redirect(format!("{key}: {uri:?} must not have a fragment")));
+    }
+    if !is_https_or_loopback(&url) {
+        return Err(redirect(format!(
+            "{key}: {uri:?} must use https (http only on 127.0.0.1, [::1] or localhost)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a web page or image address the consent page may show.
+fn check_page_uri(key: &str, uri: &Option<String>) -> Result<(), ProtocolError> {
+    let Some(uri) = uri else { return Ok(()) };
+    match url::Url::parse(uri) {
+        Ok(url) if is_https_or_loopback(&url) => Ok(()),
+        _ => Err(client_metadata(format!(
+            "{key}: {uri:?} must be an https URL"
+        ))),
+    }
+}
+
+impl Metadata {
+    /// Validates the metadata and fills in the defaults of RFC 7591 §2, so what is
+    /// stored says exactly what the client may do.
+    pub fn validated(mut self) -> Result<Self, ProtocolError> {
+        let grant_types = self
+            .grant_types
+            .take()
+            .unwrap_or_else(|| vec!["authorization_code".to_owned()]);
+        if grant_types.is_empty() {
+            return Err(client_metadata("grant_types must not be empty"));
+        }
+        if let Some(unknown) = grant_types
+            .iter()
+            .find(|g| !GRANT_TYPES.contains(&g.as_str()))
+        {
+            return Err(client_metadata(format!(
+                "grant_types: {unknown:?} is not supported (use authorization_code, refresh_token, client_credentials)"
+            )));
+        }
+        let uses_code = grant_types.iter().any(|g| g == "authorization_code");
+        if grant_types.iter().any(|g| g == "refresh_token") && !uses_code {
+            return Err(client_metadata(
+                "grant_types: refresh_token is only issued with authorization_code",
+            ));
+        }
+        let response_types = self.response_types.take().unwrap_or_else(|| {
+            if uses_code {
+                vec!["code".to_owned()]
+            } else {
+                Vec::new()
+            }
+        });
+        if let Some(unknown) = response_types.iter().find(|r| r.as_str() != "code") {
+            return Err(client_metadata(format!(
+                "response_types: {unknown:?} is not supported (only code)"
+            )));
+        }
+        let asks_code = response_types.iter().any(|r| r == "code");
+        if asks_code != uses_code {
+            return Err(client_metadata(
+                "response_types code and grant_types authorization_code go together",
+            ));
+        }
+
+        if uses_code && self.redirect_uris.is_empty() {
+            return Err(redirect(
+                "redirect_uris is required for the authorization_code grant",
+            ));
+        }
+        for uri in &self.redirect_uris {
+            check_redirect_uri("redirect_uris", uri)?;
+        }
+        for uri in &self.post_logout_redirect_uris {
+            check_redirect_uri("post_logout_redirect_uris", uri)?;
+        }
+
+        let method = self
+            .token_endpoint_auth_method
+            .take()
+            .unwrap_or_else(|| "client_secret_basic".to_owned());
+        if method == "private_key_jwt" {
+            return Err(client_metadata(
+                "token_endpoint_auth_method: private_key_jwt is not supported yet; use client_secret_basic, client_secret_post or none",
+            ));
+        }
+        if !AUTH_METHODS.contains(&method.as_str()) {
+            return Err(client_metadata(format!(
+                "token_endpoint_auth_method: {method:?} is not supported (use client_secret_basic, client_secret_post or none)"
+            )));
+        }
+        if method == "none" && grant_types.iter().any(|g| g == "client_credentials") {
+            return Err(client_metadata(
+                "a public client (token_endpoint_auth_method none) cannot use client_credentials",
+            ));
+        }
+        if self.jwks.is_some() && self.jwks_uri.is_some() {
+            return Err(client_metadata("jwks and jwks_uri must not both be given"));
+        }
+        if self
+            .jwks
+            .as_ref()
+            .is_some_and(|jwks| !jwks["keys"].is_array())
+        {
+            return Err(client_metadata("jwks must be a JWK Set with a keys array"));
+        }
+        if let Some(uri) = &self.jwks_uri
+            && !url::Url::parse(uri).is_ok_and(|u| u.scheme() == "https")
+        {
+            return Err(client_metadata(format!(
+                "jwks_uri: {uri:?} must be an https URL"
+            )));
+        }
+
+        let alg = self
+            .id_token_signed_response_alg
+            .take()
+            .unwrap_or_else(|| "RS256".to_owned());
+        if !crate::SigningAlg::ALL.iter().any(|a| a.as_str() == alg) {
+            return Err(client_metadata(format!(
+                "id_token_signed_response_alg: {alg:?} is not one careid signs with (RS256, ES256)"
+            )));
+        }
+
+        let scopes = match self.scope.take() {
+            None => scope::SUPPORTED.map(String::from).to_vec(),
+            Some(raw) => scope::split(&raw),
+        };
+        if let Some(unknown) = scopes
+            .iter()
+            .find(|s| !scope::SUPPORTED.contains(&s.as_str()))
+        {
+            return Err(client_metadata(format!(
+                "scope: {unknown:?} is not a scope careid supports"
+            )));
+        }
+        if uses_code && !scopes.iter().any(|s| s == "openid") {
+            return Err(client_metadata(
+                "scope must include openid for the authorization_code grant",
+            ));
+        }
+
+        if let Some(name) = &self.client_name
+            && (name.trim().is_empty() || name.chars().count() > 200)
+        {
+            return Err(client_metadata("client_name must have 1 to 200 characters"));
+        }
+        check_page_uri("client_uri", &self.client_uri)?;
+        check_page_uri("logo_uri", &self.logo_uri)?;
+        check_page_uri("policy_uri", &self.policy_uri)?;
+        check_page_uri("tos_uri", &self.tos_uri)?;
+        if self.contacts.iter().any(|c| c.trim().is_empty()) {
+            return Err(client_metadata("contacts must not hold empty values"));
+        }
+
+        self.grant_types = Some(grant_types);
+        self.response_types = Some(response_types);
+        self.token_endpoint_auth_method = Some(method);
+        self.id_token_signed_response_alg = Some(alg);
+        self.scope = Some(scopes.join(" "));
+        if let Some(uri) = &self.backchannel_logout_uri {
+            check_redirect_uri("backchannel_logout_uri", uri)
+                .map_err(|err| client_metadata(err.to_string()))?;
+            let client = self
+                .to_client("check", None)
+                .map_err(|err| client_metadata(err.to_string()))?;
+            if let Some((key, why)) = client
+                .problems()
+                .into_iter()
+                .find(|(key, _)| *key == "backchannel_logout_uri")
+            {
+                return Err(client_metadata(format!("{key}: {why}")));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Whether the client gets a secret.
+    pub fn is_confidential(&self) -> bool {
+        self.token_endpoint_auth_method.as_deref() != Some("none")
+    }
+
+    /// The [`Client`] a validated registration describes: always third-party, in the
+    /// default theme, signing in with a password. `secret_digest` is lowercase hex.
+    pub fn to_client(
+        &self,
+        client_id: &str,
+        secret_digest: Option<&str>,
+    ) -> Result<Client, serde_json::Error> {
+        let mut client = json!({
+            "client_id": client_id,
+            "name": self.client_name.clone().unwrap_or_else(|| client_id.to_owned()),
+            "redirect_uris": self.redirect_uris,
+            "post_logout_redirect_uris": self.post_logout_redirect_uris,
+            "grant_types": self.grant_types.clone().unwrap_or_default(),
+            "token_endpoint_auth_method": self.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic"),
+            "first_party": false,
+            "scopes": scope::split(self.scope.as_deref().unwrap_or_default()),
+            "id_token_signed_response_alg": self.id_token_signed_response_alg.as_deref().unwrap_or("RS256"),
+            "logo_uri": self.logo_uri,
+            "policy_uri": self.policy_uri,
+            "tos_uri": self.tos_uri,
+            "backchannel_logout_uri": self.backchannel_logout_uri,
+            "backchannel_logout_session_required": self.backchannel_logout_session_required,
+        });
+        if let Some(digest) = secret_digest {
+            client["secret"] = json!(format!("sha256:{digest}"));
+        }
+        serde_json::from_value(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(value: Value) -> Metadata {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn error_of(value: Value) -> (&'static str, String) {
+        match metadata(value).validated() {
+            Err(ProtocolError::InvalidRedirectUri(why)) => ("invalid_redirect_uri", why),
+            Err(ProtocolError::InvalidClientMetadata(why)) => ("invalid_client_metadata", why),
+            other => panic!("expected a metadata error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_minimal_registration_gets_the_rfc_7591_defaults() {
+        let valid = metadata(json!({"redirect_uris": ["https://app.example/cb"]}))
+            .validated()
+            .unwrap();
+        assert_eq!(
+            valid.grant_types.as_deref(),
+            Some(&["authorization_code".to_owned()][..])
+        );
+        assert_eq!(
+            valid.response_types.as_deref(),
+            Some(&["code".to_owned()][..])
+        );
+        assert_eq!(
+            valid.token_endpoint_auth_method.as_deref(),
+            Some("client_secret_basic")
+        );
+        assert_eq!(valid.id_token_signed_response_alg.as_deref(), Some("RS256"));
+        assert!(valid.is_confidential());
+        let client = valid.to_client("abc", Some(&"0".repeat(64))).unwrap();
+        assert!(!client.first_party);
+        assert_eq!(client.name, "abc");
+        assert!(client.problems().is_empty(), "{:?}", client.problems());
+    }
+
+    #[test]
+    fn loopback_http_is_accepted_and_other_http_is_not() {
+        for ok in [
+            "http://127.0.0.1:9000/cb",
+            "http://[::1]/cb",
+            "http://localhost:3000/cb",
+        ] {
+            assert!(
+                metadata(json!({"redirect_uris": [ok]})).validated().is_ok(),
+                "{ok}"
+            );
+        }
+        let (error, why) = error_of(json!({"redirect_uris": ["http://app.example/cb"]}));
+        assert_eq!(error, "invalid_redirect_uri");
+        assert!(why.contains("https"), "{why}");
+        let (error, _) = error_of(json!({"redirect_uris": ["http://127.0.0.2/cb"]}));
+        assert_eq!(error, "invalid_redirect_uri");
+    }
+
+    #[test]
+    fn a_fragment_or_a_relative_uri_is_refused() {
+        let (error, why) = error_of(json!({"redirect_uris": ["https://app.example/cb#x"]}));
+        assert_eq!(error, "invalid_redirect_uri");
+        assert!(why.contains("fragment"));
+        let (error, _) = error_of(json!({"redirect_uris": ["/cb"]}));
+        assert_eq!(error, "invalid_redirect_uri");
+    }
+
+    #[test]
+    fn the_code_grant_needs_a_redirect_uri_and_client_credentials_does_not() {
+        let (error, _) = error_of(json!({}));
+        assert_eq!(error, "invalid_redirect_uri");
+        let machine = metadata(json!({"grant_types": ["client_credentials"]}))
+            .validated()
+            .unwrap();
+        assert_eq!(machine.response_types.as_deref(), Some(&[][..]));
+    }
+
+    #[test]
+    fn unknown_grants_responses_and_auth_methods_are_refused() {
+        let uri = "https://app.example/cb";
+        for bad in [
+            json!({"redirect_uris": [uri], "grant_types": ["implicit"]}),
+            json!({"redirect_uris": [uri], "response_types": ["token"]}),
+            json!({"redirect_uris": [uri], "grant_types": ["client_credentials"], "response_types": ["code"]}),
+            json!({"redirect_uris": [uri], "grant_types": ["authorization_code"], "response_types": []}),
+            json!({"grant_types": ["refresh_token"]}),
+            json!({"redirect_uris": [uri], "token_endpoint_auth_method": "tls_client_auth"}),
+            json!({"redirect_uris": [uri], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks"}),
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+        ] {
+            assert_eq!(error_of(bad.clone()).0, "invalid_client_metadata", "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_advertised_signing_algorithms_are_accepted() {
+        let uri = "https://app.example/cb";
+        for alg in ["RS256", "ES256"] {
+            let ok = json!({"redirect_uris": [uri], "id_token_signed_response_alg": alg});
+            assert!(metadata(ok).validated().is_ok(), "{alg}");
+        }
+        for alg in ["HS256", "none", "es256"] {
+            let bad = json!({"redirect_uris": [uri], "id_token_signed_response_alg": alg});
+            assert_eq!(error_of(bad).0, "invalid_client_metadata", "{alg}");
+        }
+    }
+
+    #[test]
+    fn scopes_must_be_known_and_include_openid_for_the_code_flow() {
+        let uri = "https://app.example/cb";
+        assert!(
+            metadata(json!({"redirect_uris": [uri], "scope": "openid email"}))
+                .validated()
+                .is_ok()
+        );
+        assert_eq!(
+            error_of(json!({"redirect_uris": [uri], "scope": "openid admin"})).0,
+            "invalid_client_metadata"
+        );
+        assert_eq!(
+            error_of(json!({"redirect_uris": [uri], "scope": "email"})).0,
+            "invalid_client_metadata"
+        );
+    }
+
+    #[test]
+    fn display_links_must_be_https() {
+        let uri = "https://app.example/cb";
+        assert!(
+            metadata(json!({"redirect_uris": [uri], "logo_uri": "https://app.example/logo.png"}))
+                .validated()
+                .is_ok()
+        );
+        let bad = json!({"redirect_uris": [uri], "policy_uri": "javascript:alert(1)"});
+        assert_eq!(error_of(bad).0, "invalid_client_metadata");
+    }
+
+    #[test]
+    fn a_public_client_gets_no_secret() {
+        let public = metadata(
+            json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}),
+        )
+        .validated()
+        .unwrap();
+        assert!(!public.is_confidential());
+        let client = public.to_client("p", None).unwrap();
+        assert!(client.is_public() && client.secret.is_none());
+    }
+}

@@ -1,0 +1,90 @@
+//! The activation page an invitation email links to: `GET /activate?token=…` records that
+//! the person followed the link (invitation `opened`) and shows the new-password form with
+//! the rules listed before typing; `POST /activate` sets the password, which makes the
+//! account active and the invitation accepted, then shows a page with a sign-in link (the
+//! person signs in with the new password; careid does not sign them in on its own).
+//!
+//! An expired link shows a page that offers the password-reset flow, which activates an
+//! invited account as well. Tokens and rules are `careid-accounts`'.
+
+use std::sync::Arc;
+
+use axum::{
+    Form,
+    extract::{Query, State, rejection::FormRejection, rejection::QueryRejection},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use careid_accounts::AccountsError;
+use careid_policy::PlainPassword;
+
+use crate::{
+    Ui, UiError, csrf,
+    reset::{
+        LinkKind, LinkParams, PasswordForm, PasswordPage, link_problem, password_page,
+        password_set, refusal, theme_of,
+    },
+};
+
+/// The activation form for `token`.
+fn form<'a>(token: &'a str, email: Option<&'a str>) -> PasswordPage<'a> {
+    PasswordPage {
+        heading: "Activate your account",
+        lead: Some("Choose the password you will sign in with.".into()),
+        action: "/activate",
+        button: "Activate my account",
+        token: Some(token),
+        email,
+        ..PasswordPage::default()
+    }
+}
+
+/// `GET /activate?token=…`.
+pub(crate) async fn show(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    query: Result<Query<LinkParams>, QueryRejection>,
+) -> Result<Response, UiError> {
+    let Query(params) = query.map_err(|_| UiError::BadForm)?;
+    let token = params.token;
+    match ui.lifecycle()?.open_invitation(&token).await {
+        Ok(holder) => {
+            let theme = theme_of(&ui, holder.client_id.as_deref());
+            let page = form(&token, Some(&holder.email));
+            password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
+        }
+        Err(AccountsError::LinkNotUsable(problem)) => {
+            link_problem(&ui, problem, LinkKind::Invitation)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `POST /activate`.
+pub(crate) async fn submit(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    form_data: Result<Form<PasswordForm>, FormRejection>,
+) -> Result<Response, UiError> {
+    let Form(data) = form_data.map_err(|_| UiError::BadForm)?;
+    csrf::verify(&headers, Some(&data.csrf))?;
+    let outcome = ui
+        .lifecycle()?
+        .accept_invitation(
+            &data.token,
+            PlainPassword::new(data.password),
+            PlainPassword::new(data.confirmation),
+        )
+        .await;
+    let refused = match outcome {
+        Ok(_) => return password_set(&ui, true, None),
+        Err(AccountsError::LinkNotUsable(problem)) => {
+            return link_problem(&ui, problem, LinkKind::Invitation);
+        }
+        Err(err) => refusal(&ui, err)?,
+    };
+    let email = Some(data.email.as_str()).filter(|e| !e.is_empty());
+    let page = refused.apply(form(&data.token, email));
+    let theme = theme_of(&ui, None);
+    password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
+}

@@ -1,0 +1,143 @@
+//! "Forgot password?": `GET /forgot-password` asks for the email (in the theme of the
+//! client whose sign-in page linked here, carried as `request`); `POST /forgot-password`
+//! starts the reset and always answers alike, whether or not the email has an account
+//! (no account enumeration). For a client with `reset_mode = "code_only"` the answer is
+//! the form for the emailed code and the new password; otherwise it says to check the
+//! email for a link, which `reset.rs` takes from there.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    Form,
+    extract::{
+        ConnectInfo, Query, State, rejection::ExtensionRejection, rejection::FormRejection,
+        rejection::QueryRejection,
+    },
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use careid_accounts::expires_in;
+use careid_protocol::{PendingRequest, find_pending};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Ui, UiError, csrf,
+    page::{request_id, respond},
+    reset::{PasswordPage, code_form, password_page},
+    themes::DEFAULT_THEME,
+};
+
+/// The query of `GET /forgot-password`.
+#[derive(Deserialize)]
+pub(crate) struct Params {
+    request: Option<String>,
+}
+
+/// The email form.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct ForgotForm {
+    csrf: String,
+    request: String,
+    email: String,
+}
+
+/// What `forgot_password.html` shows.
+#[derive(Serialize)]
+struct View<'a> {
+    client_name: Option<&'a str>,
+    request: Option<&'a str>,
+    email: &'a str,
+    csrf: &'a str,
+    message: Option<&'a str>,
+}
+
+/// `GET /forgot-password?request=…`.
+pub(crate) async fn show(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Response, UiError> {
+    let Query(params) = query.map_err(|_| UiError::BadForm)?;
+    ui.lifecycle()?;
+    let pending = pending(&ui, request_id(params.request.as_deref())).await?;
+    form_page(&ui, &headers, pending.as_ref(), "", None)
+}
+
+/// `POST /forgot-password`.
+pub(crate) async fn submit(
+    State(ui): State<Arc<Ui>>,
+    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    headers: HeaderMap,
+    form: Result<Form<ForgotForm>, FormRejection>,
+) -> Result<Response, UiError> {
+    let Form(form) = form.map_err(|_| UiError::BadForm)?;
+    csrf::verify(&headers, Some(&form.csrf))?;
+    let lifecycle = ui.lifecycle()?;
+    let request = request_id(Some(&form.request));
+    let pending = pending(&ui, request).await?;
+    let email = form.email.trim();
+    if email.is_empty() {
+        let message = Some("Enter the email address of your account.");
+        return form_page(&ui, &headers, pending.as_ref(), email, message);
+    }
+    let client_id = pending.as_ref().map(|p| p.client.client_id.clone());
+    let branding = ui.branding(client_id.as_deref());
+    let ip = peer.ok().map(|ConnectInfo(addr)| addr.ip().to_string());
+    let is_code_only = branding.is_code_only;
+    let theme = branding.theme.clone();
+    lifecycle
+        .request_reset(email, branding, client_id, ip)
+        .await?;
+    if is_code_only {
+        let page = PasswordPage {
+            lead: Some(format!(
+                "If an account exists for {email}, we've emailed it a 6-digit security code. Enter it here within {} minutes, then choose your new password.",
+                lifecycle.config.reset_code_minutes
+            )),
+            email: Some(email),
+            show_email: true,
+            mode: Some("code_only"),
+            ..code_form(request)
+        };
+        return password_page(&ui, &headers, &theme, page, StatusCode::OK, None);
+    }
+    let view = serde_json::json!({
+        "email": email,
+        "request": request,
+        "expires_in": expires_in(lifecycle.config.reset_link()),
+    });
+    let html = ui
+        .themes
+        .render(&theme, "forgot_password_sent.html", view)?;
+    Ok(respond(StatusCode::OK, html, None))
+}
+
+/// The pending request, if it is still live; a stale one only loses its branding here.
+async fn pending(ui: &Ui, request: Option<&str>) -> Result<Option<PendingRequest>, UiError> {
+    match request {
+        Some(id) => Ok(find_pending(&ui.protocol, id).await?),
+        None => Ok(None),
+    }
+}
+
+fn form_page(
+    ui: &Ui,
+    headers: &HeaderMap,
+    pending: Option<&PendingRequest>,
+    email: &str,
+    message: Option<&str>,
+) -> Result<Response, UiError> {
+    let (token, cookie) = csrf::token(headers, ui.is_secure());
+    let client = pending.map(|p| p.client.as_ref());
+    let view = View {
+        client_name: client.map(|c| c.name.as_str()),
+        request: pending.map(|p| p.id.as_str()),
+        email,
+        csrf: &token,
+        message,
+    };
+    let theme = client.map_or(DEFAULT_THEME, |c| c.theme.as_str());
+    let html = ui.themes.render(theme, "forgot_password.html", view)?;
+    Ok(respond(StatusCode::OK, html, cookie))
+}

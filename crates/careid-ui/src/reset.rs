@@ -1,0 +1,396 @@
+//! The password-reset pages after "Forgot password?": `GET /reset?token=…` checks the
+//! link from the email; for a self-service link it offers to send a security code
+//! (`POST /reset`, which binds the reset to this browser with a cookie), for an
+//! administrator's link it shows the new-password form straight away
+//! (`POST /reset/password`). `POST /reset/code` takes the code and the new password, in
+//! both the two-step and the code-only mode.
+//!
+//! Also the pieces the activation page shares: the new-password form, the "link does not
+//! work" page and the "password set" page. Tokens, codes and their rules are
+//! `careid-accounts`'; this module only words the outcomes.
+
+use std::sync::Arc;
+
+use axum::{
+    Form,
+    extract::{Query, State, rejection::FormRejection, rejection::QueryRejection},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::Response,
+};
+use careid_accounts::{AccountsError, LinkProblem, ResetLink};
+use careid_policy::{PlainPassword, one_time};
+use careid_protocol::session::cookie_value;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Ui, UiError, csrf,
+    page::{request_id, respond},
+};
+
+/// The cookie that binds a reset code to the browser that opened the reset link.
+const BINDING_COOKIE: &str = "careid_reset";
+
+/// `?token=…` of a link from an email.
+#[derive(Deserialize)]
+pub(crate) struct LinkParams {
+    #[serde(default)]
+    pub token: String,
+}
+
+/// The forms of the reset and activation pages. Every field defaults to empty so a
+/// missing one gets a clear page rather than a bare rejection.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct PasswordForm {
+    pub csrf: String,
+    pub request: String,
+    pub token: String,
+    pub mode: String,
+    pub email: String,
+    pub code: String,
+    pub password: String,
+    pub confirmation: String,
+}
+
+/// What `set_password.html` shows.
+#[derive(Serialize, Default)]
+pub(crate) struct PasswordPage<'a> {
+    pub heading: &'a str,
+    pub lead: Option<String>,
+    pub action: &'a str,
+    pub button: &'a str,
+    pub token: Option<&'a str>,
+    pub mode: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub show_email: bool,
+    pub show_code: bool,
+    pub message: Option<String>,
+    pub problems: Vec<String>,
+    pub request: Option<&'a str>,
+    pub csrf: &'a str,
+    pub rules: Vec<String>,
+}
+
+/// `GET /reset?token=…`.
+pub(crate) async fn show(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    query: Result<Query<LinkParams>, QueryRejection>,
+) -> Result<Response, UiError> {
+    let Query(params) = query.map_err(|_| UiError::BadForm)?;
+    let lifecycle = ui.lifecycle()?;
+    let link = match lifecycle.open_reset_link(&params.token).await {
+        Ok(link) => link,
+        Err(AccountsError::LinkNotUsable(problem)) => {
+            return link_problem(&ui, problem, LinkKind::Reset);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let theme = theme_of(&ui, link.client_id.as_deref());
+    if link.is_admin {
+        let page = admin_form(&params.token);
+        return password_page(&ui, &headers, &theme, page, StatusCode::OK, None);
+    }
+    let (token, cookie) = csrf::token(&headers, ui.is_secure());
+    let view = serde_json::json!({
+        "email": link.email,
+        "token": params.token,
+        "csrf": token,
+        "request": None::<String>,
+    });
+    let html = ui.themes.render(&theme, "reset_send_code.html", view)?;
+    Ok(respond(StatusCode::OK, html, cookie))
+}
+
+/// `POST /reset`: uses the link up, binds this browser and mails the security code.
+pub(crate) async fn send_code(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Result<Response, UiError> {
+    let Form(form) = form.map_err(|_| UiError::BadForm)?;
+    csrf::verify(&headers, Some(&form.csrf))?;
+    let lifecycle = ui.lifecycle()?;
+    let link: ResetLink = match lifecycle.open_reset_link(&form.token).await {
+        Ok(link) if !link.is_admin => link,
+        Ok(_) => return link_problem(&ui, LinkProblem::Unknown, LinkKind::Reset),
+        Err(AccountsError::LinkNotUsable(problem)) => {
+            return link_problem(&ui, problem, LinkKind::Reset);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let branding = ui.branding(link.client_id.as_deref());
+    let binding = one_time::new_token();
+    let email = match lifecycle
+        .send_reset_code(&form.token, &binding, &branding)
+        .await
+    {
+        Ok(email) => email,
+        Err(AccountsError::LinkNotUsable(problem)) => {
+            return link_problem(&ui, problem, LinkKind::Reset);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let minutes = lifecycle.config.reset_code_minutes;
+    let page = PasswordPage {
+        lead: Some(format!(
+            "We've emailed a 6-digit security code to {email}. Enter it here, in this browser, within {minutes} minutes, then choose your new password."
+        )),
+        email: Some(&email),
+        ..code_form(None)
+    };
+    let cookie = binding_cookie(&binding, i64::from(minutes) * 60, ui.is_secure());
+    password_page(&ui, &headers, &branding.theme, page, StatusCode::OK, cookie)
+}
+
+/// `POST /reset/code`: the security code and the new password.
+pub(crate) async fn submit_code(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Result<Response, UiError> {
+    let Form(form) = form.map_err(|_| UiError::BadForm)?;
+    csrf::verify(&headers, Some(&form.csrf))?;
+    let lifecycle = ui.lifecycle()?;
+    let request = request_id(Some(&form.request));
+    let is_code_only = form.mode == "code_only";
+    let binding = cookie_value(&headers, BINDING_COOKIE);
+    let outcome = lifecycle
+        .complete_code_reset(
+            form.email.trim(),
+            &form.code,
+            binding,
+            PlainPassword::new(form.password),
+            PlainPassword::new(form.confirmation),
+        )
+        .await;
+    let refusal = match outcome {
+        Ok(_) => return password_set(&ui, false, request),
+        Err(err) => refusal(&ui, err)?,
+    };
+    let page = PasswordPage {
+        email: Some(form.email.trim()),
+        show_email: is_code_only,
+        ..code_form(request)
+    };
+    let page = refusal.apply(page);
+    let theme = ui.branding(None).theme;
+    password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
+}
+
+/// `POST /reset/password`: the new password from an administrator's link.
+pub(crate) async fn submit_admin(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Result<Response, UiError> {
+    let Form(form) = form.map_err(|_| UiError::BadForm)?;
+    csrf::verify(&headers, Some(&form.csrf))?;
+    let lifecycle = ui.lifecycle()?;
+    let outcome = lifecycle
+        .complete_admin_reset(
+            &form.token,
+            PlainPassword::new(form.password),
+            PlainPassword::new(form.confirmation),
+        )
+        .await;
+    let refusal = match outcome {
+        Ok(_) => return password_set(&ui, false, None),
+        Err(AccountsError::LinkNotUsable(problem)) => {
+            return link_problem(&ui, problem, LinkKind::Reset);
+        }
+        Err(err) => refusal(&ui, err)?,
+    };
+    let page = refusal.apply(admin_form(&form.token));
+    let theme = ui.branding(None).theme;
+    password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
+}
+
+/// The new-password form of an administrator's link.
+fn admin_form(token: &str) -> PasswordPage<'_> {
+    PasswordPage {
+        heading: "Choose a new password",
+        lead: Some("Your administrator sent you this link to set a new password.".into()),
+        action: "/reset/password",
+        button: "Set password",
+        token: Some(token),
+        ..PasswordPage::default()
+    }
+}
+
+/// The code-and-new-password form; `request` is carried for the code-only mode.
+pub(crate) fn code_form(request: Option<&str>) -> PasswordPage<'_> {
+    PasswordPage {
+        heading: "Choose a new password",
+        action: "/reset/code",
+        button: "Set password",
+        show_code: true,
+        request,
+        ..PasswordPage::default()
+    }
+}
+
+/// What a refused form shows: a message, or the broken password rules.
+pub(crate) enum Refusal {
+    Message(String),
+    Rules(Vec<String>),
+}
+
+impl Refusal {
+    /// The page with the refusal on it.
+    pub(crate) fn apply(self, page: PasswordPage<'_>) -> PasswordPage<'_> {
+        match self {
+            Self::Message(message) => PasswordPage {
+                message: Some(message),
+                ..page
+            },
+            Self::Rules(problems) => PasswordPage { problems, ..page },
+        }
+    }
+}
+
+/// Words a refusal the person can act on; anything else is an error page.
+pub(crate) fn refusal(ui: &Ui, err: AccountsError) -> Result<Refusal, UiError> {
+    let lifecycle = ui.lifecycle()?;
+    Ok(match err {
+        AccountsError::PasswordRejected(violations) => {
+            Refusal::Rules(violations.iter().map(|v| v.message()).collect())
+        }
+        // One answer for a wrong code and a dead one: the page must not tell whether an
+        // email has an account with a code waiting.
+        AccountsError::CodeWrong { .. } | AccountsError::CodeDead => Refusal::Message(format!(
+            "That security code is not right, or it no longer works. A code works for {} minutes and stops after {} wrong tries; if yours has, start again from \"Forgot password?\".",
+            lifecycle.config.reset_code_minutes, lifecycle.config.code_attempts
+        )),
+        AccountsError::WrongBrowser => Refusal::Message(
+            "This code works only in the browser where you opened the reset link. Enter it there, or start again from \"Forgot password?\".".into(),
+        ),
+        other => return Err(other.into()),
+    })
+}
+
+/// Which kind of link a problem page is about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkKind {
+    Invitation,
+    Reset,
+}
+
+/// The page for a link that does not work, offering the reset flow (which also activates
+/// an invited account).
+pub(crate) fn link_problem(
+    ui: &Ui,
+    problem: LinkProblem,
+    kind: LinkKind,
+) -> Result<Response, UiError> {
+    let (title, detail) = match (kind, problem) {
+        (LinkKind::Invitation, LinkProblem::Expired) => (
+            "This invitation link has expired",
+            "Invitation links work for a limited time. You can still set your password and activate your account: ask for a password-reset email below.",
+        ),
+        (LinkKind::Invitation, LinkProblem::Used) => (
+            "This invitation link was already used",
+            "Your account may already be active: try signing in. If you don't know your password, ask for a password-reset email.",
+        ),
+        (LinkKind::Reset, LinkProblem::Expired) => (
+            "This reset link has expired",
+            "Reset links work for a limited time. Ask for a new one below.",
+        ),
+        (LinkKind::Reset, LinkProblem::Used) => (
+            "This reset link was already used",
+            "Each reset link works once, and a newer one replaces it. Ask for a new one if you still need to reset your password.",
+        ),
+        (_, LinkProblem::Unknown) => (
+            "This link does not work",
+            "The link may be incomplete: copy the whole link from the email, or ask for a new one.",
+        ),
+    };
+    let view = serde_json::json!({ "title": title, "detail": detail, "offer_reset": true });
+    let html = ui
+        .themes
+        .render(&ui.branding(None).theme, "link_problem.html", view)?;
+    Ok(respond(StatusCode::BAD_REQUEST, html, None))
+}
+
+/// The page after a password was set: the person signs in with it.
+pub(crate) fn password_set(
+    ui: &Ui,
+    is_activation: bool,
+    request: Option<&str>,
+) -> Result<Response, UiError> {
+    let (heading, detail) = if is_activation {
+        (
+            "Your account is active",
+            "Your password is set and your account is ready. Sign in with your email and your new password.",
+        )
+    } else {
+        (
+            "Your password has been changed",
+            "Sign in with your new password. Any other place you were signed in has been signed out.",
+        )
+    };
+    let view = serde_json::json!({ "heading": heading, "detail": detail, "request": request });
+    let html = ui
+        .themes
+        .render(&ui.branding(None).theme, "password_set.html", view)?;
+    Ok(respond(StatusCode::OK, html, None))
+}
+
+/// Renders `set_password.html` with the rules, a CSRF token and an optional cookie.
+pub(crate) fn password_page(
+    ui: &Ui,
+    headers: &HeaderMap,
+    theme: &str,
+    page: PasswordPage<'_>,
+    status: StatusCode,
+    extra_cookie: Option<HeaderValue>,
+) -> Result<Response, UiError> {
+    let (token, cookie) = csrf::token(headers, ui.is_secure());
+    let page = PasswordPage {
+        csrf: &token,
+        rules: ui.accounts.config.password.describe(),
+        ..page
+    };
+    let html = ui.themes.render(theme, "set_password.html", page)?;
+    Ok(respond(
+        status,
+        html,
+        cookie.into_iter().chain(extra_cookie),
+    ))
+}
+
+/// The theme of the client with this id, or the default.
+pub(crate) fn theme_of(ui: &Ui, client_id: Option<&str>) -> String {
+    ui.branding(client_id).theme
+}
+
+/// The binding cookie: only for `/reset` pages, script-proof, same-site only, and gone
+/// when the code expires.
+fn binding_cookie(secret: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{BINDING_COOKIE}={secret}; Path=/reset; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    ))
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_binding_cookie_stays_on_the_reset_pages_and_out_of_scripts() {
+        let cookie = binding_cookie("abc", 900, true).unwrap();
+        let cookie = cookie.to_str().unwrap();
+        for part in [
+            "careid_reset=abc",
+            "Path=/reset",
+            "Max-Age=900",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Secure",
+        ] {
+            assert!(cookie.contains(part), "{part} in {cookie}");
+        }
+    }
+}
