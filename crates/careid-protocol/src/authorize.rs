@@ -40,11 +40,7 @@ pub async fn start_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+    if !crate::token::is_form(&headers) {
         return app.error_page.render(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "This sign-in request could not be read",

@@ -21,10 +21,7 @@ use careid_store::{profiles, refresh_tokens};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    Client, Protocol, ProtocolError, access_token, client_auth,
-    grant::Grant,
-    session,
-    token::{self, Form},
+    Client, Protocol, ProtocolError, access_token, client_auth, grant::Grant, session, token::Form,
 };
 
 /// The two kinds of token careid issues to clients.
@@ -52,12 +49,7 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ProtocolError> {
-    if !token::is_form(&headers) {
-        return Err(ProtocolError::InvalidRequest(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let form = Form::parse(&body)?;
+    let form = Form::read(&headers, &body)?;
     let client = client_auth::authenticate(&app, &headers, &form).await?;
     if client.is_public() {
         // RFC 7662 §2.1: the caller must be authorized; a public client proves nothing.

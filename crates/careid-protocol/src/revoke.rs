@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use crate::{
     Client, Protocol, ProtocolError, access_token, client_auth,
     introspect::{TokenKind, lookup_order},
-    token::{self, Form},
+    token::Form,
 };
 
 /// `POST /revoke`: 200 with an empty body whenever the client authenticated.
@@ -32,12 +32,7 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ProtocolError> {
-    if !token::is_form(&headers) {
-        return Err(ProtocolError::InvalidRequest(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let form = Form::parse(&body)?;
+    let form = Form::read(&headers, &body)?;
     let client = client_auth::authenticate(&app, &headers, &form).await?;
     let presented = form.require("token", "token is required")?;
     for kind in lookup_order(form.get("token_type_hint")) {

@@ -30,6 +30,17 @@ impl Form {
         Ok(Self { pairs })
     }
 
+    /// The body of a client's POST: it must be a form (RFC 6749 §3.2, RFC 7662 §2.1,
+    /// RFC 7009 §2.1), with no parameter repeated.
+    pub fn read(headers: &HeaderMap, body: &[u8]) -> Result<Self, ProtocolError> {
+        if !is_form(headers) {
+            return Err(ProtocolError::InvalidRequest(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        Self::parse(body)
+    }
+
     /// The parameter's value, if present and not empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
@@ -58,12 +69,7 @@ pub async fn exchange(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ProtocolError> {
-    if !is_form(&headers) {
-        return Err(ProtocolError::InvalidRequest(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let form = Form::parse(&body)?;
+    let form = Form::read(&headers, &body)?;
     let grant_type = form.require("grant_type", "grant_type is required")?;
     let grant = match grant_type {
         "authorization_code" => GrantType::AuthorizationCode,
