@@ -174,3 +174,59 @@ async fn a_key_retired_by_another_instance_leaves_this_instances_jwks_within_sec
         "the first instance still publishes the retired key after 5 s"
     );
 }
+
+#[tokio::test]
+async fn wrong_passwords_sent_at_once_to_two_instances_all_count_towards_the_lockout() {
+    let first = TestServer::start().await;
+    if careid_store::Backend::of(&first.database_url) != Some(careid_store::Backend::Postgres) {
+        // SQLite is the single-instance mode; the row lock under test is PostgreSQL's.
+        return;
+    }
+    let second = first.another_instance().await;
+    first.add_account("ada@example.org", "Ada").await;
+    let attempt = |server: &TestServer| {
+        let browser = server.browser();
+        let url = server.authorize_url("crm", CRM_CALLBACK, &[]);
+        async move {
+            let page = browser.visit(&url).await.page();
+            browser
+                .submit(
+                    &page,
+                    &[
+                        ("email", "ada@example.org"),
+                        ("password", "Wrong-Password-1"),
+                    ],
+                )
+                .await
+                .page()
+        }
+    };
+    // Five wrong passwords, in parallel, split over the two instances.
+    let results = tokio::join!(
+        attempt(&first),
+        attempt(&second),
+        attempt(&first),
+        attempt(&second),
+        attempt(&first)
+    );
+    for page in [results.0, results.1, results.2, results.3, results.4] {
+        assert!(page.body.contains("incorrect"), "{}", page.body);
+    }
+    let browser = first.browser();
+    let page = browser
+        .visit(&first.authorize_url("crm", CRM_CALLBACK, &[]))
+        .await
+        .page();
+    let after = browser
+        .submit(
+            &page,
+            &[("email", "ada@example.org"), ("password", PASSWORD)],
+        )
+        .await
+        .page();
+    assert!(
+        after.body.contains("locked"),
+        "five concurrent failures must lock: {}",
+        after.body
+    );
+}

@@ -234,9 +234,9 @@ impl Accounts {
         now: OffsetDateTime,
     ) -> Result<(), AccountsError> {
         let txn = self.begin().await?;
-        // Re-read inside the transaction, so concurrent guesses see each other's counts
-        // as far as the database lets them.
-        let current = accounts::find_by_id(&txn, account.id)
+        // Re-read with the row locked, so concurrent guesses on several instances each
+        // count instead of overwriting one another.
+        let current = accounts::find_by_id_for_update(&txn, account.id)
             .await?
             .unwrap_or_else(|| account.clone());
         let reason = if current.password_hash.is_none() {

@@ -2,7 +2,7 @@
 //! and, when it has a password, the first entry of its password history.
 
 use sea_orm::{
-    ActiveValue::Set, QueryFilter, QueryOrder, TransactionTrait, entity::prelude::*,
+    ActiveValue::Set, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, entity::prelude::*,
     sea_query::Expr,
 };
 use time::OffsetDateTime;
@@ -170,6 +170,16 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Acc
 /// Whether no account exists yet (first start).
 pub async fn is_empty(db: &impl ConnectionTrait) -> Result<bool, StoreError> {
     Ok(Entity::find().one(db).await?.is_none())
+}
+
+/// The account with this id, its row locked until the transaction ends (PostgreSQL's
+/// `FOR UPDATE`; SQLite serialises writers anyway). For read-modify-write of counters,
+/// so that concurrent failed sign-ins on several instances each count.
+pub async fn find_by_id_for_update(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<Account>, StoreError> {
+    Ok(Entity::find_by_id(id).lock_exclusive().one(db).await?)
 }
 
 /// All accounts, by email.
