@@ -7,6 +7,7 @@ mod m0001_initial;
 mod m0002_session_clients;
 mod m0003_registration_tokens;
 mod m0004_audit_ip_index;
+mod m0005_client_assertions;
 
 /// Every careid migration, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_session_clients::Migration),
             Box::new(m0003_registration_tokens::Migration),
             Box::new(m0004_audit_ip_index::Migration),
+            Box::new(m0005_client_assertions::Migration),
         ]
     }
 }

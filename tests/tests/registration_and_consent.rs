@@ -258,7 +258,7 @@ async fn invalid_metadata_is_refused_with_the_rfc_7591_error() {
             "invalid_client_metadata",
         ),
         (
-            json!({"redirect_uris": [APP_CALLBACK], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks"}),
+            json!({"redirect_uris": [APP_CALLBACK], "token_endpoint_auth_method": "private_key_jwt"}),
             "invalid_client_metadata",
         ),
     ];

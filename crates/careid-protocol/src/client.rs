@@ -9,6 +9,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
+use josekit::jwk::Jwk;
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -25,6 +26,9 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// A public client: no secret, PKCE required.
     None,
+    /// A JWT signed with one of the client's keys (RFC 7523 §2.2, OIDC Core §9); the
+    /// keys are its `jwks` or behind its `jwks_uri`.
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -34,6 +38,7 @@ impl AuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -122,6 +127,58 @@ impl ClientSecret {
     }
 }
 
+/// A client's public keys given inline (RFC 7591 §2 `jwks`): in a client file a JSON
+/// string, in a registration a JSON object. Only public keys are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineJwks(pub Vec<Jwk>);
+
+impl InlineJwks {
+    /// Parses a JWK Set: a `keys` array of public keys that josekit can read.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, String> {
+        let serde_json::Value::Object(mut set) = value else {
+            return Err("jwks must be a JWK Set (a JSON object with a keys array)".into());
+        };
+        let Some(serde_json::Value::Array(keys)) = set.remove("keys") else {
+            return Err("jwks must be a JWK Set with a keys array".into());
+        };
+        let mut parsed = Vec::with_capacity(keys.len());
+        for key in keys {
+            let serde_json::Value::Object(map) = key else {
+                return Err("every key in jwks must be a JSON object".into());
+            };
+            // Private parts (RFC 7518 §6.2.2, §6.3.2) must never be shared with careid.
+            if map.contains_key("d") {
+                return Err("jwks must hold public keys only".into());
+            }
+            parsed.push(Jwk::from_map(map).map_err(|err| format!("jwks: {err}"))?);
+        }
+        if parsed.is_empty() {
+            return Err("jwks must hold at least one key".into());
+        }
+        Ok(Self(parsed))
+    }
+}
+
+impl<'de> Deserialize<'de> for InlineJwks {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(raw) => serde_json::from_str(&raw)
+                .map_err(|err| serde::de::Error::custom(format!("jwks is not JSON: {err}")))?,
+            value => value,
+        };
+        Self::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where the keys of a `private_key_jwt` client are.
+#[derive(Debug, Clone, Copy)]
+pub enum KeySource<'a> {
+    /// Given inline.
+    Inline(&'a InlineJwks),
+    /// Published by the client at this URL, fetched and cached by careid.
+    Uri(&'a str),
+}
+
 impl<'de> Deserialize<'de> for ClientSecret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
@@ -191,6 +248,13 @@ pub struct Client {
     /// Whether the client needs `sid` in logout tokens (§2.2). careid always sends it.
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+    /// The public keys of a `private_key_jwt` client, inline.
+    #[serde(default)]
+    pub jwks: Option<InlineJwks>,
+    /// Where a `private_key_jwt` client publishes its public keys: https, or http on a
+    /// loopback host.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
 }
 
 /// How a self-service password reset proceeds for a client's people.
@@ -232,6 +296,16 @@ impl Client {
     /// A public client has no secret and must use PKCE.
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == AuthMethod::None
+    }
+
+    /// Where the client's assertion keys are: `None` unless exactly one of `jwks` and
+    /// `jwks_uri` is set.
+    pub fn key_source(&self) -> Option<KeySource<'_>> {
+        match (&self.jwks, &self.jwks_uri) {
+            (Some(jwks), None) => Some(KeySource::Inline(jwks)),
+            (None, Some(uri)) => Some(KeySource::Uri(uri)),
+            _ => None,
+        }
     }
 
     /// Whether `uri` is one of the registered redirect URIs, compared as strings.
@@ -316,9 +390,39 @@ impl Client {
             (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
                 problems.push(("secret", "a confidential client needs a secret".into()))
             }
+            (AuthMethod::PrivateKeyJwt, Some(_)) => problems.push((
+                "secret",
+                "a private_key_jwt client authenticates with its keys, not a secret".into(),
+            )),
             _ => {}
         }
+        if self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
+            && self.key_source().is_none()
+        {
+            problems.push((
+                "jwks",
+                "a private_key_jwt client needs exactly one of jwks and jwks_uri".into(),
+            ));
+        }
+        if let Some(uri) = &self.jwks_uri
+            && !url::Url::parse(uri).is_ok_and(|url| is_https_or_loopback(&url))
+        {
+            problems.push((
+                "jwks_uri",
+                format!("{uri:?} must be an https URL (http only on a loopback host)"),
+            ));
+        }
         problems
+    }
+}
+
+/// Whether `url` is https, or http on a loopback host (RFC 8252 §7.3: native and
+/// development apps).
+pub(crate) fn is_https_or_loopback(url: &url::Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")),
+        _ => false,
     }
 }
 
@@ -452,5 +556,66 @@ mod tests {
         assert!(!client.has_redirect_uri("http://127.0.0.1:8081/callback/"));
         assert!(!client.has_redirect_uri("http://127.0.0.1:8081/callback?x=1"));
         assert!(client.problems().is_empty());
+    }
+
+    fn key_client(extra: &str) -> Client {
+        toml::from_str(&format!(
+            r#"client_id = "backend"
+               name = "Backend"
+               redirect_uris = ["https://backend.example/callback"]
+               token_endpoint_auth_method = "private_key_jwt"
+               {extra}"#
+        ))
+        .unwrap()
+    }
+
+    fn jwks_toml() -> String {
+        let pair = josekit::jws::RS256.generate_key_pair(2048).unwrap();
+        let set = serde_json::json!({"keys": [pair.to_jwk_public_key()]});
+        format!("jwks = '{set}'")
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_file_names_its_keys_inline_or_by_uri() {
+        let inline = key_client(&jwks_toml());
+        assert!(matches!(inline.key_source(), Some(KeySource::Inline(_))));
+        assert!(inline.problems().is_empty(), "{:?}", inline.problems());
+        let by_uri = key_client(r#"jwks_uri = "https://backend.example/jwks""#);
+        assert!(matches!(by_uri.key_source(), Some(KeySource::Uri(_))));
+        assert!(by_uri.problems().is_empty(), "{:?}", by_uri.problems());
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_file_without_keys_with_both_or_with_a_secret_is_a_problem() {
+        let both = format!(
+            "{}\njwks_uri = \"https://backend.example/jwks\"",
+            jwks_toml()
+        );
+        for (extra, key) in [
+            ("", "jwks"),
+            (both.as_str(), "jwks"),
+            (r#"jwks_uri = "http://backend.example/jwks""#, "jwks_uri"),
+        ] {
+            let problems = key_client(extra).problems();
+            assert!(
+                problems.iter().any(|(k, _)| *k == key),
+                "{extra}: {problems:?}"
+            );
+        }
+        let with_secret = key_client(&format!("secret = \"x\"\n{}", jwks_toml()));
+        assert_eq!(with_secret.problems()[0].0, "secret");
+        let bad_json = toml::from_str::<Client>(
+            r#"client_id = "b"
+               name = "B"
+               redirect_uris = ["https://b.example/cb"]
+               token_endpoint_auth_method = "private_key_jwt"
+               jwks = '{"keys": '"#,
+        );
+        assert!(
+            bad_json
+                .unwrap_err()
+                .to_string()
+                .contains("jwks is not JSON")
+        );
     }
 }

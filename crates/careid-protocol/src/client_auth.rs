@@ -1,12 +1,13 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3): HTTP Basic or form
-//! post, and only the method the client registered.
+//! Client authentication at the token endpoint (RFC 6749 §2.3): HTTP Basic, form post
+//! or a signed JWT (`private_key_jwt`, checked in `client_assertion`), and only the
+//! method the client registered.
 
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::STANDARD};
 
-use crate::{AuthMethod, Client, Protocol, ProtocolError};
+use crate::{AuthMethod, Client, Protocol, ProtocolError, client_assertion};
 
 /// Identifies and authenticates the client of a token request.
 pub async fn authenticate(
@@ -16,6 +17,27 @@ pub async fn authenticate(
 ) -> Result<Arc<Client>, ProtocolError> {
     let basic = basic_credentials(headers)?;
     let body_secret = form.get("client_secret");
+    let assertion_type = form.get("client_assertion_type");
+    let assertion = form.get("client_assertion");
+    if assertion_type.is_some() || assertion.is_some() {
+        // RFC 6749 §2.3: a client uses exactly one authentication method per request.
+        if basic.is_some() || body_secret.is_some() {
+            return Err(ProtocolError::InvalidRequest(
+                "use one client authentication method, not two",
+            ));
+        }
+        let Some(assertion) = assertion else {
+            return Err(ProtocolError::InvalidRequest(
+                "client_assertion is required with client_assertion_type",
+            ));
+        };
+        if assertion_type != Some(client_assertion::JWT_BEARER) {
+            return Err(ProtocolError::InvalidRequest(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        return client_assertion::authenticate(app, form, assertion).await;
+    }
     let (client_id, secret, method) = match (basic, body_secret) {
         (Some(_), Some(_)) => {
             return Err(ProtocolError::InvalidRequest(

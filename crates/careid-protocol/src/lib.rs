@@ -8,6 +8,7 @@ mod access_token;
 mod authorize;
 mod backchannel;
 mod client;
+mod client_assertion;
 mod client_auth;
 mod config;
 mod discovery;
@@ -35,7 +36,9 @@ use std::sync::Arc;
 use axum::{Router, routing::get};
 
 pub use authorize::{deny_consent, record_consent};
-pub use client::{AuthMethod, Client, ClientSecret, Clients, GrantType, ResetMode};
+pub use client::{
+    AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource, ResetMode,
+};
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
 pub use end_session::{LogoutRefused, LogoutTarget};
 pub use error::ProtocolError;

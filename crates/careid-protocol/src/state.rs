@@ -57,6 +57,8 @@ pub struct Protocol {
     /// The page for errors that must not redirect.
     pub error_page: Arc<dyn ErrorPage>,
     pub(crate) discovery: Vec<u8>,
+    /// Keys fetched from `private_key_jwt` clients' `jwks_uri`s.
+    pub(crate) client_jwks: crate::client_assertion::JwksCache,
 }
 
 impl Protocol {
@@ -88,6 +90,7 @@ impl Protocol {
             keys,
             error_page,
             discovery,
+            client_jwks: crate::client_assertion::JwksCache::new(),
         }
     }
 

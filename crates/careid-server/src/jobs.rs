@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use careid_accounts::Accounts;
 use careid_protocol::Protocol;
-use careid_store::{authorization_requests, codes, revoked_access_tokens};
+use careid_store::{authorization_requests, client_assertions, codes, revoked_access_tokens};
 use tokio::sync::watch;
 
 /// How often the jobs run.
@@ -55,6 +55,7 @@ pub async fn once(accounts: &Accounts) {
         authorization_requests::delete_expired(db, now).await?;
         codes::delete_expired(db, now).await?;
         revoked_access_tokens::delete_expired(db, now).await?;
+        client_assertions::delete_expired(db, now).await?;
         Ok::<_, careid_store::StoreError>(())
     }
     .await;

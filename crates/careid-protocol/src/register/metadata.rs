@@ -4,13 +4,22 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{Client, ProtocolError, scope};
+use crate::{
+    Client, ProtocolError,
+    client::{InlineJwks, is_https_or_loopback},
+    scope,
+};
 
 /// Grant types a registered client may ask for.
 const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 
 /// Authentication methods at /token a registered client may choose.
-const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+const AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "none",
+    "private_key_jwt",
+];
 
 /// The metadata careid keeps for a registered client, as sent and as stored. Fields
 /// careid does not know are ignored (RFC 7591 §2).
@@ -53,16 +62,6 @@ fn client_metadata(why: impl Into<String>) -> ProtocolError {
 
 fn redirect(why: impl Into<String>) -> ProtocolError {
     ProtocolError::InvalidRedirectUri(why.into())
-}
-
-/// Whether `url` may receive codes or be shown: https, or http on a loopback host
-/// (RFC 8252 §7.3, native and development apps).
-fn is_https_or_loopback(url: &url::Url) -> bool {
-    match url.scheme() {
-        "https" => true,
-        "http" => matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")),
-        _ => false,
-    }
 }
 
 /// Checks one redirect URI: absolute, https or loopback http, no fragment.
@@ -151,14 +150,9 @@ impl Metadata {
             .token_endpoint_auth_method
             .take()
             .unwrap_or_else(|| "client_secret_basic".to_owned());
-        if method == "private_key_jwt" {
-            return Err(client_metadata(
-                "token_endpoint_auth_method: private_key_jwt is not supported yet; use client_secret_basic, client_secret_post or none",
-            ));
-        }
         if !AUTH_METHODS.contains(&method.as_str()) {
             return Err(client_metadata(format!(
-                "token_endpoint_auth_method: {method:?} is not supported (use client_secret_basic, client_secret_post or none)"
+                "token_endpoint_auth_method: {method:?} is not supported (use client_secret_basic, client_secret_post, none or private_key_jwt)"
             )));
         }
         if method == "none" && grant_types.iter().any(|g| g == "client_credentials") {
@@ -169,19 +163,22 @@ impl Metadata {
         if self.jwks.is_some() && self.jwks_uri.is_some() {
             return Err(client_metadata("jwks and jwks_uri must not both be given"));
         }
-        if self
-            .jwks
-            .as_ref()
-            .is_some_and(|jwks| !jwks["keys"].is_array())
-        {
-            return Err(client_metadata("jwks must be a JWK Set with a keys array"));
+        if let Some(jwks) = &self.jwks {
+            InlineJwks::from_value(jwks.clone()).map_err(client_metadata)?;
         }
         if let Some(uri) = &self.jwks_uri
-            && !url::Url::parse(uri).is_ok_and(|u| u.scheme() == "https")
+            && !url::Url::parse(uri).is_ok_and(|u| is_https_or_loopback(&u))
         {
             return Err(client_metadata(format!(
-                "jwks_uri: {uri:?} must be an https URL"
+                "jwks_uri: {uri:?} must be an https URL (http only on 127.0.0.1, [::1] or localhost)"
             )));
+        }
+        // RFC 7523 §2.2 and OIDC Core §9: the assertion is checked with the client's
+        // public keys, so a private_key_jwt client must say where they are.
+        if method == "private_key_jwt" && self.jwks.is_none() && self.jwks_uri.is_none() {
+            return Err(client_metadata(
+                "token_endpoint_auth_method private_key_jwt needs jwks or jwks_uri",
+            ));
         }
 
         let alg = self
@@ -247,9 +244,13 @@ impl Metadata {
         Ok(self)
     }
 
-    /// Whether the client gets a secret.
+    /// Whether the client gets a secret: not a public client, and not one that
+    /// authenticates with its keys.
     pub fn is_confidential(&self) -> bool {
-        self.token_endpoint_auth_method.as_deref() != Some("none")
+        !matches!(
+            self.token_endpoint_auth_method.as_deref(),
+            Some("none" | "private_key_jwt")
+        )
     }
 
     /// The [`Client`] a validated registration describes: always third-party, in the
@@ -274,6 +275,8 @@ impl Metadata {
             "tos_uri": self.tos_uri,
             "backchannel_logout_uri": self.backchannel_logout_uri,
             "backchannel_logout_session_required": self.backchannel_logout_session_required,
+            "jwks": self.jwks,
+            "jwks_uri": self.jwks_uri,
         });
         if let Some(digest) = secret_digest {
             client["secret"] = json!(format!("sha256:{digest}"));
@@ -371,7 +374,7 @@ mod tests {
             json!({"redirect_uris": [uri], "grant_types": ["authorization_code"], "response_types": []}),
             json!({"grant_types": ["refresh_token"]}),
             json!({"redirect_uris": [uri], "token_endpoint_auth_method": "tls_client_auth"}),
-            json!({"redirect_uris": [uri], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks"}),
+            json!({"redirect_uris": [uri], "token_endpoint_auth_method": "private_key_jwt"}),
             json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
         ] {
             assert_eq!(error_of(bad.clone()).0, "invalid_client_metadata", "{bad}");
@@ -431,5 +434,64 @@ mod tests {
         assert!(!public.is_confidential());
         let client = public.to_client("p", None).unwrap();
         assert!(client.is_public() && client.secret.is_none());
+    }
+
+    fn public_jwks() -> Value {
+        let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+        json!({"keys": [Value::Object(pair.to_jwk_public_key().into())]})
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_with_jwks_or_jwks_uri_gets_no_secret() {
+        let uri = "https://app.example/cb";
+        for keys in [
+            json!({"jwks": public_jwks()}),
+            json!({"jwks_uri": "https://app.example/jwks"}),
+            json!({"jwks_uri": "http://127.0.0.1:9000/jwks"}),
+        ] {
+            let mut request =
+                json!({"redirect_uris": [uri], "token_endpoint_auth_method": "private_key_jwt"});
+            for (key, value) in keys.as_object().unwrap() {
+                request[key] = value.clone();
+            }
+            let valid = metadata(request).validated().unwrap();
+            assert!(!valid.is_confidential(), "{keys}");
+            let client = valid.to_client("k", None).unwrap();
+            assert_eq!(
+                client.token_endpoint_auth_method,
+                crate::AuthMethod::PrivateKeyJwt
+            );
+            assert!(client.key_source().is_some());
+            assert!(client.problems().is_empty(), "{:?}", client.problems());
+        }
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_needs_exactly_one_usable_key_source() {
+        let uri = "https://app.example/cb";
+        let private = json!({"keys": [Value::Object(
+            josekit::jws::ES256.generate_key_pair().unwrap().to_jwk_private_key().into()
+        )]});
+        for (bad, says) in [
+            (json!({}), "needs jwks or jwks_uri"),
+            (
+                json!({"jwks": public_jwks(), "jwks_uri": "https://app.example/jwks"}),
+                "both",
+            ),
+            (json!({"jwks_uri": "http://app.example/jwks"}), "https"),
+            (json!({"jwks": {"keys": []}}), "at least one key"),
+            (json!({"jwks": {"keys": "none"}}), "keys array"),
+            (json!({"jwks": {"keys": [{"kty": 1}]}}), "jwks"),
+            (json!({"jwks": private}), "public keys only"),
+        ] {
+            let mut request =
+                json!({"redirect_uris": [uri], "token_endpoint_auth_method": "private_key_jwt"});
+            for (key, value) in bad.as_object().unwrap() {
+                request[key] = value.clone();
+            }
+            let (error, why) = error_of(request);
+            assert_eq!(error, "invalid_client_metadata", "{bad}");
+            assert!(why.contains(says), "{bad}: {why}");
+        }
     }
 }
