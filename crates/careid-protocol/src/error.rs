@@ -51,6 +51,12 @@ pub enum ProtocolError {
     Internal(String),
 }
 
+impl From<careid_store::DbErr> for ProtocolError {
+    fn from(err: careid_store::DbErr) -> Self {
+        Self::from(careid_store::StoreError::from(err))
+    }
+}
+
 impl From<careid_store::StoreError> for ProtocolError {
     fn from(err: careid_store::StoreError) -> Self {
         Self::Internal(err.to_string())

@@ -158,14 +158,9 @@ async fn refresh(
 /// Whether the account may still act: a disabled or expired account's tokens are all
 /// inactive, as they are at /token and /userinfo.
 async fn is_in_good_standing(app: &Protocol, account_id: i64) -> Result<bool, ProtocolError> {
-    Ok(session::account_in_good_standing(
-        &app.db,
-        app.clock.as_ref(),
-        account_id,
-        app.inactivity_expiry_days,
-    )
-    .await?
-    .is_some())
+    Ok(session::account_in_good_standing(app, &app.db, account_id)
+        .await?
+        .is_some())
 }
 
 #[cfg(test)]

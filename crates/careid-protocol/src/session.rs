@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use careid_policy::{is_inactive_expired, is_session_live, one_time};
 use careid_store::{
-    Clock, ConnectionTrait, StoreError,
+    ConnectionTrait, StoreError,
     accounts::{self, Account, Status},
     sessions::{self, Session},
 };
@@ -60,14 +60,7 @@ pub async fn current(
         sessions::end_session(&app.db, session.id, now).await?;
         return Ok(None);
     }
-    let Some(account) = account_in_good_standing(
-        &app.db,
-        app.clock.as_ref(),
-        session.account_id,
-        app.inactivity_expiry_days,
-    )
-    .await?
-    else {
+    let Some(account) = account_in_good_standing(app, &app.db, session.account_id).await? else {
         sessions::end_session(&app.db, session.id, now).await?;
         return Ok(None);
     };
@@ -79,16 +72,19 @@ pub async fn current(
 /// rule serves sessions, refresh tokens and userinfo, so a disabled or expired account
 /// stops everywhere at once.
 pub async fn account_in_good_standing(
+    app: &Protocol,
     db: &impl ConnectionTrait,
-    clock: &dyn Clock,
     account_id: i64,
-    inactivity_expiry_days: u32,
 ) -> Result<Option<Account>, StoreError> {
     let Some(account) = accounts::find_by_id(db, account_id).await? else {
         return Ok(None);
     };
     let is_usable = account.status() == Status::Active
-        && !is_inactive_expired(account.activity_at, clock.now(), inactivity_expiry_days);
+        && !is_inactive_expired(
+            account.activity_at,
+            app.clock.now(),
+            app.inactivity_expiry_days,
+        );
     Ok(is_usable.then_some(account))
 }
 

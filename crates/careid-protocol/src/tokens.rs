@@ -5,6 +5,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_policy::one_time;
 use careid_store::{
     ConnectionTrait,
+    accounts::Account,
     refresh_tokens::{self, NewRefreshToken},
 };
 use serde::Serialize;
@@ -156,12 +157,13 @@ pub async fn for_person(
     db: &impl ConnectionTrait,
     client: &Client,
     grant: &Grant,
+    account: &Account,
     scope: &str,
-    claims: Map<String, Value>,
     now: OffsetDateTime,
 ) -> Result<TokenResponse, ProtocolError> {
     let access = access_token(app, client, Subject::Person(grant), scope, now)?;
     let id = if scope::contains(scope, "openid") {
+        let claims = crate::userinfo::claims_for(db, account, grant.profile_id, scope).await?;
         Some(id_token(app, client, grant, &access, claims, now)?)
     } else {
         None

@@ -94,13 +94,7 @@ async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError>
             "the token's subject no longer exists",
         ));
     };
-    let Some(account) = session::account_in_good_standing(
-        &app.db,
-        app.clock.as_ref(),
-        profile.account_id,
-        app.inactivity_expiry_days,
-    )
-    .await?
+    let Some(account) = session::account_in_good_standing(app, &app.db, profile.account_id).await?
     else {
         return Err(ProtocolError::InvalidToken(
             "the account can no longer sign in",

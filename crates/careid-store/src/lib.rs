@@ -26,4 +26,6 @@ pub mod signing_keys;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{Backend, connect, migrate};
 pub use error::StoreError;
-pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+pub use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait,
+};

@@ -3,13 +3,12 @@
 
 use careid_policy::one_time;
 use careid_store::{
-    TransactionTrait, audit,
+    TransactionTrait,
     codes::{self, Taken},
-    refresh_tokens, sessions,
+    sessions,
 };
-use serde_json::json;
 
-use crate::{Client, Protocol, ProtocolError, grant::Grant, pkce, token::Form, tokens, userinfo};
+use crate::{Client, Protocol, ProtocolError, grant::Grant, pkce, token::Form, tokens};
 
 /// Exchanges a code for tokens.
 pub async fn redeem(
@@ -19,11 +18,7 @@ pub async fn redeem(
 ) -> Result<tokens::TokenResponse, ProtocolError> {
     let code = form.require("code", "code is required")?;
     let now = app.clock.now();
-    let txn = app
-        .db
-        .begin()
-        .await
-        .map_err(careid_store::StoreError::from)?;
+    let txn = app.db.begin().await?;
     let grant = match codes::take_code(&txn, &one_time::digest(code), now).await? {
         Taken::Fresh { client_id, grant } if client_id == client.client_id => {
             Grant::from_json(grant)?
@@ -37,20 +32,16 @@ pub async fn redeem(
             // RFC 6749 §4.1.2: a code used twice revokes what it was exchanged for.
             let grant = Grant::from_json(grant)?;
             if client_id == client.client_id {
-                refresh_tokens::revoke_family(&txn, &grant.family_id, now).await?;
-                audit::insert_event(
+                super::revoke_leaked_family(
                     &txn,
-                    audit::NewEvent {
-                        kind: "code_replayed",
-                        account_id: Some(grant.account_id),
-                        client_id: Some(client_id),
-                        ip: None,
-                        detail: json!({ "family": grant.family_id }),
-                    },
+                    "code_replayed",
+                    grant.account_id,
+                    &client_id,
+                    &grant.family_id,
                     now,
                 )
                 .await?;
-                txn.commit().await.map_err(careid_store::StoreError::from)?;
+                txn.commit().await?;
             }
             return Err(ProtocolError::InvalidGrant(
                 "the code has already been used",
@@ -80,22 +71,17 @@ pub async fn redeem(
         }
         (None, None) => {}
     }
-    let Some(account) = crate::session::account_in_good_standing(
-        &txn,
-        app.clock.as_ref(),
-        grant.account_id,
-        app.inactivity_expiry_days,
-    )
-    .await?
+    let Some(account) =
+        crate::session::account_in_good_standing(app, &txn, grant.account_id).await?
     else {
         return Err(ProtocolError::InvalidGrant(
             "the account can no longer sign in",
         ));
     };
-    let claims = userinfo::claims_for(&txn, &account, grant.profile_id, &grant.scope).await?;
-    let response = tokens::for_person(app, &txn, client, &grant, &grant.scope, claims, now).await?;
+    let response =
+        tokens::for_person(app, &txn, client, &grant, &account, &grant.scope, now).await?;
     // Back-Channel Logout 1.0 §2.7: when this session ends, this client is told.
     sessions::insert_client(&txn, &grant.sid, &client.client_id, &grant.subject, now).await?;
-    txn.commit().await.map_err(careid_store::StoreError::from)?;
+    txn.commit().await?;
     Ok(response)
 }

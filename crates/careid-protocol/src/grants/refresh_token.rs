@@ -1,10 +1,9 @@
 //! The refresh-token grant (RFC 6749 §6): rotation and reuse detection.
 
 use careid_policy::one_time;
-use careid_store::{TransactionTrait, audit, refresh_tokens};
-use serde_json::json;
+use careid_store::{TransactionTrait, refresh_tokens};
 
-use crate::{Client, Protocol, ProtocolError, grant::Grant, scope, token::Form, tokens, userinfo};
+use crate::{Client, Protocol, ProtocolError, grant::Grant, scope, token::Form, tokens};
 
 /// Exchanges a refresh token for new tokens and a new refresh token of the same family.
 pub async fn rotate(
@@ -14,11 +13,7 @@ pub async fn rotate(
 ) -> Result<tokens::TokenResponse, ProtocolError> {
     let presented = form.require("refresh_token", "refresh_token is required")?;
     let now = app.clock.now();
-    let txn = app
-        .db
-        .begin()
-        .await
-        .map_err(careid_store::StoreError::from)?;
+    let txn = app.db.begin().await?;
     let invalid = ProtocolError::InvalidGrant("the refresh token is invalid, expired or revoked");
     let Some(token) = refresh_tokens::find_by_digest(&txn, &one_time::digest(presented)).await?
     else {
@@ -34,20 +29,16 @@ pub async fn rotate(
     // parties hold it), so its whole family is revoked.
     if token.rotated_at.is_some() || !refresh_tokens::take_for_rotation(&txn, token.id, now).await?
     {
-        refresh_tokens::revoke_family(&txn, &token.family_id, now).await?;
-        audit::insert_event(
+        super::revoke_leaked_family(
             &txn,
-            audit::NewEvent {
-                kind: "refresh_token_reused",
-                account_id: Some(token.account_id),
-                client_id: Some(client.client_id.clone()),
-                ip: None,
-                detail: json!({ "family": token.family_id }),
-            },
+            "refresh_token_reused",
+            token.account_id,
+            &client.client_id,
+            &token.family_id,
             now,
         )
         .await?;
-        txn.commit().await.map_err(careid_store::StoreError::from)?;
+        txn.commit().await?;
         return Err(invalid);
     }
     let grant = Grant::from_json(token.grant()?)?;
@@ -65,22 +56,16 @@ pub async fn rotate(
             requested.join(" ")
         }
     };
-    let Some(account) = crate::session::account_in_good_standing(
-        &txn,
-        app.clock.as_ref(),
-        grant.account_id,
-        app.inactivity_expiry_days,
-    )
-    .await?
+    let Some(account) =
+        crate::session::account_in_good_standing(app, &txn, grant.account_id).await?
     else {
         refresh_tokens::revoke_family(&txn, &token.family_id, now).await?;
-        txn.commit().await.map_err(careid_store::StoreError::from)?;
+        txn.commit().await?;
         return Err(ProtocolError::InvalidGrant(
             "the account can no longer sign in",
         ));
     };
-    let claims = userinfo::claims_for(&txn, &account, grant.profile_id, &scope).await?;
-    let response = tokens::for_person(app, &txn, client, &grant, &scope, claims, now).await?;
-    txn.commit().await.map_err(careid_store::StoreError::from)?;
+    let response = tokens::for_person(app, &txn, client, &grant, &account, &scope, now).await?;
+    txn.commit().await?;
     Ok(response)
 }
