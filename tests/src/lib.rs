@@ -186,6 +186,9 @@ pub const VERIFIER: &str = "a-verifier-that-is-long-enough-to-satisfy-rfc-7636-o
 /// The CRM's registered redirect URI.
 pub const CRM_CALLBACK: &str = "http://127.0.0.1:8081/callback";
 
+/// The EMR's registered redirect URI.
+pub const EMR_CALLBACK: &str = "http://127.0.0.1:8082/callback";
+
 impl TestServer {
     /// An /authorize URL for `client_id` with PKCE S256 over [`VERIFIER`]; `extra`
     /// adds or (with an empty value) removes parameters.
@@ -288,5 +291,48 @@ impl TestServer {
             request = request.basic_auth(id, Some(secret));
         }
         request.send().await.unwrap()
+    }
+}
+
+/// Asserts an RFC 6749 §5.2 error answer: its status and its `error` code.
+#[track_caller]
+pub fn assert_oauth_error(
+    status: reqwest::StatusCode,
+    body: &serde_json::Value,
+    expected_status: reqwest::StatusCode,
+    error: &str,
+) {
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (expected_status, Some(error)),
+        "{body}"
+    );
+}
+
+impl TestServer {
+    /// `GET /userinfo` with `access_token` as the bearer token.
+    pub async fn userinfo(&self, access_token: &str) -> reqwest::Response {
+        self.http()
+            .get(format!("{}/userinfo", self.url))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Asserts that neither the CRM nor the EMR can sign in silently (`prompt=none`)
+    /// in `browser`: the careid session is gone for every portal.
+    pub async fn assert_signed_out_everywhere(&self, browser: &Browser) {
+        for (client, callback) in [("crm", CRM_CALLBACK), ("emr", EMR_CALLBACK)] {
+            let back = browser
+                .visit(&self.authorize_url(client, callback, &[("prompt", "none")]))
+                .await
+                .left();
+            assert_eq!(
+                browser::param(&back, "error").as_deref(),
+                Some("login_required"),
+                "{client}"
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use careid_store::Clock;
 use careid_tests::{
-    PASSWORD, TestServer, VERIFIER,
+    PASSWORD, TestServer, VERIFIER, assert_oauth_error,
     browser::{Browser, Landing, Page, param},
     html,
     rp::Rp,
@@ -170,12 +170,8 @@ async fn a_registered_app_signs_a_person_in_through_the_consent_page() {
         .await;
     use openidconnect::OAuth2TokenResponse;
     let userinfo: Value = server
-        .http()
-        .get(format!("{}/userinfo", server.url))
-        .bearer_auth(tokens.access_token().secret())
-        .send()
+        .userinfo(tokens.access_token().secret())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -390,10 +386,7 @@ async fn the_registration_access_token_reads_updates_and_deletes_the_client() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 
     let wrong_delete = http.delete(&uri).bearer_auth("nope").send().await.unwrap();
     assert_eq!(wrong_delete.status(), StatusCode::UNAUTHORIZED);

@@ -2,7 +2,9 @@
 //! trusted, error redirects where it can, RFC 6749 JSON at the token endpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
-use careid_tests::{CRM_CALLBACK, PASSWORD, TestServer, VERIFIER, browser::param};
+use careid_tests::{
+    CRM_CALLBACK, PASSWORD, TestServer, VERIFIER, assert_oauth_error, browser::param,
+};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -304,10 +306,7 @@ async fn a_missing_or_wrong_pkce_verifier_is_refused() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 
     let code = server.crm_code(&browser, "ada@example.org").await;
     let wrong = VERIFIER.replace('a', "b");
@@ -322,10 +321,7 @@ async fn a_missing_or_wrong_pkce_verifier_is_refused() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]
@@ -343,10 +339,7 @@ async fn a_code_needs_the_redirect_uri_of_its_request() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]
@@ -365,10 +358,7 @@ async fn another_client_cannot_redeem_the_crm_code() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]
@@ -395,21 +385,15 @@ async fn a_refresh_token_reused_after_rotation_revokes_its_family() {
             &[("grant_type", "refresh_token"), ("refresh_token", &first)],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     let (status, body) = server
         .token(
             basic,
             &[("grant_type", "refresh_token"), ("refresh_token", &second)],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
-        "the family is revoked"
-    );
+    // The rotated-to token is refused too: the whole family is revoked.
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]
@@ -437,10 +421,7 @@ async fn a_refresh_may_narrow_the_scope_but_not_widen_it() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_scope");
     let (status, body) = server
         .token(
             basic,
@@ -486,10 +467,7 @@ async fn a_client_must_use_its_registered_authentication_method() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
+    assert_oauth_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
 }
 
 #[tokio::test]
@@ -515,9 +493,11 @@ async fn an_unknown_grant_type_is_unsupported() {
             &[("grant_type", "password")],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+    assert_oauth_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
     );
 }
 

@@ -62,12 +62,8 @@ async fn a_sign_in_begun_on_one_instance_finishes_on_another() {
     }
     // Tokens signed by one instance verify on the other.
     let response = second
-        .http()
-        .get(format!("{}/userinfo", second.url))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .userinfo(tokens["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
