@@ -520,3 +520,34 @@ async fn the_outbox_transport_writes_a_readable_eml_file() {
     let page = server.browser().visit(&link).await.page();
     assert!(page.body.contains("Activate your account"));
 }
+
+#[tokio::test]
+async fn thirty_concurrent_guesses_at_one_reset_code_get_only_five_comparisons() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let server = server(&sink).await;
+    server.add_account(EMAIL, "Ada").await;
+    let browser = server.browser();
+    let (form, code) = code_form(&mut sink, &browser, EMAIL).await;
+
+    let guesses = (0..30).map(|_| reset_with_code(&browser, &form, other_than(&code), NEW));
+    let pages = futures_util::future::join_all(guesses).await;
+
+    for page in &pages {
+        assert!(page.body.contains(CODE_REFUSED), "{}", page.body);
+    }
+    let account = accounts::find_by_email(&server.accounts.db, EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let compared = audit::find_events(&server.accounts.db, Some(account.id), None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "reset_code_failed" && e.detail.contains("wrong_code"))
+        .count();
+    assert_eq!(compared, 5, "only five guesses were compared with the code");
+    // The attempts are spent: the right code no longer works.
+    let dead = reset_with_code(&browser, &form, &code, NEW).await;
+    assert!(dead.body.contains(CODE_REFUSED), "{}", dead.body);
+    assert!(signs_in(&server, EMAIL, PASSWORD).await);
+}

@@ -221,12 +221,19 @@ impl Lifecycle {
                 return Err(AccountsError::WrongBrowser);
             }
         }
+        // Every guess takes an attempt before it is compared, in one conditional
+        // statement: concurrent guesses get no more comparisons than the limit allows.
+        let rules = self.config.one_time_rules();
+        let Some(attempts) =
+            one_time_tokens::take_attempt(db, stored.id, rules.code_attempts, now).await?
+        else {
+            audit::insert_event(db, failed("attempts_spent", stored.attempts), now).await?;
+            return Err(AccountsError::CodeDead);
+        };
         let presented = code_digest(account.id, code.trim());
         if !one_time::digests_match(&presented, &stored.digest) {
-            let attempts = one_time_tokens::update_attempts(db, stored.id).await?;
             audit::insert_event(db, failed("wrong_code", attempts), now).await?;
             let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-            let rules = self.config.one_time_rules();
             if one_time::attempts_exhausted(attempts, &rules) {
                 // Used up: the next guess, right or wrong, finds no code.
                 one_time_tokens::take_token(db, stored.id, now).await?;

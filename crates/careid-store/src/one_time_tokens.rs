@@ -123,17 +123,26 @@ pub async fn take_token(
         == 1)
 }
 
-/// Counts a wrong guess at a code; returns the attempts so far.
-pub async fn update_attempts(db: &impl ConnectionTrait, id: i64) -> Result<i32, StoreError> {
-    Entity::update_many()
+/// Takes one of a code's `max` attempts before the guess is compared: one conditional
+/// UPDATE, so concurrent guesses can never make more than `max` comparisons between them.
+/// Returns the attempts made so far, this one included, or `None` when the code is used,
+/// expired or out of attempts.
+pub async fn take_attempt(
+    db: &impl ConnectionTrait,
+    id: i64,
+    max: u32,
+    now: OffsetDateTime,
+) -> Result<Option<i32>, StoreError> {
+    let max = i32::try_from(max).unwrap_or(i32::MAX);
+    let updated = Entity::update_many()
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
         .filter(Column::Id.eq(id))
-        .exec(db)
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+        .filter(Column::Attempts.lt(max))
+        .exec_with_returning(db)
         .await?;
-    Ok(Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .map_or(0, |t| t.attempts))
+    Ok(updated.first().map(|token| token.attempts))
 }
 
 /// The newest token of the account and purpose that is neither used nor expired at `now`
