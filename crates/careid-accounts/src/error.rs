@@ -7,9 +7,9 @@ use careid_store::{StoreError, accounts::Status};
 /// What went wrong in an account operation.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
-    /// Every hashing slot stayed taken for the configured wait; the server answers 503
-    /// with `Retry-After`.
-    #[error("password hashing is at capacity")]
+    /// Every hashing slot, or the database, stayed taken for the configured wait; the
+    /// server answers 503 with `Retry-After`.
+    #[error("careid is at capacity")]
     Busy,
     /// The new password breaks these rules (all of them, so the page lists them at once).
     #[error("the new password breaks {} rule(s)", .0.len())]
@@ -67,7 +67,17 @@ pub enum AccountsError {
     Mail(#[from] careid_mail::MailError),
     /// The store failed.
     #[error("store failed: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for AccountsError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            // An overloaded database is the same "try again shortly" as a full hash pool.
+            StoreError::Busy => Self::Busy,
+            other => Self::Store(other),
+        }
+    }
 }
 
 /// Why a one-time link cannot be used.

@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use careid_store::{
-    Clock, DatabaseConnection, StoreError, TransactionTrait, audit, refresh_tokens, sessions,
-};
+use careid_store::{Clock, Db, StoreError, audit, refresh_tokens, sessions};
 use rand::RngCore;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -19,7 +17,7 @@ const ID_BYTES: usize = 16;
 /// Account lifecycle operations. `careid-server` builds one and shares it as `Arc<_>`.
 pub struct Accounts {
     /// The database pool.
-    pub db: DatabaseConnection,
+    pub db: Db,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// The only way to run argon2.
@@ -30,7 +28,7 @@ pub struct Accounts {
 
 impl Accounts {
     /// The service over `db`, with a [`Hasher`] built from `config`.
-    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, config: AccountsConfig) -> Self {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, config: AccountsConfig) -> Self {
         Self {
             db,
             clock,

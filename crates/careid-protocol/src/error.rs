@@ -43,7 +43,7 @@ pub enum ProtocolError {
     /// Dynamic client registration is turned off (`[registration] mode = "off"`).
     #[error("registration is turned off")]
     RegistrationOff,
-    /// Password hashing is saturated; the client should retry.
+    /// Password hashing or the database is saturated; the client should retry.
     #[error("temporarily_unavailable")]
     Busy,
     /// Something failed inside careid: logged once, answered as `server_error`.
@@ -59,7 +59,10 @@ impl From<careid_store::DbErr> for ProtocolError {
 
 impl From<careid_store::StoreError> for ProtocolError {
     fn from(err: careid_store::StoreError) -> Self {
-        Self::Internal(err.to_string())
+        match err {
+            careid_store::StoreError::Busy => Self::Busy,
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 

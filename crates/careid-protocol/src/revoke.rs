@@ -16,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::one_time;
-use careid_store::{StoreError, TransactionTrait, audit, refresh_tokens, revoked_access_tokens};
+use careid_store::{StoreError, audit, refresh_tokens, revoked_access_tokens};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 

@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::SessionRules;
-use careid_store::{Clock, DatabaseConnection, StoreError, clients};
+use careid_store::{Clock, Db, StoreError, clients};
 
 use crate::{Client, Clients, Keys, ProtocolConfig, config::RegistrationConfig};
 
@@ -36,7 +36,7 @@ impl ErrorPage for PlainErrorPage {
 /// Everything the protocol endpoints share.
 pub struct Protocol {
     /// The database pool.
-    pub db: DatabaseConnection,
+    pub db: Db,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// The issuer URL, without a trailing slash.
@@ -65,7 +65,7 @@ impl Protocol {
     /// Builds the state; the discovery document is rendered once, here.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         clock: Arc<dyn Clock>,
         issuer: &str,
         config: ProtocolConfig,

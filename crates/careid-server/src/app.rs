@@ -7,7 +7,7 @@ use anyhow::Context;
 use axum::{Router, extract::DefaultBodyLimit};
 use careid_accounts::{Accounts, Lifecycle};
 use careid_protocol::{Clients, Keys, Protocol};
-use careid_store::{Clock, DatabaseConnection};
+use careid_store::{Clock, Db};
 use careid_ui::{ThemedErrorPage, Themes, Ui};
 use tokio::{net::TcpListener, sync::watch};
 use tower_http::timeout::TimeoutLayer;
@@ -29,7 +29,7 @@ pub struct App {
     /// Invitations and password resets by email.
     pub lifecycle: Arc<Lifecycle>,
     /// The database pool.
-    pub db: DatabaseConnection,
+    pub db: Db,
     /// The client files, until [`App::watch`] hands them to the watcher.
     client_files: Option<clients::ClientWatch>,
 }

@@ -2,8 +2,7 @@
 //! and, when it has a password, the first entry of its password history.
 
 use sea_orm::{
-    ActiveValue::Set, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, entity::prelude::*,
-    sea_query::Expr,
+    ActiveValue::Set, QueryFilter, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr,
 };
 use time::OffsetDateTime;
 
@@ -110,7 +109,7 @@ pub fn normalise_email(email: &str) -> String {
 /// Creates the account, its self profile and its first password-history entry in one
 /// transaction. A taken email is `StoreError::Duplicate`.
 pub async fn insert_account(
-    db: &DatabaseConnection,
+    db: &crate::Db,
     new: NewAccount,
     now: OffsetDateTime,
 ) -> Result<Account, StoreError> {

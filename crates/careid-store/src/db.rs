@@ -3,7 +3,11 @@
 use std::{path::Path, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
+};
 
 use crate::StoreError;
 
@@ -29,28 +33,163 @@ impl Backend {
     }
 }
 
-/// Opens a pool on `url`. A SQLite file and its folder are created if missing.
-pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, StoreError> {
-    let mut opts = ConnectOptions::new(url.to_owned());
-    opts.max_connections(max_connections.max(1))
-        .connect_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
-    if Backend::of(url) == Some(Backend::Sqlite) {
-        if let Some(dir) = sqlite_dir(url) {
-            std::fs::create_dir_all(dir).map_err(|err| {
-                StoreError::Corrupt(format!("cannot create {}: {err}", dir.display()))
-            })?;
+/// How long a request waits for the database (the SQLite writer, or a pooled
+/// connection) before the store answers [`StoreError::Busy`]: overload becomes a
+/// 503 with `Retry-After`, never a queue that grows without end.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
+
+/// careid's database handle: a pool of readers and the connections that write.
+///
+/// On SQLite there is one writer connection beside a pool of read-only ones
+/// (DESIGN.md, "Storage and scale"): every write and every transaction runs on the
+/// writer, and each transaction begins `IMMEDIATE`, so a transaction that reads and then
+/// writes holds the write lock from its first statement and can never fail with
+/// `SQLITE_BUSY_SNAPSHOT`. On PostgreSQL readers and writers are one pool; counters and
+/// single-use values rely on conditional statements and row locks there.
+///
+/// `Db` is a [`ConnectionTrait`] itself: a statement that only reads (`SELECT …`) goes
+/// to a reader, anything else to the writer, so every `&impl ConnectionTrait` query
+/// function takes it as it is.
+#[derive(Debug, Clone)]
+pub struct Db {
+    reader: DatabaseConnection,
+    writer: DatabaseConnection,
+}
+
+impl Db {
+    /// Starts a transaction on the writer; on SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`). Dropping it without `commit` rolls it back.
+    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.writer.get_database_backend() == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        self.writer.begin_with_options(options).await
+    }
+
+    /// The connection that writes (the one SQLite writer).
+    pub fn writer(&self) -> &DatabaseConnection {
+        &self.writer
+    }
+
+    /// A connection for reads that need not see an open transaction.
+    pub fn reader(&self) -> &DatabaseConnection {
+        &self.reader
+    }
+
+    /// Closes both pools.
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.reader.close_by_ref().await?;
+        self.writer.close_by_ref().await
+    }
+}
+
+/// Whether a statement only reads, and so may run on a reader.
+fn is_read_only(sql: &str) -> bool {
+    let sql = sql.trim_start();
+    sql.get(..6)
+        .is_some_and(|word| word.eq_ignore_ascii_case("SELECT"))
+        && !sql.to_ascii_uppercase().contains(" FOR UPDATE")
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Db {
+    fn get_database_backend(&self) -> DbBackend {
+        self.writer.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.writer.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.writer.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        if is_read_only(&stmt.sql) {
+            self.reader.query_one_raw(stmt).await
+        } else {
+            self.writer.query_one_raw(stmt).await
         }
-        opts.map_sqlx_sqlite_opts(|o| {
-            o.create_if_missing(true)
-                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if is_read_only(&stmt.sql) {
+            self.reader.query_all_raw(stmt).await
+        } else {
+            self.writer.query_all_raw(stmt).await
+        }
+    }
+}
+
+/// Opens the database at `url`: on SQLite one writer and up to `max_connections`
+/// read-only connections (the file and its folder are created if missing); on
+/// PostgreSQL one pool of `max_connections`. Waits at most [`DEFAULT_WAIT`] for a
+/// connection.
+pub async fn connect(url: &str, max_connections: u32) -> Result<Db, StoreError> {
+    connect_with(url, max_connections, DEFAULT_WAIT).await
+}
+
+/// [`connect`], waiting at most `wait` for a connection before [`StoreError::Busy`].
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    wait: Duration,
+) -> Result<Db, StoreError> {
+    let max_connections = max_connections.max(1);
+    if Backend::of(url) != Some(Backend::Sqlite) {
+        let db = Database::connect(options(url, max_connections, wait)).await?;
+        return Ok(Db {
+            reader: db.clone(),
+            writer: db,
         });
     }
-    let db = Database::connect(opts).await?;
-    Ok(db)
+    let Some(dir) = sqlite_dir(url) else {
+        // An in-memory database lives in one connection: it reads and writes there.
+        let db = open_sqlite(url, 1, wait, false).await?;
+        return Ok(Db {
+            reader: db.clone(),
+            writer: db,
+        });
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|err| StoreError::Corrupt(format!("cannot create {}: {err}", dir.display())))?;
+    // The writer first: it creates the file and switches it to WAL, which readers need.
+    let writer = open_sqlite(url, 1, wait, false).await?;
+    let reader = open_sqlite(url, max_connections, wait, true).await?;
+    Ok(Db { reader, writer })
+}
+
+fn options(url: &str, max_connections: u32, wait: Duration) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(wait)
+        .sqlx_logging(false);
+    opts
+}
+
+async fn open_sqlite(
+    url: &str,
+    max_connections: u32,
+    wait: Duration,
+    read_only: bool,
+) -> Result<DatabaseConnection, StoreError> {
+    let mut opts = options(url, max_connections, wait);
+    opts.map_sqlx_sqlite_opts(move |o| {
+        o.create_if_missing(!read_only)
+            .read_only(read_only)
+            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+            // The writer is one connection, so waiting here only happens when another
+            // process (a CLI command) holds the lock.
+            .busy_timeout(wait)
+            .foreign_keys(true)
+    });
+    Ok(Database::connect(opts).await?)
 }
 
 /// Brings the schema up to date. Safe to run on every start and from several
@@ -58,17 +197,18 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 pub async fn migrate(url: &str) -> Result<(), StoreError> {
     // One connection, so the session-level advisory lock and the migration share it.
     let db = connect(url, 1).await?;
+    let db = db.writer();
     if db.get_database_backend() == DbBackend::Postgres {
         db.execute_unprepared("SELECT pg_advisory_lock(7365237)")
             .await?;
-        let outcome = Migrator::up(&db, None).await;
+        let outcome = Migrator::up(db, None).await;
         db.execute_unprepared("SELECT pg_advisory_unlock(7365237)")
             .await?;
         outcome?;
     } else {
-        Migrator::up(&db, None).await?;
+        Migrator::up(db, None).await?;
     }
-    db.close().await?;
+    db.close_by_ref().await?;
     Ok(())
 }
 
@@ -99,5 +239,46 @@ mod tests {
         assert_eq!(sqlite_dir("sqlite::memory:"), None);
         assert_eq!(Backend::of("postgres://x/y"), Some(Backend::Postgres));
         assert_eq!(Backend::of("mysql://x"), None);
+    }
+
+    #[test]
+    fn only_plain_selects_go_to_a_reader() {
+        assert!(is_read_only("SELECT \"id\" FROM \"accounts\""));
+        assert!(is_read_only("  select 1"));
+        assert!(!is_read_only("UPDATE accounts SET x = 1 RETURNING id"));
+        assert!(!is_read_only("INSERT INTO t VALUES (1) RETURNING id"));
+        assert!(!is_read_only(
+            "SELECT * FROM accounts WHERE id = 1 FOR UPDATE"
+        ));
+        assert!(!is_read_only("SEL"));
+    }
+
+    #[tokio::test]
+    async fn a_write_sent_to_a_sqlite_reader_is_refused() {
+        let dir = std::env::temp_dir().join(format!("careid-db-{}", std::process::id()));
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.display());
+        let db = connect(&url, 2).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (n INTEGER)")
+            .await
+            .unwrap();
+        // Routed by the statement: the insert goes to the writer, the select to a reader.
+        db.execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let backend = db.get_database_backend();
+        let row = db
+            .query_one_raw(Statement::from_string(backend, "SELECT n FROM t"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i32>("", "n").unwrap(), 1);
+        // The readers are read-only: a write that slipped past the routing fails loudly.
+        let refused = db
+            .reader()
+            .execute_unprepared("INSERT INTO t VALUES (2)")
+            .await;
+        assert!(refused.is_err(), "a reader accepted a write");
+        db.close().await.unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -240,7 +240,7 @@ mod tests {
     async fn a_client_recorded_twice_in_a_session_is_listed_once() {
         // One connection, so the in-memory database lives as long as the test.
         let db = crate::connect("sqlite::memory:", 1).await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
+        Migrator::up(db.writer(), None).await.unwrap();
         let now = datetime!(2026-01-05 09:00 UTC);
         for (sid, client) in [("s1", "crm"), ("s1", "emr"), ("s1", "crm"), ("s2", "crm")] {
             insert_client(&db, sid, client, "sub-1", now).await.unwrap();

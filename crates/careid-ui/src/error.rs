@@ -57,13 +57,22 @@ pub enum UiError {
     Template(#[from] minijinja::Error),
     /// The store failed.
     #[error("store failed: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// An account operation failed.
     #[error("account operation failed: {0}")]
     Accounts(AccountsError),
     /// Something else failed inside careid.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl From<StoreError> for UiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Busy => Self::Busy,
+            other => Self::Store(other),
+        }
+    }
 }
 
 impl From<AccountsError> for UiError {

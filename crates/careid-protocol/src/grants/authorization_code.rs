@@ -3,7 +3,6 @@
 
 use careid_policy::one_time;
 use careid_store::{
-    TransactionTrait,
     codes::{self, Taken},
     sessions,
 };

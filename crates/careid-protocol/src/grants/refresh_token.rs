@@ -1,7 +1,7 @@
 //! The refresh-token grant (RFC 6749 §6): rotation and reuse detection.
 
 use careid_policy::one_time;
-use careid_store::{TransactionTrait, refresh_tokens};
+use careid_store::refresh_tokens;
 
 use crate::{Client, Protocol, ProtocolError, grant::Grant, scope, token::Form, tokens};
 

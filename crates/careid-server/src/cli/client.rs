@@ -72,7 +72,7 @@ fn secret_line(secret: &str) -> String {
     format!("sha256:{}", one_time::digest(secret))
 }
 
-async fn open_db(config: &crate::Config) -> anyhow::Result<careid_store::DatabaseConnection> {
+async fn open_db(config: &crate::Config) -> anyhow::Result<careid_store::Db> {
     careid_store::migrate(&config.database_url).await?;
     Ok(careid_store::connect(&config.database_url, 2).await?)
 }
