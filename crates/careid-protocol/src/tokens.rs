@@ -150,9 +150,20 @@ fn stored_for_refresh(grant: &Grant) -> Value {
     grant.to_json()
 }
 
-/// Access token and ID token (for `openid`) with `scope`, which may be narrower than
-/// the grant's (RFC 6749 §6), and a refresh token that keeps the whole grant.
-pub async fn for_person(
+/// What a person's token response needs from the database, read and written inside
+/// the grant's transaction: the ID token's claims and the new refresh token. Signing is
+/// left for after the commit ([`PersonTokens::sign`]), so the write lock (on SQLite, the
+/// one writer) is never held while a signature is computed.
+pub struct PersonTokens {
+    scope: String,
+    id_token_claims: Option<Map<String, Value>>,
+    refresh_token: Option<String>,
+}
+
+/// Reads the claims and writes the refresh token for a response with `scope`, which
+/// may be narrower than the grant's (RFC 6749 §6); the refresh token keeps the whole
+/// grant.
+pub async fn prepare_for_person(
     app: &Protocol,
     db: &impl ConnectionTrait,
     client: &Client,
@@ -160,23 +171,43 @@ pub async fn for_person(
     account: &Account,
     scope: &str,
     now: OffsetDateTime,
-) -> Result<TokenResponse, ProtocolError> {
-    let access = access_token(app, client, Subject::Person(grant), scope, now)?;
-    let id = if scope::contains(scope, "openid") {
-        let claims = crate::userinfo::claims_for(db, account, grant.profile_id, scope).await?;
-        Some(id_token(app, client, grant, &access, claims, now)?)
+) -> Result<PersonTokens, ProtocolError> {
+    let id_token_claims = if scope::contains(scope, "openid") {
+        Some(crate::userinfo::claims_for(db, account, grant.profile_id, scope).await?)
     } else {
         None
     };
-    let refresh = refresh_token(app, db, client, grant, now).await?;
-    Ok(TokenResponse {
-        access_token: access,
-        token_type: "Bearer",
-        expires_in: access_token_seconds(app, client),
+    let refresh_token = refresh_token(app, db, client, grant, now).await?;
+    Ok(PersonTokens {
         scope: scope.to_owned(),
-        refresh_token: refresh,
-        id_token: id,
+        id_token_claims,
+        refresh_token,
     })
+}
+
+impl PersonTokens {
+    /// Signs the access token and, for `openid`, the ID token.
+    pub fn sign(
+        self,
+        app: &Protocol,
+        client: &Client,
+        grant: &Grant,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, ProtocolError> {
+        let access = access_token(app, client, Subject::Person(grant), &self.scope, now)?;
+        let id = match self.id_token_claims {
+            Some(claims) => Some(id_token(app, client, grant, &access, claims, now)?),
+            None => None,
+        };
+        Ok(TokenResponse {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in: access_token_seconds(app, client),
+            scope: self.scope,
+            refresh_token: self.refresh_token,
+            id_token: id,
+        })
+    }
 }
 
 /// A client-credentials response: an access token only (RFC 6749 §4.4.3).

@@ -100,7 +100,7 @@ async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError>
             "the account can no longer sign in",
         ));
     };
-    let mut body = claims_for(&app.db, &account, profile.id, granted).await?;
+    let mut body = claims_of(&profile, &account, granted);
     body.insert("sub".into(), json!(profile.subject));
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
@@ -125,6 +125,12 @@ pub(crate) async fn claims_for(
                 account.id
             ))
         })?;
+    Ok(claims_of(&profile, account, granted))
+}
+
+/// The claims a scope string releases about a profile already read (OIDC Core §5.4),
+/// without `sub`.
+fn claims_of(profile: &profiles::Profile, account: &Account, granted: &str) -> Map<String, Value> {
     let mut claims = Map::new();
     if scope::contains(granted, "profile") {
         claims.insert("name".into(), json!(profile.name));
@@ -143,5 +149,5 @@ pub(crate) async fn claims_for(
         claims.insert("email".into(), json!(email));
         claims.insert("email_verified".into(), json!(profile.email_verified));
     }
-    Ok(claims)
+    claims
 }

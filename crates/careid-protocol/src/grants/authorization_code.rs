@@ -77,10 +77,10 @@ pub async fn redeem(
             "the account can no longer sign in",
         ));
     };
-    let response =
-        tokens::for_person(app, &txn, client, &grant, &account, &grant.scope, now).await?;
+    let prepared =
+        tokens::prepare_for_person(app, &txn, client, &grant, &account, &grant.scope, now).await?;
     // Back-Channel Logout 1.0 §2.7: when this session ends, this client is told.
     sessions::insert_client(&txn, &grant.sid, &client.client_id, &grant.subject, now).await?;
     txn.commit().await?;
-    Ok(response)
+    prepared.sign(app, client, &grant, now)
 }

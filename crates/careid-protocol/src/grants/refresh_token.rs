@@ -13,9 +13,9 @@ pub async fn rotate(
 ) -> Result<tokens::TokenResponse, ProtocolError> {
     let presented = form.require("refresh_token", "refresh_token is required")?;
     let now = app.clock.now();
-    let txn = app.db.begin().await?;
     let invalid = ProtocolError::InvalidGrant("the refresh token is invalid, expired or revoked");
-    let Some(token) = refresh_tokens::find_by_digest(&txn, &one_time::digest(presented)).await?
+    // Read on a reader; the rotation below is the conditional write that decides.
+    let Some(token) = refresh_tokens::find_by_digest(&app.db, &one_time::digest(presented)).await?
     else {
         return Err(invalid);
     };
@@ -25,21 +25,8 @@ pub async fn rotate(
     if token.revoked_at.is_some() || token.expires_at <= now {
         return Err(invalid);
     }
-    // RFC 6749 §10.4, RFC 9700 §4.14.2: a rotated token seen again has leaked (or two
-    // parties hold it), so its whole family is revoked.
-    if token.rotated_at.is_some() || !refresh_tokens::take_for_rotation(&txn, token.id, now).await?
-    {
-        super::revoke_leaked_family(
-            &txn,
-            "refresh_token_reused",
-            token.account_id,
-            &client.client_id,
-            &token.family_id,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        return Err(invalid);
+    if token.rotated_at.is_some() {
+        return Err(reused(app, client, &token, now).await?);
     }
     let grant = Grant::from_json(token.grant()?)?;
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one. The new
@@ -57,15 +44,46 @@ pub async fn rotate(
         }
     };
     let Some(account) =
-        crate::session::account_in_good_standing(app, &txn, grant.account_id).await?
+        crate::session::account_in_good_standing(app, &app.db, grant.account_id).await?
     else {
-        refresh_tokens::revoke_family(&txn, &token.family_id, now).await?;
-        txn.commit().await?;
+        refresh_tokens::revoke_family(&app.db, &token.family_id, now).await?;
         return Err(ProtocolError::InvalidGrant(
             "the account can no longer sign in",
         ));
     };
-    let response = tokens::for_person(app, &txn, client, &grant, &account, &scope, now).await?;
+    let txn = app.db.begin().await?;
+    // The conditional UPDATE lets exactly one of two concurrent rotations through; the
+    // other finds the token rotated, as a replay would.
+    if !refresh_tokens::take_for_rotation(&txn, token.id, now).await? {
+        drop(txn);
+        return Err(reused(app, client, &token, now).await?);
+    }
+    let prepared =
+        tokens::prepare_for_person(app, &txn, client, &grant, &account, &scope, now).await?;
     txn.commit().await?;
-    Ok(response)
+    prepared.sign(app, client, &grant, now)
+}
+
+/// RFC 6749 §10.4, RFC 9700 §4.14.2: a rotated token seen again has leaked (or two
+/// parties hold it), so its whole family is revoked. Returns the error to answer.
+async fn reused(
+    app: &Protocol,
+    client: &Client,
+    token: &refresh_tokens::RefreshToken,
+    now: time::OffsetDateTime,
+) -> Result<ProtocolError, ProtocolError> {
+    let txn = app.db.begin().await?;
+    super::revoke_leaked_family(
+        &txn,
+        "refresh_token_reused",
+        token.account_id,
+        &client.client_id,
+        &token.family_id,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(ProtocolError::InvalidGrant(
+        "the refresh token is invalid, expired or revoked",
+    ))
 }
