@@ -80,8 +80,16 @@ async fn twenty_concurrent_wrong_passwords_are_each_counted() {
         .await
         .unwrap();
     let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
-    assert_eq!(count("sign_in_failed"), 20, "every guess is in the audit trail");
-    assert_eq!(count("account_locked"), 1, "the fifth guess locked the account once");
+    assert_eq!(
+        count("sign_in_failed"),
+        20,
+        "every guess is in the audit trail"
+    );
+    assert_eq!(
+        count("account_locked"),
+        1,
+        "the fifth guess locked the account once"
+    );
     let stored = accounts::find_by_id(&server.accounts.db, account.id)
         .await
         .unwrap()

@@ -66,7 +66,7 @@ pub async fn resume(
             return Ok(expired_page(&app));
         };
         let live = session::current(&app, &headers).await?;
-        decide(&app, &params.request, request, live).await
+        decide(&app, &Slot::Stored(params.request.clone()), request, live).await
     }
     .await;
     outcome.unwrap_or_else(|err: ProtocolError| internal_page(&app, err))
@@ -224,22 +224,10 @@ async fn start(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Response {
                         request.stale_sid = Some(live.session.sid.clone());
                     }
                 }
-                let id = one_time::new_token();
-                let now = app.clock.now();
-                let expires =
-                    now + Duration::minutes(app.config.authorization_request_minutes.into());
-                let json = serde_json::to_value(&request)
-                    .map_err(|e| ProtocolError::Internal(e.to_string()))?;
-                authorization_requests::insert_request(
-                    &app.db,
-                    &id,
-                    &request.client_id,
-                    &json,
-                    now,
-                    expires,
-                )
-                .await?;
-                decide(app, &id, request, live).await
+                // Kept in the database only if the person must act first (sign in, pick a
+                // profile, consent): an SSO request with a live session is answered at once.
+                let slot = Slot::New(one_time::new_token());
+                decide(app, &slot, request, live).await
             }
             .await;
             outcome.unwrap_or_else(|err| internal_page(app, err))
@@ -248,6 +236,53 @@ async fn start(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Response {
 }
 
 type Invalid = (&'static str, &'static str);
+
+/// Where an authorization request waits while the person acts: a new request is kept
+/// in the database only when it must wait ([`Slot::keep`]), a stored one is removed once
+/// it is answered ([`Slot::forget`]).
+enum Slot {
+    /// Not stored yet; the id it will be stored under.
+    New(String),
+    /// Stored under this id.
+    Stored(String),
+}
+
+impl Slot {
+    fn id(&self) -> &str {
+        match self {
+            Self::New(id) | Self::Stored(id) => id,
+        }
+    }
+
+    /// Stores a new request so that any instance can finish it.
+    async fn keep(&self, app: &Protocol, request: &StoredRequest) -> Result<(), ProtocolError> {
+        let Self::New(id) = self else {
+            return Ok(());
+        };
+        let now = app.clock.now();
+        let expires = now + Duration::minutes(app.config.authorization_request_minutes.into());
+        let json =
+            serde_json::to_value(request).map_err(|e| ProtocolError::Internal(e.to_string()))?;
+        authorization_requests::insert_request(
+            &app.db,
+            id,
+            &request.client_id,
+            &json,
+            now,
+            expires,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Removes an answered request, if it was stored.
+    async fn forget(&self, app: &Protocol) -> Result<(), ProtocolError> {
+        if let Self::Stored(id) = self {
+            authorization_requests::delete_request(&app.db, id).await?;
+        }
+        Ok(())
+    }
+}
 
 /// Checks everything but the client and redirect URI; errors here go back to the client.
 fn validate(client: &crate::Client, params: &Params) -> Result<StoredRequest, Invalid> {
@@ -366,10 +401,11 @@ fn validate(client: &crate::Client, params: &Params) -> Result<StoredRequest, In
 /// next: sign-in, profile picker, consent, or back to the client with a code.
 async fn decide(
     app: &Protocol,
-    id: &str,
+    slot: &Slot,
     request: StoredRequest,
     live: Option<LiveSession>,
 ) -> Result<Response, ProtocolError> {
+    let id = slot.id();
     let Some(client) = app.find_client(&request.client_id).await? else {
         return Ok(expired_page(app));
     };
@@ -388,9 +424,10 @@ async fn decide(
     });
     let Some(live) = fresh else {
         if request.has_prompt("none") {
-            authorization_requests::delete_request(&app.db, id).await?;
+            slot.forget(app).await?;
             return Ok(reply.error("login_required", "the person is not signed in"));
         }
+        slot.keep(app, &request).await?;
         return Ok(see_other(&format!("/sign-in?request={id}")));
     };
 
@@ -409,13 +446,16 @@ async fn decide(
             )));
         }
         (None, _) if request.has_prompt("none") => {
-            authorization_requests::delete_request(&app.db, id).await?;
+            slot.forget(app).await?;
             return Ok(reply.error(
                 "account_selection_required",
                 "the person must choose a profile",
             ));
         }
-        (None, _) => return Ok(see_other(&format!("/select-profile?request={id}"))),
+        (None, _) => {
+            slot.keep(app, &request).await?;
+            return Ok(see_other(&format!("/select-profile?request={id}")));
+        }
     };
 
     if !client.first_party {
@@ -428,12 +468,13 @@ async fn decide(
         let must_ask = request.has_prompt("consent") && !request.consent_given;
         if !is_covered || must_ask {
             if request.has_prompt("none") {
-                authorization_requests::delete_request(&app.db, id).await?;
+                slot.forget(app).await?;
                 return Ok(reply.error(
                     "consent_required",
                     "the person has not approved this application",
                 ));
             }
+            slot.keep(app, &request).await?;
             return Ok(see_other(&format!("/consent?request={id}")));
         }
     }
@@ -464,7 +505,7 @@ async fn decide(
         expires,
     )
     .await?;
-    authorization_requests::delete_request(&app.db, id).await?;
+    slot.forget(app).await?;
     let mut pairs = vec![("code", code.as_str())];
     if let Some(state) = &request.state {
         pairs.push(("state", state));

@@ -12,6 +12,9 @@ use careid_store::{
 
 use crate::Protocol;
 
+/// How stale a session's recorded last use may be before a request records it again.
+const SEEN_RESOLUTION: time::Duration = time::Duration::MINUTE;
+
 /// The session cookie's name.
 pub const COOKIE: &str = "careid_session";
 
@@ -64,7 +67,11 @@ pub async fn current(
         sessions::end_session(&app.db, session.id, now).await?;
         return Ok(None);
     };
-    sessions::update_seen(&app.db, session.id, now).await?;
+    // The idle clock is kept to the minute: a session used again within a minute of its
+    // last recorded use costs no write (single sign-on hops between portals in seconds).
+    if now - session.last_seen_at >= SEEN_RESOLUTION {
+        sessions::update_seen(&app.db, session.id, now).await?;
+    }
     Ok(Some(LiveSession { session, account }))
 }
 
