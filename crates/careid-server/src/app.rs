@@ -40,9 +40,11 @@ impl App {
         careid_store::migrate(&config.database_url)
             .await
             .with_context(|| format!("migrating {}", redact(&config.database_url)))?;
-        let db = careid_store::connect(&config.database_url, config.database_max_connections)
-            .await
-            .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+        let wait = std::time::Duration::from_millis(config.database_wait_ms);
+        let db =
+            careid_store::connect_with(&config.database_url, config.database_max_connections, wait)
+                .await
+                .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
         let keys = Keys::load_or_create(&db, clock.now())
             .await
             .context("loading signing keys")?;

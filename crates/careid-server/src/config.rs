@@ -24,8 +24,11 @@ pub struct Config {
     pub listen: String,
     /// `sqlite://…` (embedded) or `postgres://…` (several instances).
     pub database_url: String,
-    /// Connections in the pool.
+    /// Connections in the pool (on SQLite: the readers, beside the one writer).
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection (on SQLite, for the writer)
+    /// before it is answered 503 with `Retry-After`.
+    pub database_wait_ms: u64,
     /// Folder of client files, one `<client_id>.toml` each.
     pub clients_dir: PathBuf,
     /// Folder of themes (`default/` plus one per brand).
@@ -85,6 +88,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://data/careid.db?mode=rwc".into(),
             database_max_connections: 8,
+            database_wait_ms: 5000,
             clients_dir: "config/clients".into(),
             themes_dir: "themes".into(),
             demo: false,
@@ -100,11 +104,12 @@ impl Default for Config {
 
 /// The top-level keys, so unrelated `CAREID_*` variables (such as the test suite's
 /// `CAREID_TEST_DATABASE_URL`) are not mistaken for configuration.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "issuer",
     "listen",
     "database_url",
     "database_max_connections",
+    "database_wait_ms",
     "clients_dir",
     "themes_dir",
     "demo",
