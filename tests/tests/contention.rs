@@ -3,7 +3,7 @@
 //! from contention), and counters must count every request.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use careid_store::{accounts, audit};
+use careid_store::{ConnectionTrait, accounts, audit};
 use careid_tests::{TestServer, assert_oauth_error};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
@@ -97,4 +97,43 @@ async fn twenty_concurrent_wrong_passwords_are_each_counted() {
     // The fifth failure locked the account once and restarted the count for after it.
     assert_eq!((stored.lockouts, stored.failed_attempts), (1, 0));
     assert!(stored.locked_until.is_some());
+}
+
+#[tokio::test]
+async fn a_write_kept_waiting_past_its_bound_is_answered_503_with_retry_after() {
+    let server = TestServer::start_with(|config| config.database_wait_ms = 300).await;
+    server.add_account(EMAIL, "Ada").await;
+    let browser = server.browser();
+    let code = server.crm_code(&browser, EMAIL).await;
+    let (_, body) = server.crm_exchange(&code).await;
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", &refresh)];
+    let basic = Some(("crm", "crm-demo-secret"));
+
+    // Another process holds the lock the rotation needs: SQLite's write lock, or on
+    // PostgreSQL the refresh tokens' row locks.
+    let holder = careid_store::connect(&server.database_url, 1)
+        .await
+        .unwrap();
+    let txn = holder.begin().await.unwrap();
+    txn.execute_unprepared("UPDATE refresh_tokens SET client_id = client_id")
+        .await
+        .unwrap();
+    let response = server.post_form("/token", basic, &form).await;
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_oauth_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+    );
+    assert_eq!(retry_after.unwrap(), "1");
+
+    // Once the lock is gone the same refresh goes through: nothing was half-written.
+    txn.rollback().await.unwrap();
+    let (status, body) = server.token(basic, &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    holder.close().await.unwrap();
 }

@@ -38,6 +38,9 @@ impl Backend {
 /// 503 with `Retry-After`, never a queue that grows without end.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
+/// How long `migrate` waits for another instance's migration to finish.
+const MIGRATION_WAIT: Duration = Duration::from_secs(600);
+
 /// careid's database handle: a pool of readers and the connections that write.
 ///
 /// On SQLite there is one writer connection beside a pool of read-only ones
@@ -140,7 +143,12 @@ pub async fn connect_with(
 ) -> Result<Db, StoreError> {
     let max_connections = max_connections.max(1);
     if Backend::of(url) != Some(Backend::Sqlite) {
-        let db = Database::connect(options(url, max_connections, wait)).await?;
+        let mut opts = options(url, max_connections, wait);
+        // A statement waiting on a row lock gives up with 55P03 after the same wait, so a
+        // stuck lock holder turns into 503s rather than requests that hang.
+        let lock_timeout = format!("{}ms", wait.as_millis());
+        opts.map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", lock_timeout.clone())]));
+        let db = Database::connect(opts).await?;
         return Ok(Db {
             reader: db.clone(),
             writer: db,
@@ -195,8 +203,9 @@ async fn open_sqlite(
 /// Brings the schema up to date. Safe to run on every start and from several
 /// instances at once: on PostgreSQL one migrates while the others wait on a lock.
 pub async fn migrate(url: &str) -> Result<(), StoreError> {
-    // One connection, so the session-level advisory lock and the migration share it.
-    let db = connect(url, 1).await?;
+    // One connection, so the session-level advisory lock and the migration share it. It
+    // may wait long: another instance may be migrating.
+    let db = connect_with(url, 1, MIGRATION_WAIT).await?;
     let db = db.writer();
     if db.get_database_backend() == DbBackend::Postgres {
         db.execute_unprepared("SELECT pg_advisory_lock(7365237)")
