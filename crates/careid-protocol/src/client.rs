@@ -220,7 +220,8 @@ pub struct Client {
     /// Scopes the client may ask for.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
-    /// The algorithm of this client's ID tokens.
+    /// The algorithm of this client's ID tokens and logout tokens (OIDC Registration
+    /// §2): RS256 unless the client asks for ES256, PS256 or EdDSA.
     #[serde(default)]
     pub id_token_signed_response_alg: SigningAlg,
     /// Overrides the access-token lifetime for this client.

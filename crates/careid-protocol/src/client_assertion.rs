@@ -23,6 +23,10 @@ use crate::{AuthMethod, Client, Protocol, ProtocolError, client::KeySource, toke
 /// The one `client_assertion_type` careid accepts (RFC 7523 §2.2).
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// The algorithms an assertion may be signed with, as discovery advertises them: never
+/// `none`, and never HMAC, whose "key" would be a shared secret.
+pub(crate) const ALGS: [&str; 2] = ["RS256", "ES256"];
+
 /// How far the client's clock may run ahead of careid's for `iat` and `nbf`.
 const CLOCK_SKEW: Duration = Duration::seconds(60);
 
