@@ -40,7 +40,8 @@ fn access_token_seconds(app: &Protocol, client: &Client) -> u32 {
         .unwrap_or(app.config.access_token_seconds)
 }
 
-/// Signs an RFC 9068 access token (`typ: at+jwt`).
+/// Signs an RFC 9068 access token (`typ: at+jwt`) in the client's access-token
+/// algorithm.
 pub fn access_token(
     app: &Protocol,
     client: &Client,
@@ -71,8 +72,12 @@ pub fn access_token(
             claims.insert("sub".into(), json!(client.client_id));
         }
     }
-    // RFC 9068 §2.1: access tokens are signed with RS256 unless agreed otherwise.
-    app.keys.sign(SigningAlg::RS256, "at+jwt", claims)
+    // RFC 9068 §2.1: `typ` is `at+jwt`, so an access token cannot pass as an ID token.
+    app.keys.sign(
+        client.access_token_signed_response_alg.signing_alg(),
+        "at+jwt",
+        claims,
+    )
 }
 
 /// OIDC Core §3.1.3.6: the left half of the hash of the access token, base64url, with
