@@ -1,7 +1,8 @@
 //! Signing that fits the job: ID tokens in RS256 by default and ES256, PS256 or EdDSA
 //! per client; access tokens in ES256 by default and RS256 or EdDSA per client; every
 //! key published in the JWKS, every token verified by an independent RP library, and
-//! careid's own endpoints accepting each algorithm it signs with.
+//! careid's own endpoints accepting each algorithm it signs with. Clients may sign their
+//! `private_key_jwt` assertions with the same algorithms.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -11,8 +12,8 @@ use careid_tests::{
 };
 use josekit::{
     jwk::JwkSet,
-    jws::{ES256, EdDSA, JwsVerifier, PS256, RS256},
-    jwt,
+    jws::{ES256, EdDSA, JwsHeader, JwsSigner, JwsVerifier, PS256, RS256},
+    jwt::{self, JwtPayload},
 };
 use openidconnect::{
     OAuth2TokenResponse, RefreshToken, TokenResponse, core::CoreJwsSigningAlgorithm,
@@ -21,6 +22,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const ADA: &str = "ada@example.org";
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// One test client per ID-token algorithm: (client_id, ID-token alg, access-token alg,
 /// the extra lines of its client file).
@@ -458,5 +461,75 @@ async fn a_registered_client_gets_the_algorithms_it_registered() {
         assert_eq!(status, StatusCode::OK, "{body}");
         let (header, _) = verify_with_jwks(&server, body["access_token"].as_str().unwrap()).await;
         assert_eq!(header["alg"], alg);
+    }
+}
+
+/// A `private_key_jwt` assertion for `client_id` at careid's token endpoint.
+fn assertion(server: &TestServer, client_id: &str, kid: &str, signer: &dyn JwsSigner) -> String {
+    use careid_store::Clock;
+    let now = server.clock.now().unix_timestamp();
+    let claims = json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": format!("{}/token", server.issuer),
+        "iat": now,
+        "exp": now + 60,
+        "jti": format!("{kid}-{now}"),
+    });
+    let mut header = JwsHeader::new();
+    header.set_key_id(kid);
+    let payload = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+    jwt::encode_with_signer(&payload, &header, signer).unwrap()
+}
+
+#[tokio::test]
+async fn a_client_authenticates_with_ps256_or_eddsa_assertions_as_discovery_says() {
+    let server = TestServer::start().await;
+    let discovery = get_json(&server, "/.well-known/openid-configuration").await;
+    let advertised = &discovery["token_endpoint_auth_signing_alg_values_supported"];
+    let ps = PS256.generate_key_pair(2048).unwrap();
+    let ed = EdDSA.generate_key_pair(josekit::jwk::Ed25519).unwrap();
+    let keys: [(&str, Box<dyn JwsSigner>, josekit::jwk::Jwk); 2] = [
+        (
+            "PS256",
+            Box::new(PS256.signer_from_jwk(&ps.to_jwk_private_key()).unwrap()),
+            ps.to_jwk_public_key(),
+        ),
+        (
+            "EdDSA",
+            Box::new(EdDSA.signer_from_jwk(&ed.to_jwk_private_key()).unwrap()),
+            ed.to_jwk_public_key(),
+        ),
+    ];
+    for (alg, signer, mut public) in keys {
+        assert!(
+            advertised.as_array().unwrap().contains(&json!(alg)),
+            "{alg}: {advertised}"
+        );
+        public.set_key_id("app-key");
+        let (status, app) = register(
+            &server,
+            &json!({
+                "grant_types": ["client_credentials"],
+                "scope": "email",
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [public]},
+            }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{alg}: {app}");
+        let client_id = app["client_id"].as_str().unwrap();
+        let signed = assertion(&server, client_id, "app-key", signer.as_ref());
+        assert_eq!(decode_part(&signed, 0)["alg"], alg);
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", signed.as_str()),
+        ];
+        let (status, body) = server.token(None, &form).await;
+        assert_eq!(status, StatusCode::OK, "{alg}: {body}");
+        // The same assertion again is refused: it is single use whatever its algorithm.
+        let (status, body) = server.token(None, &form).await;
+        assert_oauth_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
     }
 }

@@ -33,7 +33,7 @@ pub(crate) fn document(issuer: &str, registration: RegistrationMode) -> Vec<u8> 
     let id_token_algs = SigningAlg::ALL.map(SigningAlg::as_str);
     // What `private_key_jwt` assertions may be signed with, at every endpoint that
     // authenticates clients.
-    let assertion_algs = client_assertion::ALGS;
+    let assertion_algs = client_assertion::ALGS.map(SigningAlg::as_str);
     let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -97,7 +97,7 @@ mod tests {
         for endpoint in ["token", "introspection", "revocation"] {
             assert_eq!(
                 doc[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
-                json!(client_assertion::ALGS),
+                json!(client_assertion::ALGS.map(SigningAlg::as_str)),
                 "{endpoint}"
             );
         }
