@@ -160,7 +160,7 @@ async fn a_registered_app_with_inline_keys_redeems_a_code_with_a_signed_assertio
     }
     assert_eq!(
         discovery["token_endpoint_auth_signing_alg_values_supported"],
-        json!(["RS256", "ES256"])
+        json!(["RS256", "ES256", "PS256", "EdDSA"])
     );
 
     let key = AppKey::es256("app-key-1");

@@ -1,13 +1,14 @@
 //! Several careid instances on one database, as behind a load balancer: a flow begun on
 //! one finishes on another, single use holds across instances, and instances starting
-//! together on an empty database agree on one key set. Runs on SQLite by default and on
+//! together on an empty database (or on one that lacks a newer algorithm's key) agree on
+//! one key set. Runs on SQLite by default and on
 //! PostgreSQL when `CAREID_TEST_DATABASE_URL` is set (as `.ci/run` does).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
 use std::sync::Arc;
 
 use careid_server::App;
-use careid_store::{Clock, ManualClock};
+use careid_store::{Clock, ManualClock, signing_keys, signing_keys::SigningKey};
 use careid_tests::{
     CRM_CALLBACK, PASSWORD, TestServer, browser::param, fresh_database, test_config,
 };
@@ -121,10 +122,74 @@ async fn instances_started_together_on_an_empty_database_end_up_with_one_key_set
     assert_eq!(a.protocol.keys.kids(), b.protocol.keys.kids());
     assert_eq!(
         a.protocol.keys.kids().len(),
-        2,
-        "one RS256 and one ES256 key"
+        4,
+        "one RS256, ES256, PS256 and EdDSA key"
     );
     assert_eq!(a.protocol.keys.jwks(), b.protocol.keys.jwks());
+}
+
+/// A key as an earlier careid stored it: PEM private key, public JWK with kid, alg and use.
+fn stored_key(
+    alg: &str,
+    pair: &dyn josekit::jwk::KeyPair,
+    now: time::OffsetDateTime,
+) -> SigningKey {
+    let kid = format!("old-{alg}");
+    let mut public = pair.to_jwk_public_key();
+    public.set_key_id(&kid);
+    public.set_algorithm(alg);
+    public.set_key_use("sig");
+    SigningKey {
+        kid,
+        alg: alg.to_owned(),
+        generation: 1,
+        private_pem: String::from_utf8(pair.to_pem_private_key()).unwrap(),
+        public_jwk: serde_json::to_string(public.as_ref()).unwrap(),
+        created_at: now,
+        active_from: now,
+        retired_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_database_with_only_rs256_and_es256_keys_gets_the_new_keys_once_from_two_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database(dir.path()).await;
+    careid_store::migrate(&database_url).await.unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    // What a database made before PS256 and EdDSA holds.
+    let db = careid_store::connect(&database_url, 1).await.unwrap();
+    let rsa = josekit::jws::RS256.generate_key_pair(2048).unwrap();
+    let ec = josekit::jws::ES256.generate_key_pair().unwrap();
+    for key in [
+        stored_key("RS256", &rsa, clock.now()),
+        stored_key("ES256", &ec, clock.now()),
+    ] {
+        assert!(signing_keys::insert_key(&db, key).await.unwrap());
+    }
+
+    let config = test_config("http://127.0.0.1:1", &database_url);
+    let (a, b) = tokio::join!(
+        App::build(&config, clock.clone()),
+        App::build(&config, clock.clone())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.protocol.keys.kids(), b.protocol.keys.kids());
+    assert_eq!(a.protocol.keys.jwks(), b.protocol.keys.jwks());
+    let stored = signing_keys::find_unretired(&db).await.unwrap();
+    let mut algs: Vec<&str> = stored.iter().map(|key| key.alg.as_str()).collect();
+    algs.sort_unstable();
+    assert_eq!(algs, ["ES256", "EdDSA", "PS256", "RS256"], "one key each");
+    let jwks: serde_json::Value = serde_json::from_slice(&a.protocol.keys.jwks()).unwrap();
+    let published: Vec<(&str, &str)> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["kid"].as_str().unwrap(), k["alg"].as_str().unwrap()))
+        .collect();
+    assert!(published.contains(&("old-RS256", "RS256")), "{jwks}");
+    assert!(published.contains(&("old-ES256", "ES256")), "{jwks}");
+    assert_eq!(published.len(), 4, "{jwks}");
 }
 
 #[tokio::test]

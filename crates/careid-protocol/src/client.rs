@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::keys::SigningAlg;
+use crate::keys::{AccessTokenAlg, SigningAlg};
 
 /// How a client authenticates at the token endpoint (RFC 6749 §2.3, OIDC Core §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -220,9 +220,14 @@ pub struct Client {
     /// Scopes the client may ask for.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
-    /// The algorithm of this client's ID tokens.
+    /// The algorithm of this client's ID tokens and logout tokens (OIDC Registration
+    /// §2): RS256 unless the client asks for ES256, PS256 or EdDSA.
     #[serde(default)]
     pub id_token_signed_response_alg: SigningAlg,
+    /// The algorithm of this client's access tokens (RFC 9068 §2.1): ES256 unless the
+    /// client asks for RS256 or EdDSA.
+    #[serde(default)]
+    pub access_token_signed_response_alg: AccessTokenAlg,
     /// Overrides the access-token lifetime for this client.
     #[serde(default)]
     pub access_token_seconds: Option<u32>,

@@ -12,16 +12,23 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_store::client_assertions;
 use josekit::{
     jwk::Jwk,
-    jws::{ES256, JwsVerifier, RS256},
+    jws::{ES256, EdDSA, JwsVerifier, PS256, RS256},
     jwt,
 };
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
-use crate::{AuthMethod, Client, Protocol, ProtocolError, client::KeySource, token::Form};
+use crate::{
+    AuthMethod, Client, Protocol, ProtocolError, SigningAlg, client::KeySource, token::Form,
+};
 
 /// The one `client_assertion_type` careid accepts (RFC 7523 §2.2).
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The algorithms an assertion may be signed with, as discovery advertises them: the
+/// asymmetric ones careid signs with too. Never `none`, and never HMAC, whose "key"
+/// would be a shared secret.
+pub(crate) const ALGS: [SigningAlg; 4] = SigningAlg::ALL;
 
 /// How far the client's clock may run ahead of careid's for `iat` and `nbf`.
 const CLOCK_SKEW: Duration = Duration::seconds(60);
@@ -143,7 +150,7 @@ fn claimed_client(claims: &Map<String, Value>) -> Result<&str, ProtocolError> {
 enum Rejection {
     /// No key of the client has the assertion's `kid` or fits its algorithm.
     NoKey,
-    /// Not signed with RS256 or ES256, or a key fitted and the signature did not verify.
+    /// Not signed with one of [`ALGS`], or a key fitted and the signature did not verify.
     Refused(&'static str),
 }
 
@@ -157,17 +164,17 @@ impl From<Rejection> for ProtocolError {
 }
 
 /// Verifies the signature with one of `keys`: the one with the header's `kid`, or
-/// without a `kid` each key whose type and `alg` fit. Only RS256 and ES256 are
-/// accepted: never `none`, and never HMAC, whose "key" would be a shared secret.
+/// without a `kid` each key whose type and `alg` fit. Only the algorithms of [`ALGS`]
+/// are accepted: never `none`, and never HMAC, whose "key" would be a shared secret.
 fn verify_signature(
     assertion: &str,
     header: &Map<String, Value>,
     keys: &[Jwk],
 ) -> Result<(), Rejection> {
     let alg = header.get("alg").and_then(Value::as_str);
-    let Some(alg @ ("RS256" | "ES256")) = alg else {
+    let Some(alg) = alg.and_then(SigningAlg::parse).filter(|a| ALGS.contains(a)) else {
         return Err(Rejection::Refused(
-            "the assertion must be signed with RS256 or ES256",
+            "the assertion must be signed with RS256, ES256, PS256 or EdDSA",
         ));
     };
     let kid = header.get("kid").and_then(Value::as_str);
@@ -180,23 +187,8 @@ fn verify_signature(
         return Err(Rejection::NoKey);
     }
     for key in fitting {
-        // The key is chosen here, so josekit need not compare `kid`s again (it would
-        // refuse an assertion without a `kid` checked with a key that has one).
-        let verifier: Box<dyn JwsVerifier> = match alg {
-            "RS256" => match RS256.verifier_from_jwk(key) {
-                Ok(mut verifier) => {
-                    verifier.remove_key_id();
-                    Box::new(verifier)
-                }
-                Err(_) => continue,
-            },
-            _ => match ES256.verifier_from_jwk(key) {
-                Ok(mut verifier) => {
-                    verifier.remove_key_id();
-                    Box::new(verifier)
-                }
-                Err(_) => continue,
-            },
+        let Ok(verifier) = verifier_for(alg, key) else {
+            continue;
         };
         if jwt::decode_with_verifier(assertion, verifier.as_ref()).is_ok() {
             return Ok(());
@@ -207,16 +199,44 @@ fn verify_signature(
     ))
 }
 
+/// A verifier of `alg` signatures with `key`. The key is chosen by the caller, so
+/// josekit need not compare `kid`s again (it would refuse an assertion without a `kid`
+/// checked with a key that has one). RSA keys under 2048 bits are refused by josekit.
+fn verifier_for(alg: SigningAlg, key: &Jwk) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
+    Ok(match alg {
+        SigningAlg::RS256 => {
+            let mut verifier = RS256.verifier_from_jwk(key)?;
+            verifier.remove_key_id();
+            Box::new(verifier)
+        }
+        SigningAlg::ES256 => {
+            let mut verifier = ES256.verifier_from_jwk(key)?;
+            verifier.remove_key_id();
+            Box::new(verifier)
+        }
+        SigningAlg::PS256 => {
+            let mut verifier = PS256.verifier_from_jwk(key)?;
+            verifier.remove_key_id();
+            Box::new(verifier)
+        }
+        SigningAlg::EdDSA => {
+            let mut verifier = EdDSA.verifier_from_jwk(key)?;
+            verifier.remove_key_id();
+            Box::new(verifier)
+        }
+    })
+}
+
 /// Whether `key` can check an `alg` signature: its type and curve match, its `alg`
 /// (if any) is `alg`, and its `use` (if any) is `sig`.
-fn fits(key: &Jwk, alg: &str) -> bool {
+fn fits(key: &Jwk, alg: SigningAlg) -> bool {
     let type_fits = match alg {
-        "RS256" => key.key_type() == "RSA",
-        "ES256" => key.key_type() == "EC" && key.curve() == Some("P-256"),
-        _ => false,
+        SigningAlg::RS256 | SigningAlg::PS256 => key.key_type() == "RSA",
+        SigningAlg::ES256 => key.key_type() == "EC" && key.curve() == Some("P-256"),
+        SigningAlg::EdDSA => key.key_type() == "OKP" && key.curve() == Some("Ed25519"),
     };
     type_fits
-        && key.algorithm().is_none_or(|a| a == alg)
+        && key.algorithm().is_none_or(|a| a == alg.as_str())
         && key.key_use().is_none_or(|u| u == "sig")
 }
 
@@ -546,6 +566,45 @@ mod tests {
     }
 
     #[test]
+    fn ps256_and_eddsa_assertions_verify_with_their_keys_and_not_with_the_wrong_type() {
+        let ps = PS256.generate_key_pair(2048).unwrap();
+        let ed = EdDSA.generate_key_pair(josekit::jwk::Ed25519).unwrap();
+        let mut ps_public = ps.to_jwk_public_key();
+        ps_public.set_key_id("ps");
+        let mut ed_public = ed.to_jwk_public_key();
+        ed_public.set_key_id("ed");
+        let ps_signer = PS256.signer_from_jwk(&ps.to_jwk_private_key()).unwrap();
+        let ed_signer = EdDSA.signer_from_jwk(&ed.to_jwk_private_key()).unwrap();
+        let keys = [ps_public.clone(), ed_public.clone()];
+        assert_eq!(verify(&sign(&ps_signer, Some("ps")), &keys), Ok(()));
+        assert_eq!(verify(&sign(&ed_signer, Some("ed")), &keys), Ok(()));
+        assert_eq!(verify(&sign(&ed_signer, None), &keys), Ok(()));
+        // An RSA key published for PS256 does not check an RS256 signature, nor an
+        // Ed25519 key a PS256 one.
+        assert_eq!(ps_public.algorithm(), Some("PS256"));
+        let rs = RS256.generate_key_pair(2048).unwrap();
+        let rs_signer = RS256.signer_from_jwk(&rs.to_jwk_private_key()).unwrap();
+        assert_eq!(
+            verify(&sign(&rs_signer, Some("ps")), &keys),
+            Err(Rejection::NoKey)
+        );
+        let mut ed_as_ps = ed_public;
+        ed_as_ps.set_key_id("ps");
+        assert_eq!(
+            verify(&sign(&ps_signer, Some("ps")), &[ed_as_ps]),
+            Err(Rejection::NoKey)
+        );
+    }
+
+    #[test]
+    fn discovery_advertises_exactly_the_algorithms_assertions_may_use() {
+        assert_eq!(
+            ALGS.map(SigningAlg::as_str),
+            ["RS256", "ES256", "PS256", "EdDSA"]
+        );
+    }
+
+    #[test]
     fn unsigned_and_hmac_assertions_are_refused() {
         let (_, public) = es256_key("k1");
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(json!({}))).unwrap());
@@ -554,7 +613,7 @@ mod tests {
             let assertion = format!("{head}.{body}.c2ln");
             let rejection = verify(&assertion, std::slice::from_ref(&public)).unwrap_err();
             assert!(
-                matches!(rejection, Rejection::Refused(why) if why.contains("RS256 or ES256")),
+                matches!(rejection, Rejection::Refused(why) if why.contains("must be signed with")),
                 "{alg}"
             );
         }

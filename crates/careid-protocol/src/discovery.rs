@@ -10,7 +10,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{Protocol, config::RegistrationMode};
+use crate::{Protocol, SigningAlg, client_assertion, config::RegistrationMode};
 
 /// `GET /.well-known/openid-configuration`.
 pub async fn show(State(app): State<Arc<Protocol>>) -> Response {
@@ -27,6 +27,13 @@ pub async fn show(State(app): State<Arc<Protocol>>) -> Response {
 /// The metadata document for `issuer`; `registration_endpoint` unless registration is
 /// off.
 pub(crate) fn document(issuer: &str, registration: RegistrationMode) -> Vec<u8> {
+    // Every algorithm careid has a key for may sign a client's ID tokens (OIDC Discovery
+    // §3 asks for RS256 among them). Userinfo answers plain JSON, so
+    // `userinfo_signing_alg_values_supported` is left out.
+    let id_token_algs = SigningAlg::ALL.map(SigningAlg::as_str);
+    // What `private_key_jwt` assertions may be signed with, at every endpoint that
+    // authenticates clients.
+    let assertion_algs = client_assertion::ALGS.map(SigningAlg::as_str);
     let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -35,10 +42,10 @@ pub(crate) fn document(issuer: &str, registration: RegistrationMode) -> Vec<u8> 
         "jwks_uri": format!("{issuer}/jwks"),
         "introspection_endpoint": format!("{issuer}/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "revocation_endpoint": format!("{issuer}/revoke"),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
-        "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "end_session_endpoint": format!("{issuer}/end_session"),
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
@@ -47,9 +54,9 @@ pub(crate) fn document(issuer: &str, registration: RegistrationMode) -> Vec<u8> 
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "id_token_signing_alg_values_supported": id_token_algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": ["S256", "plain"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
@@ -65,4 +72,34 @@ pub(crate) fn document(issuer: &str, registration: RegistrationMode) -> Vec<u8> 
         doc["registration_endpoint"] = json!(format!("{issuer}/register"));
     }
     serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> serde_json::Value {
+        serde_json::from_slice(&document("https://id.example", RegistrationMode::Open)).unwrap()
+    }
+
+    #[test]
+    fn discovery_lists_every_id_token_algorithm_with_rs256_first() {
+        assert_eq!(
+            doc()["id_token_signing_alg_values_supported"],
+            json!(["RS256", "ES256", "PS256", "EdDSA"])
+        );
+        assert!(doc().get("userinfo_signing_alg_values_supported").is_none());
+    }
+
+    #[test]
+    fn every_client_authenticating_endpoint_advertises_the_same_assertion_algorithms() {
+        let doc = doc();
+        for endpoint in ["token", "introspection", "revocation"] {
+            assert_eq!(
+                doc[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+                json!(client_assertion::ALGS.map(SigningAlg::as_str)),
+                "{endpoint}"
+            );
+        }
+    }
 }

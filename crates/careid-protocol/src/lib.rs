@@ -42,7 +42,7 @@ pub use client::{
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
 pub use end_session::{LogoutRefused, LogoutTarget};
 pub use error::ProtocolError;
-pub use keys::{Keys, SigningAlg};
+pub use keys::{AccessTokenAlg, Keys, SigningAlg};
 pub use logout::{browser_session, end_browser_session};
 pub use pending::{PendingRequest, find_pending};
 pub use register::registered_client;

@@ -10,10 +10,10 @@ use careid_store::{
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use time::{Duration, OffsetDateTime};
 
-use crate::{Client, GrantType, Protocol, ProtocolError, grant::Grant, keys::SigningAlg, scope};
+use crate::{Client, GrantType, Protocol, ProtocolError, SigningAlg, grant::Grant, scope};
 
 /// The successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Serialize)]
@@ -40,7 +40,8 @@ fn access_token_seconds(app: &Protocol, client: &Client) -> u32 {
         .unwrap_or(app.config.access_token_seconds)
 }
 
-/// Signs an RFC 9068 access token (`typ: at+jwt`).
+/// Signs an RFC 9068 access token (`typ: at+jwt`) in the client's access-token
+/// algorithm.
 pub fn access_token(
     app: &Protocol,
     client: &Client,
@@ -71,14 +72,29 @@ pub fn access_token(
             claims.insert("sub".into(), json!(client.client_id));
         }
     }
-    // RFC 9068 §2.1: access tokens are signed with RS256 unless agreed otherwise.
-    app.keys.sign(SigningAlg::RS256, "at+jwt", claims)
+    // RFC 9068 §2.1: `typ` is `at+jwt`, so an access token cannot pass as an ID token.
+    app.keys.sign(
+        client.access_token_signed_response_alg.signing_alg(),
+        "at+jwt",
+        claims,
+    )
 }
 
-/// OIDC Core §3.1.3.6: the left half of the hash of the access token, base64url.
-fn at_hash(access_token: &str) -> String {
-    let digest = Sha256::digest(access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..16])
+/// OIDC Core §3.1.3.6: the left half of the hash of the access token, base64url, with
+/// "the hash algorithm used in the alg Header Parameter" of the ID token. For EdDSA on
+/// Ed25519 that is SHA-512 (Ed25519 hashes with it, RFC 8032 §5.1), as RPs compute it
+/// (openidconnect-rs, panva's oidc-token-hash); the others here use SHA-256.
+fn at_hash(alg: SigningAlg, access_token: &str) -> String {
+    match alg {
+        SigningAlg::RS256 | SigningAlg::ES256 | SigningAlg::PS256 => {
+            let digest = Sha256::digest(access_token.as_bytes());
+            URL_SAFE_NO_PAD.encode(&digest[..16])
+        }
+        SigningAlg::EdDSA => {
+            let digest = Sha512::digest(access_token.as_bytes());
+            URL_SAFE_NO_PAD.encode(&digest[..32])
+        }
+    }
 }
 
 /// Signs an ID token for the grant, in the client's chosen algorithm.
@@ -100,14 +116,14 @@ pub fn id_token(
         json!(now.unix_timestamp() + i64::from(app.config.id_token_seconds)),
     );
     claims.insert("auth_time".into(), json!(grant.auth_time));
-    claims.insert("at_hash".into(), json!(at_hash(access_token)));
+    let alg = client.id_token_signed_response_alg;
+    claims.insert("at_hash".into(), json!(at_hash(alg, access_token)));
     claims.insert("sid".into(), json!(grant.sid));
     claims.insert("amr".into(), json!(grant.amr));
     if let Some(nonce) = &grant.nonce {
         claims.insert("nonce".into(), json!(nonce));
     }
-    app.keys
-        .sign(client.id_token_signed_response_alg, "JWT", claims)
+    app.keys.sign(alg, "JWT", claims)
 }
 
 /// Creates a refresh token in the grant's family, if the client may refresh.
@@ -231,12 +247,23 @@ pub fn for_client(
 mod tests {
     use super::*;
 
+    /// OIDC Core Appendix A.3's example access token.
+    const TOKEN: &str = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+
     #[test]
     fn at_hash_is_the_left_half_of_the_sha256_base64url() {
-        // OIDC Core §3.1.3.6 example token and hash, from the spec's Appendix A.3.
+        // The spec's own example hash (Appendix A.3, an RS256 ID token).
+        for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::PS256] {
+            assert_eq!(at_hash(alg, TOKEN), "77QmUPtjPfzWtF2AnpK9RQ", "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn an_eddsa_at_hash_is_the_left_half_of_the_sha512_base64url() {
+        // Python: urlsafe_b64encode(sha512(TOKEN).digest()[:32]), padding removed.
         assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
-            "77QmUPtjPfzWtF2AnpK9RQ"
+            at_hash(SigningAlg::EdDSA, TOKEN),
+            "q7nS86GgvvFaZkzALLWqJYaJIKw2wCDAVfCAsm5CrBM"
         );
     }
 }

@@ -328,6 +328,61 @@ mod tests {
         assert!(problems[0].to_string().contains("bad.toml:5"));
     }
 
+    #[test]
+    fn a_signing_algorithm_careid_does_not_offer_is_reported_with_its_file_line_and_key() {
+        let base = "client_id = \"c\"\nname = \"C\"\nsecret = \"x\"\nredirect_uris = [\"http://127.0.0.1/cb\"]\n";
+        for (line, key) in [
+            (
+                "access_token_signed_response_alg = \"PS256\"",
+                "access_token_signed_response_alg",
+            ),
+            (
+                "access_token_signed_response_alg = \"HS256\"",
+                "access_token_signed_response_alg",
+            ),
+            (
+                "id_token_signed_response_alg = \"none\"",
+                "id_token_signed_response_alg",
+            ),
+            (
+                "id_token_signed_response_alg = \"eddsa\"",
+                "id_token_signed_response_alg",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), "c.toml", &format!("{base}{line}\n"));
+            let (clients, problems) = load_dir(dir.path());
+            assert!(clients.is_empty(), "{line}");
+            assert_eq!(problems.len(), 1, "{line}: {problems:?}");
+            assert_eq!(problems[0].line, Some(5), "{line}");
+            assert_eq!(problems[0].key.as_deref(), Some(key), "{line}");
+            assert!(
+                problems[0].to_string().contains("c.toml:5"),
+                "{}",
+                problems[0]
+            );
+        }
+    }
+
+    #[test]
+    fn signing_algorithms_default_to_rs256_id_tokens_and_es256_access_tokens() {
+        use careid_protocol::{AccessTokenAlg, SigningAlg};
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "crm.toml", CRM);
+        write(
+            dir.path(),
+            "api.toml",
+            "client_id = \"api\"\nname = \"API\"\nsecret = \"s\"\nredirect_uris = [\"http://127.0.0.1/cb\"]\nid_token_signed_response_alg = \"EdDSA\"\naccess_token_signed_response_alg = \"RS256\"\n",
+        );
+        let (clients, problems) = load_dir(dir.path());
+        assert!(problems.is_empty(), "{problems:?}");
+        let [api, crm] = [&clients[0], &clients[1]];
+        assert_eq!(crm.id_token_signed_response_alg, SigningAlg::RS256);
+        assert_eq!(crm.access_token_signed_response_alg, AccessTokenAlg::ES256);
+        assert_eq!(api.id_token_signed_response_alg, SigningAlg::EdDSA);
+        assert_eq!(api.access_token_signed_response_alg, AccessTokenAlg::RS256);
+    }
+
     const CRM: &str = "client_id = \"crm\"\nname = \"CRM\"\nsecret = \"s\"\nredirect_uris = [\"http://127.0.0.1/one\"]\n";
 
     #[test]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    Client, ProtocolError,
+    AccessTokenAlg, Client, ProtocolError, SigningAlg,
     client::{InlineJwks, is_https_or_loopback},
     scope,
 };
@@ -46,6 +46,7 @@ pub(crate) struct Metadata {
     pub contacts: Vec<String>,
     pub scope: Option<String>,
     pub id_token_signed_response_alg: Option<String>,
+    pub access_token_signed_response_alg: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,15 +182,26 @@ impl Metadata {
             ));
         }
 
-        let alg = self
-            .id_token_signed_response_alg
-            .take()
-            .unwrap_or_else(|| "RS256".to_owned());
-        if !crate::SigningAlg::ALL.iter().any(|a| a.as_str() == alg) {
-            return Err(client_metadata(format!(
-                "id_token_signed_response_alg: {alg:?} is not one careid signs with (RS256, ES256)"
-            )));
-        }
+        // OIDC Registration §2: ID tokens default to RS256; RFC 9068 leaves access
+        // tokens to the server, and careid's default is ES256.
+        let id_token_alg = match self.id_token_signed_response_alg.take() {
+            None => SigningAlg::default(),
+            Some(alg) => SigningAlg::parse(&alg).ok_or_else(|| {
+                client_metadata(format!(
+                    "id_token_signed_response_alg: {alg:?} is not one careid signs ID tokens with ({})",
+                    SigningAlg::ALL.map(SigningAlg::as_str).join(", ")
+                ))
+            })?,
+        };
+        let access_token_alg = match self.access_token_signed_response_alg.take() {
+            None => AccessTokenAlg::default(),
+            Some(alg) => AccessTokenAlg::parse(&alg).ok_or_else(|| {
+                client_metadata(format!(
+                    "access_token_signed_response_alg: {alg:?} is not one careid signs access tokens with ({})",
+                    AccessTokenAlg::ALL.map(AccessTokenAlg::as_str).join(", ")
+                ))
+            })?,
+        };
 
         let scopes = match self.scope.take() {
             None => scope::SUPPORTED.map(String::from).to_vec(),
@@ -225,7 +237,8 @@ impl Metadata {
         self.grant_types = Some(grant_types);
         self.response_types = Some(response_types);
         self.token_endpoint_auth_method = Some(method);
-        self.id_token_signed_response_alg = Some(alg);
+        self.id_token_signed_response_alg = Some(id_token_alg.as_str().to_owned());
+        self.access_token_signed_response_alg = Some(access_token_alg.as_str().to_owned());
         self.scope = Some(scopes.join(" "));
         if let Some(uri) = &self.backchannel_logout_uri {
             check_redirect_uri("backchannel_logout_uri", uri)
@@ -269,7 +282,9 @@ impl Metadata {
             "token_endpoint_auth_method": self.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic"),
             "first_party": false,
             "scopes": scope::split(self.scope.as_deref().unwrap_or_default()),
-            "id_token_signed_response_alg": self.id_token_signed_response_alg.as_deref().unwrap_or("RS256"),
+            "id_token_signed_response_alg": self.id_token_signed_response_alg.as_deref().unwrap_or(SigningAlg::default().as_str()),
+            // A client registered before this field existed has the default.
+            "access_token_signed_response_alg": self.access_token_signed_response_alg.as_deref().unwrap_or(AccessTokenAlg::default().as_str()),
             "logo_uri": self.logo_uri,
             "policy_uri": self.policy_uri,
             "tos_uri": self.tos_uri,
@@ -319,6 +334,10 @@ mod tests {
             Some("client_secret_basic")
         );
         assert_eq!(valid.id_token_signed_response_alg.as_deref(), Some("RS256"));
+        assert_eq!(
+            valid.access_token_signed_response_alg.as_deref(),
+            Some("ES256")
+        );
         assert!(valid.is_confidential());
         let client = valid.to_client("abc", Some(&"0".repeat(64))).unwrap();
         assert!(!client.first_party);
@@ -382,16 +401,75 @@ mod tests {
     }
 
     #[test]
-    fn only_advertised_signing_algorithms_are_accepted() {
+    fn only_advertised_id_token_algorithms_are_accepted() {
         let uri = "https://app.example/cb";
-        for alg in ["RS256", "ES256"] {
+        for (alg, expected) in [
+            ("RS256", SigningAlg::RS256),
+            ("ES256", SigningAlg::ES256),
+            ("PS256", SigningAlg::PS256),
+            ("EdDSA", SigningAlg::EdDSA),
+        ] {
             let ok = json!({"redirect_uris": [uri], "id_token_signed_response_alg": alg});
-            assert!(metadata(ok).validated().is_ok(), "{alg}");
+            let client = metadata(ok)
+                .validated()
+                .unwrap()
+                .to_client("c", None)
+                .unwrap();
+            assert_eq!(client.id_token_signed_response_alg, expected, "{alg}");
         }
-        for alg in ["HS256", "none", "es256"] {
+        for alg in ["HS256", "none", "es256", "EDDSA", "ES384", ""] {
             let bad = json!({"redirect_uris": [uri], "id_token_signed_response_alg": alg});
-            assert_eq!(error_of(bad).0, "invalid_client_metadata", "{alg}");
+            let (error, why) = error_of(bad);
+            assert_eq!(error, "invalid_client_metadata", "{alg}");
+            assert!(
+                why.starts_with("id_token_signed_response_alg:") && why.contains("PS256"),
+                "{why}"
+            );
         }
+    }
+
+    #[test]
+    fn only_access_token_algorithms_careid_offers_are_accepted() {
+        let uri = "https://app.example/cb";
+        for (alg, expected) in [
+            ("RS256", AccessTokenAlg::RS256),
+            ("ES256", AccessTokenAlg::ES256),
+            ("EdDSA", AccessTokenAlg::EdDSA),
+        ] {
+            let ok = json!({"redirect_uris": [uri], "access_token_signed_response_alg": alg});
+            let valid = metadata(ok).validated().unwrap();
+            assert_eq!(valid.access_token_signed_response_alg.as_deref(), Some(alg));
+            let client = valid.to_client("c", None).unwrap();
+            assert_eq!(client.access_token_signed_response_alg, expected, "{alg}");
+        }
+        for alg in ["PS256", "HS256", "none", "rs256"] {
+            let bad = json!({"redirect_uris": [uri], "access_token_signed_response_alg": alg});
+            let (error, why) = error_of(bad);
+            assert_eq!(error, "invalid_client_metadata", "{alg}");
+            assert!(
+                why.starts_with("access_token_signed_response_alg:"),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_stored_before_access_token_algorithms_existed_gets_es256() {
+        // Metadata as an older careid stored it: validated, without the new field.
+        let stored = metadata(json!({
+            "redirect_uris": ["https://app.example/cb"],
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "scope": "openid",
+            "id_token_signed_response_alg": "RS256",
+        }));
+        let client = stored.to_client("old", Some(&"0".repeat(64))).unwrap();
+        assert_eq!(
+            client.access_token_signed_response_alg,
+            AccessTokenAlg::ES256
+        );
+        assert_eq!(client.id_token_signed_response_alg, SigningAlg::RS256);
     }
 
     #[test]
