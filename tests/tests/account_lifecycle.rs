@@ -551,3 +551,27 @@ async fn thirty_concurrent_guesses_at_one_reset_code_get_only_five_comparisons()
     assert!(dead.body.contains(CODE_REFUSED), "{}", dead.body);
     assert!(signs_in(&server, EMAIL, PASSWORD).await);
 }
+
+#[tokio::test]
+async fn a_password_reset_unlocks_a_locked_account() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let server = server(&sink).await;
+    server.add_account(EMAIL, "Ada").await;
+    for _ in 0..5 {
+        assert!(!signs_in(&server, EMAIL, "Wrong-Password-1").await);
+    }
+    assert!(
+        !signs_in(&server, EMAIL, PASSWORD).await,
+        "the account is locked"
+    );
+
+    let browser = server.browser();
+    let (form, code) = code_form(&mut sink, &browser, EMAIL).await;
+    let done = reset_with_code(&browser, &form, &code, NEW).await;
+    assert!(done.body.contains(CHANGED), "{}", done.body);
+
+    assert!(
+        signs_in(&server, EMAIL, NEW).await,
+        "the reset ended the lock"
+    );
+}

@@ -380,3 +380,27 @@ async fn failures_from_one_address_are_limited_across_accounts() {
         .await;
     assert!(param(&back, "code").is_some());
 }
+
+#[tokio::test]
+async fn during_a_lock_the_right_and_a_wrong_password_get_the_same_answer_and_both_count() {
+    let server = TestServer::start().await;
+    let account = server.add_account("ada@example.org", "Ada").await;
+    for _ in 0..5 {
+        sign_in_message(&server, "ada@example.org", "Wrong-Password-1").await;
+    }
+    let failures = |kinds: Vec<String>| kinds.iter().filter(|k| *k == "sign_in_failed").count();
+    let before = failures(audit_kinds(&server, account.id).await);
+
+    let right = sign_in_message(&server, "ada@example.org", PASSWORD).await;
+    let wrong = sign_in_message(&server, "ada@example.org", "Wrong-Password-2").await;
+
+    for page in [&right, &wrong] {
+        assert!(page.contains("locked"), "{page}");
+        assert!(!page.contains("email or password is incorrect"), "{page}");
+        // The owner is told the two ways back in: wait, or set a new password.
+        assert!(page.contains("Try again in 15 minutes"), "{page}");
+        assert!(page.contains("set a new password"), "{page}");
+    }
+    let after = failures(audit_kinds(&server, account.id).await);
+    assert_eq!(after, before + 2, "both attempts during the lock count");
+}

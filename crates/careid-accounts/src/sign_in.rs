@@ -155,6 +155,16 @@ impl Accounts {
             account.status = Status::Expired.as_str().to_owned();
         }
 
+        // The lock is checked before the password (issue 12.1): while it runs, every
+        // attempt gets the same answer after the same argon2 time, whatever the password,
+        // and counts. Checking the password first told a guesser when a guess was right.
+        if account.status() == Status::Active && is_locked(account.locked_until, now) {
+            let until = account.locked_until.unwrap_or(now);
+            self.spend_a_check(&account, password).await?;
+            self.record_failure(&account, &origin, now).await?;
+            return Err(SignInError::Locked { until });
+        }
+
         let matched = match account.password_hash.clone() {
             Some(phc) => {
                 self.hasher
@@ -175,10 +185,8 @@ impl Accounts {
             Status::Invited => Some(SignInError::NotActivated),
             Status::Disabled => Some(SignInError::Disabled),
             Status::Expired => Some(SignInError::Expired),
-            Status::Active => account
-                .locked_until
-                .filter(|_| is_locked(account.locked_until, now))
-                .map(|until| SignInError::Locked { until }),
+            // A running lock was answered before the password was checked.
+            Status::Active => None,
         };
         if let Some(refusal) = refusal {
             let reason = match refusal {
@@ -204,6 +212,24 @@ impl Accounts {
         accounts::find_by_id(&self.db, account.id)
             .await?
             .ok_or_else(|| SignInError::Internal("account vanished during sign-in".into()))
+    }
+
+    /// Spends the argon2 time of checking `password` against the account and discards
+    /// the answer, so a refused attempt costs what any other costs.
+    async fn spend_a_check(
+        &self,
+        account: &Account,
+        password: PlainPassword,
+    ) -> Result<(), SignInError> {
+        match account.password_hash.clone() {
+            Some(phc) => {
+                self.hasher
+                    .verify(password, PasswordHash::from_phc(phc))
+                    .await?;
+            }
+            None => self.hasher.dummy_verify(password).await?,
+        }
+        Ok(())
     }
 
     /// A fresh hash when the stored one was made with other parameters. Skipped (and tried
@@ -244,8 +270,20 @@ impl Accounts {
             // lockable by strangers typing passwords at it.
             "no_password"
         } else if is_locked(current.locked_until, now) {
-            // The lock is already running; guesses during it change nothing.
-            "wrong_password_while_locked"
+            // The lock is already running: the attempt counts (a guesser who keeps going
+            // is locked again, for longer, as soon as this lock ends) but the lock stays.
+            accounts::update_failed(
+                &txn,
+                current.id,
+                u32::try_from(current.failed_attempts)
+                    .unwrap_or(0)
+                    .saturating_add(1),
+                u32::try_from(current.lockouts).unwrap_or(0),
+                current.locked_until,
+                now,
+            )
+            .await?;
+            "attempt_while_locked"
         } else {
             let outcome = after_failure(
                 &self.config.lockout,
@@ -364,16 +402,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_locked_account_with_a_wrong_password_gives_wrong_credentials_and_counts_nothing() {
+    async fn a_locked_account_answers_locked_whatever_the_password_and_counts_each_attempt() {
         let fx = Fixture::new().await;
         let account = fx.active(EMAIL, PASSWORD).await;
         fail(&fx, 5).await;
         let locked = fx.account(account.id).await;
-        fail(&fx, 7).await;
+        let until = locked.locked_until.unwrap();
+        for password in [WRONG, PASSWORD, WRONG] {
+            assert_eq!(
+                fx.sign_in(EMAIL, password).await,
+                Err(SignInError::Locked { until })
+            );
+        }
         let after = fx.account(account.id).await;
-        assert_eq!(after.failed_attempts, locked.failed_attempts);
+        assert_eq!(after.failed_attempts, locked.failed_attempts + 3);
         assert_eq!(after.lockouts, 1);
         assert_eq!(after.locked_until, locked.locked_until);
+    }
+
+    #[tokio::test]
+    async fn guesses_during_a_lock_lock_again_for_longer_as_soon_as_it_ends() {
+        let fx = Fixture::new().await;
+        let account = fx.active(EMAIL, PASSWORD).await;
+        fail(&fx, 5).await;
+        for _ in 0..5 {
+            assert!(fx.sign_in(EMAIL, WRONG).await.is_err());
+        }
+        fx.advance(Duration::minutes(15));
+        fail(&fx, 1).await;
+        let relocked = fx.account(account.id).await;
+        assert_eq!(relocked.lockouts, 2);
+        assert_eq!(
+            relocked.locked_until,
+            Some(fx.clock_now() + Duration::minutes(30))
+        );
     }
 
     #[tokio::test]

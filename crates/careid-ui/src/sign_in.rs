@@ -231,7 +231,7 @@ fn explain(ui: &Ui, refusal: &Option<SignInError>) -> (String, StatusCode) {
             let minutes = minutes_left(*until, ui.protocol.clock.now());
             let unit = if minutes == 1 { "minute" } else { "minutes" };
             format!(
-                "Your account is locked after too many incorrect passwords. Try again in {minutes} {unit}."
+                "Your account is locked after too many incorrect sign-in attempts. Try again in {minutes} {unit}, or choose \u{201c}Forgot password?\u{201d} to set a new password, which unlocks it."
             )
         }
         Some(SignInError::Disabled) => {
