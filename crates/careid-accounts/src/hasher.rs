@@ -481,6 +481,59 @@ mod tests {
         assert!(hasher.verify(password(), hash).await.unwrap());
     }
 
+    /// This process's resident and peak memory in MiB, from /proc/self/status.
+    fn memory_mib() -> (u64, u64) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let field = |name: &str| -> u64 {
+            let line = status.lines().find(|line| line.starts_with(name)).unwrap();
+            let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            kib / 1024
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Many verifications through the pool, as a flood of sign-ins, at the OWASP
+    /// parameters. Ignored because resident memory is the whole process's: run it alone,
+    /// `cargo test -p careid-accounts --lib -- --ignored --nocapture memory_stays_flat`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "measures the whole process's memory; run it alone"]
+    async fn memory_stays_flat_through_a_flood_of_verifications() {
+        const TASKS: usize = 64;
+        let hasher = Hasher::new(HashParams::default(), 0, FOREVER);
+        let hash = hasher.hash(password()).await.unwrap();
+        let flood = |rounds: usize| {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    let (hasher, hash) = (hasher.clone(), hash.clone());
+                    tokio::spawn(async move {
+                        for _ in 0..rounds {
+                            assert!(hasher.verify(password(), hash.clone()).await.unwrap());
+                        }
+                    })
+                })
+                .collect();
+            async move {
+                for task in tasks {
+                    task.await.unwrap();
+                }
+            }
+        };
+        // Every worker has hashed at least once after the first round.
+        flood(1).await;
+        let (warm, _) = memory_mib();
+        let rounds = 2000 / TASKS;
+        flood(rounds).await;
+        let (after, peak) = memory_mib();
+        println!(
+            "{} workers; after warm-up VmRSS {warm} MiB; after {} verifications \
+             VmRSS {after} MiB, VmHWM {peak} MiB",
+            hasher.workers(),
+            rounds * TASKS
+        );
+        // Each worker keeps one arena of ~19 MiB; nothing else should stay behind.
+        assert!(after <= warm + 8, "grew from {warm} to {after} MiB");
+    }
+
     #[tokio::test]
     async fn out_of_range_parameters_fail_new_hashes_but_stored_ones_verify() {
         let bad = HashParams {
