@@ -226,9 +226,11 @@ fn spawn(
             Err(err) => tracing::error!(%err, index, "could not start a hashing worker"),
         }
     }
+    // With no worker at all the queue has no receiver left, and every call fails at once
+    // with `HashWorkerFailed` rather than waiting out `max_wait`.
     let hasher = Hasher {
         jobs,
-        workers,
+        workers: handles.len(),
         max_wait,
         params,
     };
