@@ -36,9 +36,9 @@ pub enum AccountsError {
     /// Hashing failed, for example with out-of-range argon2 parameters.
     #[error("hashing failed: {0}")]
     Hash(#[from] PolicyError),
-    /// A blocking hashing task panicked or was cancelled.
-    #[error("hashing task failed: {0}")]
-    HashTask(#[from] tokio::task::JoinError),
+    /// A hashing job panicked, or no hashing worker is running.
+    #[error("a hashing worker failed")]
+    HashWorkerFailed,
     /// An invitation or reset link is unknown, already used or expired.
     #[error("the link is {}", .0.as_str())]
     LinkNotUsable(LinkProblem),

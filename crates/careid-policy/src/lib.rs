@@ -16,7 +16,9 @@ pub mod session;
 
 pub use error::PolicyError;
 pub use expiry::is_inactive_expired;
-pub use hash::{HashParams, dummy_verify, hash_password, needs_rehash, verify_password};
+pub use hash::{
+    HashParams, HashWorkspace, dummy_verify, hash_password, needs_rehash, verify_password,
+};
 pub use history::{HISTORY_DEPTH, is_reused};
 pub use lockout::{FailureOutcome, LockoutRules, is_locked};
 pub use one_time::OneTimeRules;
