@@ -4,7 +4,16 @@
 use careid_store::{StoreError, revoked_access_tokens};
 use serde_json::{Map, Value};
 
-use crate::Protocol;
+use crate::{Protocol, grant::Grant};
+
+/// careid's private claim naming the grant an access token was issued from: a digest of
+/// the grant's refresh-token family, so a revoked family denies its access tokens too.
+pub(crate) const GRANT_CLAIM: &str = "gid";
+
+/// The `gid` of a grant's access tokens.
+pub(crate) fn grant_id(grant: &Grant) -> String {
+    careid_policy::one_time::digest(&grant.family_id)[..32].to_owned()
+}
 
 /// The claims of a JWT that careid signed as an access token (`typ: at+jwt`, RFC 9068
 /// §2.1) for this issuer, whether or not it has expired or been revoked. Anything else
@@ -19,7 +28,7 @@ pub(crate) fn decode(app: &Protocol, token: &str) -> Option<Map<String, Value>> 
 }
 
 /// A usable access token's claims: signed by careid as `at+jwt`, from this issuer,
-/// unexpired, and its `jti` not revoked.
+/// unexpired, and neither its `jti` nor its grant revoked.
 pub(crate) async fn verify(
     app: &Protocol,
     token: &str,
@@ -38,7 +47,8 @@ pub(crate) async fn verify(
     let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
         return Ok(None);
     };
-    if revoked_access_tokens::is_revoked(&app.db, jti).await? {
+    let grant = claims.get(GRANT_CLAIM).and_then(Value::as_str);
+    if revoked_access_tokens::is_revoked(&app.db, jti, grant).await? {
         return Ok(None);
     }
     Ok(Some(claims))

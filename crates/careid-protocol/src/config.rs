@@ -14,6 +14,9 @@ pub struct ProtocolConfig {
     pub id_token_seconds: u32,
     /// Refresh tokens, rotated on every use.
     pub refresh_token_days: u32,
+    /// The most a refresh-token family can live, counted from the sign-in that started
+    /// it: rotation slides `refresh_token_days` forward, never past this.
+    pub refresh_family_days: u32,
     /// How long a person has to finish signing in after /authorize.
     pub authorization_request_minutes: u32,
 }
@@ -25,6 +28,7 @@ impl Default for ProtocolConfig {
             access_token_seconds: 600,
             id_token_seconds: 3600,
             refresh_token_days: 30,
+            refresh_family_days: 90,
             authorization_request_minutes: 30,
         }
     }

@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Client, Protocol, ProtocolError, access_token, client_auth,
+    grant::Grant,
     introspect::{TokenKind, lookup_order},
     token::Form,
 };
@@ -62,8 +63,13 @@ async fn refresh(app: &Protocol, client: &Client, presented: &str) -> Result<boo
         return Ok(true);
     }
     let now = app.clock.now();
+    let grant =
+        Grant::from_json(token.grant()?).map_err(|err| StoreError::Corrupt(err.to_string()))?;
     let txn = app.db.begin().await?;
-    let revoked = refresh_tokens::revoke_family(&txn, &token.family_id, now).await?;
+    // RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens issued
+    // from the same grant.
+    let revoked =
+        crate::grants::revoke_family_and_its_access_tokens(app, &txn, client, &grant, now).await?;
     if revoked > 0 {
         audit::insert_event(
             &txn,

@@ -34,7 +34,7 @@ pub enum Subject<'a> {
     Client,
 }
 
-fn access_token_seconds(app: &Protocol, client: &Client) -> u32 {
+pub(crate) fn access_token_seconds(app: &Protocol, client: &Client) -> u32 {
     client
         .access_token_seconds
         .unwrap_or(app.config.access_token_seconds)
@@ -67,6 +67,10 @@ pub fn access_token(
             claims.insert("auth_time".into(), json!(grant.auth_time));
             claims.insert("amr".into(), json!(grant.amr));
             claims.insert("sid".into(), json!(grant.sid));
+            claims.insert(
+                crate::access_token::GRANT_CLAIM.into(),
+                json!(crate::access_token::grant_id(grant)),
+            );
         }
         Subject::Client => {
             claims.insert("sub".into(), json!(client.client_id));
@@ -149,12 +153,23 @@ pub async fn refresh_token(
             client_id: client.client_id.clone(),
             account_id: grant.account_id,
             grant: stored_for_refresh(grant),
-            expires_at: now + Duration::days(days.into()),
+            expires_at: refresh_expiry(app, grant, days, now),
         },
         now,
     )
     .await?;
     Ok(Some(token))
+}
+
+/// When a new refresh token of the grant's family expires: `days` from now, but never
+/// later than `refresh_family_days` after the person authenticated, so rotation cannot
+/// keep a family alive for ever (RFC 9700 §4.14.2).
+fn refresh_expiry(app: &Protocol, grant: &Grant, days: u32, now: OffsetDateTime) -> OffsetDateTime {
+    let sliding = now + Duration::days(days.into());
+    let cap = OffsetDateTime::from_unix_timestamp(grant.auth_time)
+        .map(|auth| auth + Duration::days(app.config.refresh_family_days.into()))
+        .unwrap_or(sliding);
+    sliding.min(cap)
 }
 
 /// A refresh token keeps what later tokens need, not the code's one-time parts.

@@ -44,8 +44,34 @@ pub async fn insert_revoked(
 }
 
 /// Whether `jti` has been revoked.
-pub async fn is_revoked(db: &impl ConnectionTrait, jti: &str) -> Result<bool, StoreError> {
-    Ok(Entity::find_by_id(jti.to_owned()).one(db).await?.is_some())
+pub async fn is_revoked(
+    db: &impl ConnectionTrait,
+    jti: &str,
+    grant: Option<&str>,
+) -> Result<bool, StoreError> {
+    // One lookup answers both: the token itself, and the grant it was issued from.
+    let mut keys = vec![jti.to_owned()];
+    keys.extend(grant.map(grant_key));
+    Ok(Entity::find()
+        .filter(Column::Jti.is_in(keys))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Denies every access token issued from the grant `grant` (its `gid` claim) until
+/// `expires_at`, when the last of them has expired (RFC 6749 §4.1.2, RFC 7009 §2.1).
+pub async fn insert_revoked_grant(
+    db: &impl ConnectionTrait,
+    grant: &str,
+    expires_at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    insert_revoked(db, &grant_key(grant), expires_at).await
+}
+
+/// A grant's row key: prefixed, so that no `jti` can collide with it.
+fn grant_key(grant: &str) -> String {
+    format!("grant:{grant}")
 }
 
 /// Forgets revocations of tokens that have expired by now.

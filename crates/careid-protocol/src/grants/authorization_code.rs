@@ -31,15 +31,8 @@ pub async fn redeem(
             // RFC 6749 §4.1.2: a code used twice revokes what it was exchanged for.
             let grant = Grant::from_json(grant)?;
             if client_id == client.client_id {
-                super::revoke_leaked_family(
-                    &txn,
-                    "code_replayed",
-                    grant.account_id,
-                    &client_id,
-                    &grant.family_id,
-                    now,
-                )
-                .await?;
+                super::revoke_leaked_family(app, &txn, "code_replayed", client, &grant, now)
+                    .await?;
                 txn.commit().await?;
             }
             return Err(ProtocolError::InvalidGrant(

@@ -72,16 +72,9 @@ async fn reused(
     token: &refresh_tokens::RefreshToken,
     now: time::OffsetDateTime,
 ) -> Result<ProtocolError, ProtocolError> {
+    let grant = Grant::from_json(token.grant()?)?;
     let txn = app.db.begin().await?;
-    super::revoke_leaked_family(
-        &txn,
-        "refresh_token_reused",
-        token.account_id,
-        &client.client_id,
-        &token.family_id,
-        now,
-    )
-    .await?;
+    super::revoke_leaked_family(app, &txn, "refresh_token_reused", client, &grant, now).await?;
     txn.commit().await?;
     Ok(ProtocolError::InvalidGrant(
         "the refresh token is invalid, expired or revoked",
