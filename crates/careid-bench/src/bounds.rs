@@ -44,6 +44,9 @@ pub struct BoundsReport {
     pub cores: usize,
     /// Seconds each figure was measured for.
     pub seconds_per_measure: f64,
+    /// The machine's 1-, 5- and 15-minute load averages before measuring: other work
+    /// on the cores lowers every figure.
+    pub load_average_before: Option<[f64; 3]>,
     /// argon2id with careid's parameters.
     pub argon2id: HashBound,
     /// JWT signatures, one entry per algorithm.
@@ -87,6 +90,7 @@ pub async fn measure(options: &BoundsOptions) -> Result<BoundsReport, BenchError
     } else {
         options.threads
     };
+    let load_average_before = crate::procfs::load_average();
     let cpu = options.clone();
     let (argon2id, signatures) = tokio::task::spawn_blocking(move || {
         Ok::<_, BenchError>((argon2_bound(&cpu, cores)?, signature_bounds(&cpu, cores)?))
@@ -107,6 +111,7 @@ pub async fn measure(options: &BoundsOptions) -> Result<BoundsReport, BenchError
     Ok(BoundsReport {
         cores,
         seconds_per_measure: options.duration.as_secs_f64(),
+        load_average_before,
         argon2id,
         signatures,
         sqlite_commits,

@@ -1,5 +1,6 @@
 //! The server's resource use, read from `/proc/PID/status` (resident memory now and at
-//! its peak) and `/proc/PID/stat` (CPU time), as proc(5) lays them out. Linux only.
+//! its peak) and `/proc/PID/stat` (CPU time), and how busy the machine is
+//! (`/proc/loadavg`), as proc(5) lays them out. Linux only.
 
 use serde::Serialize;
 
@@ -35,6 +36,17 @@ pub fn sample(pid: u32) -> Result<ProcessSample, BenchError> {
         peak_rss_mib: mib(hwm_kib),
         cpu_seconds: ticks as f64 / TICKS_PER_SECOND,
     })
+}
+
+/// The machine's 1-, 5- and 15-minute load averages, if `/proc/loadavg` reads. A
+/// figure measured while other work keeps the cores busy says little about careid.
+pub fn load_average() -> Option<[f64; 3]> {
+    parse_load_average(&std::fs::read_to_string("/proc/loadavg").ok()?)
+}
+
+fn parse_load_average(text: &str) -> Option<[f64; 3]> {
+    let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
+    Some([fields.next()??, fields.next()??, fields.next()??])
 }
 
 fn mib(kib: u64) -> f64 {
@@ -81,6 +93,15 @@ mod tests {
         let stat = "4242 (care id) (x)) S 1 4242 4242 0 -1 4194560 5000 0 0 0 250 75 0 0 20 0 5 0 100 1000000 8000 18446744073709551615";
         assert_eq!(cpu_ticks(stat), Some(325));
         assert_eq!(cpu_ticks("4242 (careid) S 1"), None);
+    }
+
+    #[test]
+    fn loadavg_gives_three_averages() {
+        assert_eq!(
+            parse_load_average("8.67 7.28 7.07 3/412 20371\n"),
+            Some([8.67, 7.28, 7.07])
+        );
+        assert_eq!(parse_load_average("8.67 x"), None);
     }
 
     #[test]

@@ -79,6 +79,11 @@ pub struct Report {
     pub concurrency: usize,
     /// Seconds each scenario was given.
     pub seconds_per_scenario: f64,
+    /// The machine's 1-, 5- and 15-minute load averages before the first scenario: the
+    /// bench shares the cores with careid, and anything else running skews both.
+    pub load_average_before: Option<[f64; 3]>,
+    /// The same after the last scenario.
+    pub load_average_after: Option<[f64; 3]>,
     /// One entry per scenario, in the order run.
     pub scenarios: Vec<ScenarioReport>,
 }
@@ -167,6 +172,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             url: options.url.clone(),
             why: format!("{:?} {}", sample.status, sample.body),
         })?;
+    let load_average_before = procfs::load_average();
     let mut scenarios = Vec::with_capacity(options.scenarios.len());
     for &scenario in &options.scenarios {
         scenarios.push(run_scenario(scenario, options, &target).await?);
@@ -175,6 +181,8 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         url: options.url.clone(),
         concurrency: options.concurrency,
         seconds_per_scenario: options.duration.as_secs_f64(),
+        load_average_before,
+        load_average_after: procfs::load_average(),
         scenarios,
     })
 }

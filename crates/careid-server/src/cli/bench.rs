@@ -140,6 +140,12 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
 
 /// One line per scenario on stderr, for a person watching; the JSON is on stdout.
 fn summarise(report: &Report) {
+    if let (Some(before), Some(after)) = (report.load_average_before, report.load_average_after) {
+        eprintln!(
+            "machine load average (1 min) {:.2} before, {:.2} after: other work on the cores skews every figure",
+            before[0], after[0]
+        );
+    }
     for s in &report.scenarios {
         let p99 = s.latency.map_or(0.0, |l| l.p99_ms);
         eprintln!(
