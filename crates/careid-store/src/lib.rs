@@ -20,6 +20,7 @@ pub mod profiles;
 pub mod refresh_tokens;
 pub mod registration_tokens;
 pub mod revoked_access_tokens;
+pub mod seed;
 pub mod sessions;
 pub mod signing_keys;
 

@@ -123,7 +123,7 @@ pub async fn update_email_verified(
 }
 
 /// "Ada Lovelace" → given "Ada", family "Lovelace"; a single word is a given name.
-fn split_name(name: &str) -> (Option<String>, Option<String>) {
+pub(crate) fn split_name(name: &str) -> (Option<String>, Option<String>) {
     let name = name.trim();
     match name.rsplit_once(' ') {
         Some((given, family)) => (Some(given.trim().to_owned()), Some(family.to_owned())),

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod bench;
 mod client;
 mod config_check;
 mod policy;
@@ -56,6 +57,11 @@ pub enum Command {
     /// List clients, make client secrets and registration tokens.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Load a running careid over HTTP and print JSON figures; `bench bounds` measures
+    /// this machine's limits instead.
+    Bench(bench::BenchArgs),
+    /// Fill the configured database with active accounts to benchmark with.
+    Seed(bench::SeedArgs),
 }
 
 /// `careid config …`.
@@ -85,6 +91,8 @@ impl Cli {
             Command::Policy(command) => policy::run(&self.config, command),
             Command::Config(ConfigCommand::Check) => config_check::run(&self.config),
             Command::Client(command) => client::run(&self.config, command).await,
+            Command::Bench(args) => bench::run(&self.config, args).await,
+            Command::Seed(args) => bench::seed(&self.config, args).await,
         }
     }
 }
