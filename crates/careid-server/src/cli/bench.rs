@@ -165,7 +165,7 @@ pub async fn seed(config_path: &Path, args: SeedArgs) -> anyhow::Result<()> {
     careid_store::migrate(&config.database_url).await?;
     let db = careid_store::connect(&config.database_url, 1).await?;
     let report = careid_bench::seed(
-        &db,
+        db.writer(),
         &SeedOptions {
             accounts: args.accounts,
             prefix: args.prefix.clone(),
