@@ -575,3 +575,80 @@ async fn a_password_reset_unlocks_a_locked_account() {
         "the reset ended the lock"
     );
 }
+
+/// Asks for a reset of `email` on the forgot-password page; the page it answers with.
+async fn forgot(browser: &Browser, email: &str) -> Page {
+    let forgot = browser.visit("/forgot-password").await.page();
+    submit_page(browser, &forgot, &[("email", email)]).await
+}
+
+#[tokio::test]
+async fn a_fourth_reset_request_within_the_hour_sends_nothing_and_voids_nothing() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let server = server(&sink).await;
+    server.add_account(EMAIL, "Ada").await;
+    let browser = server.browser();
+    let mut links = Vec::new();
+    for _ in 0..3 {
+        assert!(
+            forgot(&browser, EMAIL)
+                .await
+                .body
+                .contains("Check your email")
+        );
+        links.push(only_link(&sink.next_message().await));
+    }
+
+    // The fourth looks the same to whoever asked, but the person gets no fourth mail and
+    // the newest link still works.
+    let fourth = forgot(&browser, EMAIL).await;
+    assert!(fourth.body.contains("Check your email"), "{}", fourth.body);
+    assert!(
+        events(&server, EMAIL)
+            .await
+            .contains(&"reset_throttled".into())
+    );
+    let offer = browser.visit(&links[2]).await.page();
+    assert!(
+        offer.body.contains("Send me a security code"),
+        "{}",
+        offer.body
+    );
+
+    // An hour later the person can ask again.
+    server.clock.advance(Duration::hours(1));
+    forgot(&browser, EMAIL).await;
+    assert!(only_link(&sink.next_message().await).contains("/reset?token="));
+    assert!(
+        sink.try_next_message().is_none(),
+        "the fourth request sent no mail"
+    );
+}
+
+#[tokio::test]
+async fn an_address_asking_for_too_many_resets_is_told_to_wait() {
+    let sink = SmtpSink::start().await.unwrap();
+    let server = server(&sink).await;
+    let browser = server.browser();
+    for n in 0..20 {
+        let page = forgot(&browser, &format!("nobody{n}@clinic.example")).await;
+        assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    }
+
+    let forgot_page = browser.visit("/forgot-password").await.page();
+    let form = forgot_page.form().unwrap();
+    let action = url::Url::parse(&forgot_page.url)
+        .unwrap()
+        .join(&form.action)
+        .unwrap();
+    let response = browser
+        .http
+        .post(action)
+        .form(&form.fields(&[("email", "one-more@clinic.example")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "3600");
+    assert!(response.text().await.unwrap().contains("Too many requests"));
+}

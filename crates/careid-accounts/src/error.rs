@@ -62,6 +62,13 @@ pub enum AccountsError {
         /// The longest allowed lifetime, in hours.
         max_hours: i64,
     },
+    /// This client address asked for too many resets lately; it may ask again once the
+    /// window has passed.
+    #[error("too many requests from this address")]
+    TooManyRequests {
+        /// Minutes until the address may ask again, at most the window.
+        retry_after_minutes: u32,
+    },
     /// A message could not be rendered or sent.
     #[error("mail failed: {0}")]
     Mail(#[from] careid_mail::MailError),

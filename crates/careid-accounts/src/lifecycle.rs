@@ -52,6 +52,13 @@ pub struct LifecycleConfig {
     pub code_attempts: u32,
     /// The longest an administrator's reset link may live, in days. Default 7.
     pub admin_reset_max_days: u32,
+    /// Resets one account may be sent within an hour; more requests are answered alike
+    /// but send nothing and void nothing (no mail-bombing, no minting of fresh codes to
+    /// guess at). Default 3.
+    pub reset_requests_per_hour: u32,
+    /// "Forgot password?" requests one client address may make within an hour, for any
+    /// emails; past it the address gets 429. Default 20.
+    pub reset_requests_per_address_per_hour: u32,
 }
 
 impl Default for LifecycleConfig {
@@ -62,6 +69,8 @@ impl Default for LifecycleConfig {
             reset_code_minutes: 15,
             code_attempts: 5,
             admin_reset_max_days: 7,
+            reset_requests_per_hour: 3,
+            reset_requests_per_address_per_hour: 20,
         }
     }
 }

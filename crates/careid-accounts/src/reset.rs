@@ -73,12 +73,42 @@ impl Lifecycle {
             ip: ip.clone(),
             detail,
         };
+        let window = now - Duration::HOUR;
+        // Checked first and for any email: an address cannot mail-bomb many people, and
+        // the answer says nothing about which emails have accounts.
+        if let Some(ip) = &ip {
+            let recent = audit::count_from_ip(db, "reset_requested", ip, window).await?;
+            if recent >= u64::from(self.config.reset_requests_per_address_per_hour) {
+                let throttled = audit::NewEvent {
+                    kind: "reset_throttled",
+                    detail: json!({ "reason": "address", "recent": recent }),
+                    ..requested(None, json!({}))
+                };
+                audit::insert_event(db, throttled, now).await?;
+                return Err(AccountsError::TooManyRequests {
+                    retry_after_minutes: 60,
+                });
+            }
+        }
         let account = careid_store::accounts::find_by_email(db, email).await?;
         let Some(account) = account.filter(may_reset) else {
             let detail = json!({ "reason": "no_account_may_reset" });
             audit::insert_event(db, requested(None, detail), now).await?;
             return Ok(());
         };
+        // Past the per-account limit the answer is the same, but nothing is sent and the
+        // pending link or code stays as it was: a stranger can neither flood the person's
+        // mailbox nor mint fresh codes to guess at.
+        let recent = audit::count_for_account(db, "reset_requested", account.id, window).await?;
+        if recent >= u64::from(self.config.reset_requests_per_hour) {
+            let throttled = audit::NewEvent {
+                kind: "reset_throttled",
+                detail: json!({ "reason": "account", "recent": recent }),
+                ..requested(Some(account.id), json!({}))
+            };
+            audit::insert_event(db, throttled, now).await?;
+            return Ok(());
+        }
         let mode = if branding.is_code_only {
             "code_only"
         } else {

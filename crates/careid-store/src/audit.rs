@@ -89,6 +89,22 @@ pub async fn count_from_ip(
         .await?)
 }
 
+/// How many `kind` events of one account came after `since` (per-account limits).
+/// Served by the index on `account_id`.
+pub async fn count_for_account(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    account_id: i64,
+    since: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Kind.eq(kind))
+        .filter(Column::At.gt(since))
+        .count(db)
+        .await?)
+}
+
 /// Events, newest first, optionally for one account and since an instant.
 pub async fn find_events(
     db: &impl ConnectionTrait,

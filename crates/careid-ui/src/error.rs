@@ -44,6 +44,12 @@ pub enum UiError {
     /// Password hashing is saturated: 503 with `Retry-After`.
     #[error("password hashing is at capacity")]
     Busy,
+    /// The client address made too many requests of this kind: 429 with `Retry-After`.
+    #[error("too many requests from this address")]
+    TooManyRequests {
+        /// Minutes until the address may try again.
+        retry_after_minutes: u32,
+    },
     /// The themes folder or a template in it could not be read at start-up.
     #[error("could not read {path}: {source}")]
     ThemesUnreadable {
@@ -79,6 +85,11 @@ impl From<AccountsError> for UiError {
     fn from(err: AccountsError) -> Self {
         match err {
             AccountsError::Busy => Self::Busy,
+            AccountsError::TooManyRequests {
+                retry_after_minutes,
+            } => Self::TooManyRequests {
+                retry_after_minutes,
+            },
             AccountsError::UnknownProfile => Self::UnknownProfile,
             other => Self::Accounts(other),
         }
@@ -130,6 +141,11 @@ impl UiError {
                 "careid is very busy",
                 "Too many people are signing in right now. Wait a moment and try again.",
             ),
+            Self::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "There have been too many requests from your network. Wait an hour and try again, or ask your practice administrator for help.",
+            ),
             Self::ThemesUnreadable { .. }
             | Self::Template(_)
             | Self::Store(_)
@@ -153,9 +169,17 @@ impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let (status, shown) = self.shown();
         let mut response = PlainErrorPage.render(status, shown.title, shown.detail);
-        if matches!(self, Self::Busy) {
-            let retry = HeaderValue::from_static("1");
-            response.headers_mut().insert(header::RETRY_AFTER, retry);
+        let retry_after = match &self {
+            Self::Busy => Some(1),
+            Self::TooManyRequests {
+                retry_after_minutes,
+            } => Some(u64::from(*retry_after_minutes) * 60),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response.extensions_mut().insert(shown);
         response
