@@ -97,7 +97,7 @@ impl App {
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 Duration::from_secs(30),
             ));
-        let router = headers::secure(router);
+        let router = headers::secure(router, config.issuer.starts_with("https://"));
         Ok(Self {
             router,
             protocol,
