@@ -546,3 +546,34 @@ async fn userinfo_answers_by_post_as_well() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["email"], "ada@example.org");
 }
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_audited_with_the_client_it_claimed() {
+    let server = TestServer::start().await;
+    for path in ["/token", "/introspect", "/revoke"] {
+        let response = server
+            .post_form(
+                path,
+                Some(("crm", "not-the-secret")),
+                &[("grant_type", "client_credentials"), ("token", "x")],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    let failures: Vec<_> = careid_store::audit::find_events(&server.accounts.db, None, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "client_auth_failed")
+        .collect();
+    assert_eq!(failures.len(), 3);
+    assert!(
+        failures
+            .iter()
+            .all(|e| e.client_id.as_deref() == Some("crm"))
+    );
+}

@@ -6,11 +6,40 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::STANDARD};
+use careid_store::audit;
+use serde_json::json;
 
 use crate::{AuthMethod, Client, Protocol, ProtocolError, client_assertion};
 
-/// Identifies and authenticates the client of a token request.
+/// Identifies and authenticates the client of a token request. A failure is audited
+/// with the client it claimed to be, so secret guessing shows in the audit trail.
 pub async fn authenticate(
+    app: &Protocol,
+    headers: &HeaderMap,
+    form: &super::token::Form,
+) -> Result<Arc<Client>, ProtocolError> {
+    let outcome = identify(app, headers, form).await;
+    if let Err(ProtocolError::InvalidClient { reason, .. }) = &outcome {
+        let claimed = basic_credentials(headers)
+            .ok()
+            .flatten()
+            .map(|(id, _)| id)
+            .or_else(|| form.get("client_id").map(str::to_owned));
+        let event = audit::NewEvent {
+            kind: "client_auth_failed",
+            client_id: claimed,
+            detail: json!({ "reason": reason }),
+            ..Default::default()
+        };
+        // The refusal stands whether or not it could be recorded.
+        if let Err(err) = audit::insert_event(&app.db, event, app.clock.now()).await {
+            tracing::error!(%err, "client_auth_failed not audited");
+        }
+    }
+    outcome
+}
+
+async fn identify(
     app: &Protocol,
     headers: &HeaderMap,
     form: &super::token::Form,
