@@ -202,7 +202,7 @@ mod flow {
             ("password", PASSWORD),
         ];
         let html = text(fx.post("/sign-in", CSRF, &right).await).await;
-        assert!(html.contains("Try again in 10 minutes."), "{html}");
+        assert!(html.contains("Try again in 10 minutes,"), "{html}");
     }
 
     #[tokio::test]
