@@ -60,11 +60,13 @@ pub async fn current(
         now,
         &app.session_rules,
     ) {
-        sessions::end_session(&app.db, session.id, now).await?;
+        // Found lazily, the timeout still ends the session the one way: its clients
+        // are told and its bound refresh tokens die.
+        sessions::end_one(&app.db, session.id, now).await?;
         return Ok(None);
     }
     let Some(account) = account_in_good_standing(app, &app.db, session.account_id).await? else {
-        sessions::end_session(&app.db, session.id, now).await?;
+        sessions::end_one(&app.db, session.id, now).await?;
         return Ok(None);
     };
     // The idle clock is kept to the minute: a session used again within a minute of its

@@ -150,6 +150,8 @@ pub async fn refresh_token(
             account_id: grant.account_id,
             grant: stored_for_refresh(grant),
             expires_at: now + Duration::days(days.into()),
+            // OIDC Core §11: only `offline_access` outlives the browser session.
+            sid: (!scope::contains(&grant.scope, "offline_access")).then(|| grant.sid.clone()),
         },
         now,
     )
