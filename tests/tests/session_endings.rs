@@ -141,7 +141,7 @@ struct Fixture {
     server: TestServer,
     base: String,
     received: Received,
-    _clients: tempfile::TempDir,
+    clients: tempfile::TempDir,
 }
 
 impl Fixture {
@@ -154,7 +154,7 @@ impl Fixture {
             server,
             base,
             received,
-            _clients: clients,
+            clients,
         }
     }
 
@@ -439,4 +439,23 @@ async fn a_delivery_to_a_receiver_that_is_down_is_retried_and_arrives_once_it_is
         .await
         .unwrap();
     assert!(rows[0].delivered_at.is_some());
+}
+
+#[tokio::test]
+async fn two_instances_sending_from_one_outbox_deliver_each_logout_once() {
+    let mut fx = Fixture::new().await;
+    // A second instance over the same database and client files runs its own
+    // delivery job.
+    let clients = fx.clients.path().to_owned();
+    let _second = TestServer::start_on(
+        tempfile::tempdir().unwrap(),
+        fx.server.database_url.clone(),
+        Some(fx.server.issuer.clone()),
+        |c| c.clients_dir = clients,
+    )
+    .await;
+    let signed = fx.signed_in().await;
+    let page = signed.browser.visit("/sign-out").await.page();
+    signed.browser.submit(&page, &[]).await.page();
+    fx.assert_told_and_refused(&signed).await;
 }
