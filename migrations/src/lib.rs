@@ -8,6 +8,7 @@ mod m0002_session_clients;
 mod m0003_registration_tokens;
 mod m0004_audit_ip_index;
 mod m0005_client_assertions;
+mod m0006_session_endings;
 
 /// Every careid migration, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_registration_tokens::Migration),
             Box::new(m0004_audit_ip_index::Migration),
             Box::new(m0005_client_assertions::Migration),
+            Box::new(m0006_session_endings::Migration),
         ]
     }
 }

@@ -183,6 +183,11 @@ pub fn pkce_s256(verifier: &str) -> String {
 /// A verifier and its S256 challenge, fixed so tests read easily.
 pub const VERIFIER: &str = "a-verifier-that-is-long-enough-to-satisfy-rfc-7636-ok";
 
+/// The scope that gets a refresh token outliving the browser session (OIDC Core §11):
+/// without `offline_access` a client gets none unless its file sets
+/// `session_refresh_tokens = true`.
+pub const OFFLINE_SCOPE: &str = "openid profile email offline_access";
+
 /// The CRM's registered redirect URI.
 pub const CRM_CALLBACK: &str = "http://127.0.0.1:8081/callback";
 
@@ -220,9 +225,10 @@ impl TestServer {
         url.to_string()
     }
 
-    /// A CRM code for `email`: signs in on the form if `browser` has no session yet.
+    /// A CRM code for `email`, asking for [`OFFLINE_SCOPE`] so that its exchange brings
+    /// a refresh token: signs in on the form if `browser` has no session yet.
     pub async fn crm_code(&self, browser: &Browser, email: &str) -> String {
-        let url = self.authorize_url("crm", CRM_CALLBACK, &[]);
+        let url = self.authorize_url("crm", CRM_CALLBACK, &[("scope", OFFLINE_SCOPE)]);
         let back = match browser.visit(&url).await {
             browser::Landing::Left(back) => back,
             browser::Landing::Page(_) => browser.sign_in(&url, email, PASSWORD).await,

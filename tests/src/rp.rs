@@ -75,6 +75,16 @@ impl Rp {
 
     /// An authorization URL with PKCE S256, state and nonce, asking for profile and email.
     pub fn start(&self) -> Pending {
+        self.start_with(&[])
+    }
+
+    /// As [`Self::start`], also asking for `offline_access`: the exchange then brings a
+    /// refresh token (OIDC Core §11).
+    pub fn start_offline(&self) -> Pending {
+        self.start_with(&["offline_access"])
+    }
+
+    fn start_with(&self, extra: &[&str]) -> Pending {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = self
             .client
@@ -85,6 +95,7 @@ impl Rp {
             )
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("email".into()))
+            .add_scopes(extra.iter().map(|s| Scope::new((*s).into())))
             .set_pkce_challenge(challenge)
             .url();
         Pending {

@@ -117,7 +117,7 @@ async fn an_access_token_introspects_active_with_its_claims() {
     assert_eq!(answer["active"], true);
     assert_eq!(answer["client_id"], "crm");
     assert_eq!(answer["token_type"], "Bearer");
-    assert_eq!(answer["scope"], "openid profile email");
+    assert_eq!(answer["scope"], careid_tests::OFFLINE_SCOPE);
     assert_eq!(answer["iss"], server.issuer.as_str());
     for key in ["sub", "exp", "iat", "aud", "jti"] {
         assert_eq!(answer[key], jwt[key], "{key}");
@@ -132,7 +132,7 @@ async fn a_refresh_token_introspects_active_with_its_grant() {
     let answer = introspect(&server, CRM, &string(&tokens, "refresh_token"), None).await;
     assert_eq!(answer["active"], true);
     assert_eq!(answer["client_id"], "crm");
-    assert_eq!(answer["scope"], "openid profile email");
+    assert_eq!(answer["scope"], careid_tests::OFFLINE_SCOPE);
     assert_eq!(answer["sub"], claims(&string(&tokens, "id_token"))["sub"]);
     assert!(answer["exp"].as_i64().unwrap() > answer["iat"].as_i64().unwrap());
 }

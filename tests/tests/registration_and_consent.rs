@@ -474,8 +474,11 @@ async fn removing_an_app_on_the_account_page_revokes_its_refresh_token() {
     server.add_account("ada@example.org", "Ada Lovelace").await;
     let app = register_app(&server, json!({})).await;
     let browser = server.browser();
-    let url = server.authorize_url(app_id(&app), APP_CALLBACK, &[]);
+    // A third-party app gets a refresh token for `offline_access`, once consented.
+    let scope = [("scope", careid_tests::OFFLINE_SCOPE)];
+    let url = server.authorize_url(app_id(&app), APP_CALLBACK, &scope);
     let page = consent_page(sign_in(&browser, &url, "ada@example.org").await);
+    assert!(page.body.contains("Keep access while you are not using it"));
     let back = browser.submit(&page, &[]).await.left();
     let (status, tokens) = exchange(&server, &app, &param(&back, "code").unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");

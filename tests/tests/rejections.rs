@@ -403,7 +403,11 @@ async fn a_refresh_may_narrow_the_scope_but_not_widen_it() {
     let browser = server.browser();
     let back = browser
         .sign_in(
-            &server.authorize_url("crm", CRM_CALLBACK, &[("scope", "openid email")]),
+            &server.authorize_url(
+                "crm",
+                CRM_CALLBACK,
+                &[("scope", "openid email offline_access")],
+            ),
             "ada@example.org",
             PASSWORD,
         )

@@ -24,7 +24,11 @@ async fn a_sign_in_begun_on_one_instance_finishes_on_another() {
     let on_first = first.browser();
     let on_second = on_first.on(&second.url);
     let page = on_first
-        .visit(&first.authorize_url("crm", CRM_CALLBACK, &[]))
+        .visit(&first.authorize_url(
+            "crm",
+            CRM_CALLBACK,
+            &[("scope", careid_tests::OFFLINE_SCOPE)],
+        ))
         .await
         .page();
     let form = page.form().unwrap();

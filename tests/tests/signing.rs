@@ -241,7 +241,7 @@ async fn an_id_token_in_each_algorithm_verifies_with_openidconnect_and_every_end
             &callback(client_id),
         )
         .await;
-        let pending = rp.start();
+        let pending = rp.start_offline();
         let code = code_from(&browser, pending.url.as_str()).await;
         let tokens = rp.exchange(&code, pending.verifier).await;
 

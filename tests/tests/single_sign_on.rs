@@ -13,7 +13,8 @@ async fn the_crm_signs_in_with_a_password_and_the_emr_then_signs_in_without_one(
 
     // The CRM: discovery, authorize, sign-in form, code.
     let crm = Rp::crm(&server.url).await;
-    let pending = crm.start();
+    // `offline_access`: the CRM wants a refresh token (OIDC Core §11).
+    let pending = crm.start_offline();
     let back = browser
         .sign_in(pending.url.as_str(), "ada@example.org", PASSWORD)
         .await;

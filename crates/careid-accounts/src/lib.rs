@@ -8,6 +8,7 @@
 //! which they apply, keeps argon2 off the async runtime ([`Hasher`]) and writes the audit
 //! trail. Pages and wording are `careid-ui`'s.
 mod admin;
+mod apps;
 mod config;
 mod create;
 mod error;

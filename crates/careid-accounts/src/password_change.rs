@@ -5,7 +5,8 @@
 use careid_policy::{HISTORY_DEPTH, PasswordHash, PlainPassword, Violation, password};
 use careid_store::{
     accounts::{self, Account, Status},
-    audit, password_history, sessions,
+    audit, password_history,
+    sessions::{self, Ending},
 };
 use serde_json::json;
 
@@ -45,7 +46,11 @@ impl Accounts {
         let txn = self.begin().await?;
         accounts::update_password(&txn, account.id, hash.as_str(), now).await?;
         password_history::insert_entry(&txn, account.id, hash.as_str(), now).await?;
-        let ended = sessions::end_for_account(&txn, account.id, keep_session, now).await?;
+        let which = Ending::Account {
+            account_id: account.id,
+            keep: keep_session,
+        };
+        let ended = sessions::end_sessions(&txn, which, now).await?.len();
         let changed = audit::NewEvent {
             detail: json!({ "sessions_ended": ended }),
             ..event("password_changed", account.id)
@@ -76,7 +81,11 @@ impl Accounts {
         if is_activation {
             accounts::update_status(&txn, account.id, Status::Active, now).await?;
         }
-        sessions::end_for_account(&txn, account.id, None, now).await?;
+        let which = Ending::Account {
+            account_id: account.id,
+            keep: None,
+        };
+        sessions::end_sessions(&txn, which, now).await?;
         let set = audit::NewEvent {
             detail: json!({ "activated": is_activation }),
             ..event("password_set", account.id)

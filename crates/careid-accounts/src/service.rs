@@ -6,7 +6,7 @@ use std::sync::Arc;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_store::{Clock, Db, StoreError, audit, refresh_tokens, sessions};
 use rand::RngCore;
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{AccountsConfig, AccountsError, Hasher};
@@ -48,15 +48,20 @@ pub(crate) async fn commit(txn: DatabaseTransaction) -> Result<(), AccountsError
     Ok(txn.commit().await.map_err(StoreError::from)?)
 }
 
-/// Ends every careid session of the account and revokes its refresh tokens at every
-/// client: the account may no longer act anywhere (disable, expiry).
+/// Ends every careid session of the account (its clients are told by back-channel
+/// logout) and revokes its refresh tokens at every client: the account may no longer
+/// act anywhere (disable, expiry).
 pub(crate) async fn revoke_everything(
-    db: &impl ConnectionTrait,
+    txn: &DatabaseTransaction,
     account_id: i64,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    sessions::end_for_account(db, account_id, None, now).await?;
-    refresh_tokens::revoke_for_account(db, account_id, None, now).await?;
+    let which = sessions::Ending::Account {
+        account_id,
+        keep: None,
+    };
+    sessions::end_sessions(txn, which, now).await?;
+    refresh_tokens::revoke_for_account(txn, account_id, None, now).await?;
     Ok(())
 }
 

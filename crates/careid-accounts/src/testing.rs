@@ -159,6 +159,7 @@ impl Fixture {
             account_id,
             grant: serde_json::json!({}),
             expires_at: self.clock_now() + time::Duration::days(30),
+            sid: None,
         };
         refresh_tokens::insert_token(&self.accounts.db, new, self.clock_now())
             .await

@@ -1,15 +1,18 @@
 //! OIDC Back-Channel Logout 1.0: when a session ends, every client that received
 //! tokens in it and registered a `backchannel_logout_uri` gets a signed logout token,
-//! POSTed from careid to the client directly. Which session ended, and when, is
-//! `logout`'s business.
+//! POSTed from careid to the client directly.
 //!
-//! Delivery runs in a spawned task with a short timeout, so a slow or unreachable client
-//! never holds up the person signing out; a failed delivery is logged and not retried.
+//! Ending a session queues the deliveries as rows (`careid_store::logout_deliveries`,
+//! written in the ending's own transaction); [`deliver_due`] sends them. The server runs
+//! it on every instance; each row is claimed by one conditional UPDATE, so two instances
+//! never send the same one, and an accepted delivery is never sent again. A failure is
+//! retried with exponential backoff (measured on the `Clock`) for [`GIVE_UP_AFTER`],
+//! then given up; every outcome is logged.
 
 use std::time::Duration;
 
 use careid_policy::one_time;
-use careid_store::sessions::SessionClient;
+use careid_store::logout_deliveries::{self, LogoutDelivery};
 use serde_json::{Map, json};
 use time::OffsetDateTime;
 
@@ -19,21 +22,138 @@ use crate::{Client, Protocol, ProtocolError};
 pub(crate) const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// How long a logout token is valid: long enough to cross the network, short enough
-/// that a captured one is soon useless (§2.4 recommends at most two minutes).
+/// that a captured one is soon useless (§2.4 recommends at most two minutes). Tokens are
+/// signed at each attempt, so a retry carries a fresh one.
 const TOKEN_SECONDS: i64 = 120;
 
 /// How long careid waits for one client's back-channel endpoint.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A logout token on its way to one client.
-#[derive(Debug)]
-pub(crate) struct Delivery {
-    /// The client it is for, for the logs.
-    pub client_id: String,
-    /// The client's `backchannel_logout_uri`.
-    pub uri: String,
-    /// The signed logout token.
-    pub token: String,
+/// How long a claimed delivery stays invisible to other instances. Longer than an
+/// attempt can take, so a live sender always reports first; an instance that died
+/// mid-send leaves the row due again after it.
+const LEASE: time::Duration = time::Duration::minutes(1);
+
+/// The first retry's delay; each further one doubles, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: time::Duration = time::Duration::seconds(30);
+
+/// The longest delay between two attempts.
+const MAX_BACKOFF: time::Duration = time::Duration::hours(1);
+
+/// How long after the session ended careid keeps trying. A client down for a day has
+/// a stale session view anyway; its own session checks must take over.
+pub const GIVE_UP_AFTER: time::Duration = time::Duration::hours(24);
+
+/// How many rows one pass looks at.
+const BATCH: u64 = 50;
+
+/// What one pass did, for the logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// Accepted by the client (2xx).
+    pub delivered: usize,
+    /// Failed, to be tried again.
+    pub retrying: usize,
+    /// Failed for the last time, or nothing to send (no back-channel URI).
+    pub given_up: usize,
+}
+
+/// The delay before the attempt after `attempts` failed ones: 30 s, 1 min, 2 min, …,
+/// at most an hour.
+fn backoff(attempts: i32) -> time::Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(16);
+    let delay = FIRST_BACKOFF * 2_i32.pow(doublings);
+    delay.min(MAX_BACKOFF)
+}
+
+/// An HTTP client for deliveries: a bounded wait, and no redirects followed (§2.5: the
+/// client answers 200 or 204 itself).
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(DELIVERY_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// One pass of the delivery job: claims the deliveries due now, sends each, and records
+/// the outcome. Called by the server's job loop on every instance.
+pub async fn deliver_due(
+    app: &Protocol,
+    http: &reqwest::Client,
+) -> Result<DeliveryCounts, ProtocolError> {
+    let now = app.clock.now();
+    let mut counts = DeliveryCounts::default();
+    for candidate in logout_deliveries::find_due(&app.db, now, BATCH).await? {
+        let Some(claimed) =
+            logout_deliveries::take_due(&app.db, candidate.id, now, now + LEASE).await?
+        else {
+            continue; // Another instance has it.
+        };
+        match attempt(app, http, &claimed, now).await {
+            Attempt::Delivered => {
+                logout_deliveries::update_delivered(&app.db, claimed.id, app.clock.now()).await?;
+                tracing::info!(client = %claimed.client_id, attempts = claimed.attempts, "back-channel logout delivered");
+                counts.delivered += 1;
+            }
+            Attempt::NothingToSend => {
+                logout_deliveries::update_gave_up(&app.db, claimed.id, now).await?;
+                counts.given_up += 1;
+            }
+            Attempt::Failed(why) => {
+                let next = now + backoff(claimed.attempts);
+                if next - claimed.created_at > GIVE_UP_AFTER {
+                    logout_deliveries::update_gave_up(&app.db, claimed.id, now).await?;
+                    tracing::warn!(client = %claimed.client_id, attempts = claimed.attempts, %why, "back-channel logout given up");
+                    counts.given_up += 1;
+                } else {
+                    logout_deliveries::update_retry(&app.db, claimed.id, next).await?;
+                    tracing::warn!(client = %claimed.client_id, attempts = claimed.attempts, %why, "back-channel logout failed; will retry");
+                    counts.retrying += 1;
+                }
+            }
+        }
+    }
+    Ok(counts)
+}
+
+enum Attempt {
+    Delivered,
+    NothingToSend,
+    Failed(String),
+}
+
+/// Signs a fresh logout token for the delivery and POSTs it.
+async fn attempt(
+    app: &Protocol,
+    http: &reqwest::Client,
+    delivery: &LogoutDelivery,
+    now: OffsetDateTime,
+) -> Attempt {
+    let client = match app.find_client(&delivery.client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return Attempt::NothingToSend,
+        Err(err) => return Attempt::Failed(format!("client lookup: {err}")),
+    };
+    let Some(uri) = &client.backchannel_logout_uri else {
+        return Attempt::NothingToSend;
+    };
+    let token = match logout_token(app, &client, &delivery.sid, &delivery.subject, now) {
+        Ok(token) => token,
+        Err(err) => return Attempt::Failed(format!("signing: {err}")),
+    };
+    let outcome = http
+        .post(uri)
+        .header(reqwest::header::CACHE_CONTROL, "no-store")
+        .form(&[("logout_token", token.as_str())])
+        .send()
+        .await;
+    match outcome {
+        Ok(response) if response.status().is_success() => Attempt::Delivered,
+        Ok(response) => Attempt::Failed(format!("answered {}", response.status())),
+        Err(err) => Attempt::Failed(err.to_string()),
+    }
 }
 
 /// A logout token (§2.4) for `client` about the session `sid` of `subject`: signed with
@@ -59,98 +179,15 @@ pub(crate) fn logout_token(
         .sign(client.id_token_signed_response_alg, "logout+jwt", claims)
 }
 
-/// The deliveries for the clients of an ended session: one per client and subject,
-/// for the clients that registered a back-channel URI. A client that cannot be looked
-/// up or a token that cannot be signed is logged and skipped; the others still go.
-pub(crate) async fn deliveries(
-    app: &Protocol,
-    sid: &str,
-    participants: &[SessionClient],
-    now: OffsetDateTime,
-) -> Vec<Delivery> {
-    let mut out = Vec::new();
-    for participant in participants {
-        let client = match app.find_client(&participant.client_id).await {
-            Ok(Some(client)) => client,
-            Ok(None) => continue,
-            Err(err) => {
-                tracing::warn!(client = %participant.client_id, %err, "could not look up a client to log out");
-                continue;
-            }
-        };
-        let Some(uri) = &client.backchannel_logout_uri else {
-            continue;
-        };
-        match logout_token(app, &client, sid, &participant.subject, now) {
-            Ok(token) => out.push(Delivery {
-                client_id: client.client_id.clone(),
-                uri: uri.clone(),
-                token,
-            }),
-            Err(err) => {
-                tracing::warn!(client = %client.client_id, %err, "could not sign a logout token");
-            }
-        }
-    }
-    out
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Sends the deliveries in the background, each with a timeout. Returns at once.
-pub(crate) fn send(deliveries: Vec<Delivery>) {
-    if deliveries.is_empty() {
-        return;
-    }
-    // Logout happens inside a request, so a runtime is there; without one (a caller
-    // outside tokio), say so rather than panic.
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!("no runtime to send back-channel logouts on");
-        return;
-    };
-    runtime.spawn(async move {
-        // §2.5: redirects are not followed; the client answers 200 (or 204) itself.
-        let http = match reqwest::Client::builder()
-            .timeout(DELIVERY_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
-            Ok(http) => http,
-            Err(err) => {
-                tracing::warn!(%err, "no HTTP client for back-channel logout");
-                return;
-            }
-        };
-        let sends = deliveries.into_iter().map(|delivery| {
-            let http = http.clone();
-            tokio::spawn(async move { deliver(&http, delivery).await })
-        });
-        for send in sends.collect::<Vec<_>>() {
-            if let Err(err) = send.await {
-                tracing::warn!(%err, "a back-channel logout task failed");
-            }
-        }
-    });
-}
-
-async fn deliver(http: &reqwest::Client, delivery: Delivery) {
-    let outcome = http
-        .post(&delivery.uri)
-        .header(reqwest::header::CACHE_CONTROL, "no-store")
-        .form(&[("logout_token", delivery.token.as_str())])
-        .send()
-        .await;
-    match outcome {
-        Ok(response) if response.status().is_success() => {
-            tracing::debug!(client = %delivery.client_id, "back-channel logout delivered");
-        }
-        Ok(response) => tracing::warn!(
-            client = %delivery.client_id,
-            status = %response.status(),
-            "the client refused a back-channel logout"
-        ),
-        Err(err) => tracing::warn!(
-            client = %delivery.client_id,
-            %err,
-            "could not deliver a back-channel logout"
-        ),
+    #[test]
+    fn the_backoff_doubles_from_thirty_seconds_up_to_an_hour() {
+        let delays: Vec<i64> = (1..=9).map(|n| backoff(n).whole_seconds()).collect();
+        assert_eq!(delays, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        assert_eq!(backoff(i32::MAX), MAX_BACKOFF);
+        assert_eq!(backoff(0), FIRST_BACKOFF);
     }
 }

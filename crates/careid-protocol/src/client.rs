@@ -234,6 +234,11 @@ pub struct Client {
     /// Overrides the refresh-token lifetime for this client.
     #[serde(default)]
     pub refresh_token_days: Option<u32>,
+    /// Whether the client gets a refresh token without `offline_access`, bound to the
+    /// browser session: it ends when the session does. Off by default: OIDC Core §11
+    /// issues refresh tokens for `offline_access` only.
+    #[serde(default)]
+    pub session_refresh_tokens: bool,
     /// Logo shown on the sign-in and consent pages.
     #[serde(default)]
     pub logo_uri: Option<String>,

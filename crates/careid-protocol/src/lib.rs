@@ -36,6 +36,7 @@ use std::sync::Arc;
 use axum::{Router, routing::get};
 
 pub use authorize::{deny_consent, record_consent};
+pub use backchannel::{DeliveryCounts, deliver_due, http_client};
 pub use client::{
     AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource, ResetMode,
 };

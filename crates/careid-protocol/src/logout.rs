@@ -1,7 +1,10 @@
-//! Ending a browser's careid session: the one way both `/end_session` (RP-initiated
-//! logout) and the sign-out page end it. The session row is closed, the cookie cleared,
-//! and every client that received tokens in the session is told by back-channel logout
-//! (`backchannel`). Deciding whether to ask the person first is the callers' job.
+//! Ending a browser's careid session from the browser: `/end_session` (RP-initiated
+//! logout), the sign-out page and a new sign-in replacing the session come here. The
+//! ending itself is `careid_store::sessions::end_sessions`, the one function every
+//! ending passes through: it closes the session, revokes its session-bound refresh
+//! tokens and queues a back-channel logout for each of its clients (`backchannel` sends
+//! them). This module finds the session and clears the cookie. Deciding whether to ask
+//! the person first is the callers' job.
 
 use axum::http::{HeaderMap, HeaderValue};
 use careid_policy::one_time;
@@ -10,7 +13,7 @@ use careid_store::{
     sessions::{self, Session},
 };
 
-use crate::{Protocol, backchannel, session};
+use crate::{Protocol, session};
 
 /// The open session the request's cookie names, live or not (an idle session that was
 /// never closed still has clients to tell).
@@ -24,14 +27,10 @@ pub async fn browser_session(
     sessions::find_open_by_digest(&app.db, &one_time::digest(secret)).await
 }
 
-/// Ends `ended` and sends a logout token to each of its clients that registered a
-/// back-channel URI. Delivery happens in the background; this returns once the session
-/// is closed.
+/// Ends `ended`: its session-bound refresh tokens go with it, and each of its clients
+/// is queued a logout token, which the delivery job sends.
 pub async fn end(app: &Protocol, ended: &Session) -> Result<(), StoreError> {
-    let now = app.clock.now();
-    sessions::end_session(&app.db, ended.id, now).await?;
-    let participants = sessions::find_clients(&app.db, &ended.sid).await?;
-    backchannel::send(backchannel::deliveries(app, &ended.sid, &participants, now).await);
+    sessions::end_one(&app.db, ended.id, app.clock.now()).await?;
     Ok(())
 }
 

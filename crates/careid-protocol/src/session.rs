@@ -60,11 +60,13 @@ pub async fn current(
         now,
         &app.session_rules,
     ) {
-        sessions::end_session(&app.db, session.id, now).await?;
+        // Found lazily, the timeout still ends the session the one way: its clients
+        // are told and its bound refresh tokens die.
+        sessions::end_one(&app.db, session.id, now).await?;
         return Ok(None);
     }
     let Some(account) = account_in_good_standing(app, &app.db, session.account_id).await? else {
-        sessions::end_session(&app.db, session.id, now).await?;
+        sessions::end_one(&app.db, session.id, now).await?;
         return Ok(None);
     };
     // The idle clock is kept to the minute: a session used again within a minute of its
@@ -73,6 +75,26 @@ pub async fn current(
         sessions::update_seen(&app.db, session.id, now).await?;
     }
     Ok(Some(LiveSession { session, account }))
+}
+
+/// Whether the session `sid` still signs its person in. One found past its idle or
+/// absolute limit is ended here, the one way, so its clients are told and its bound
+/// refresh tokens die even when no browser comes back to find it.
+pub async fn is_live_by_sid(app: &Protocol, sid: &str) -> Result<bool, StoreError> {
+    let Some(session) = sessions::find_open_by_sid(&app.db, sid).await? else {
+        return Ok(false);
+    };
+    let now = app.clock.now();
+    if is_session_live(
+        session.created_at,
+        session.last_seen_at,
+        now,
+        &app.session_rules,
+    ) {
+        return Ok(true);
+    }
+    sessions::end_one(&app.db, session.id, now).await?;
+    Ok(false)
 }
 
 /// The account, if it may still act: active and within the inactivity limit. The same

@@ -130,7 +130,10 @@ pub fn id_token(
     app.keys.sign(alg, "JWT", claims)
 }
 
-/// Creates a refresh token in the grant's family, if the client may refresh.
+/// Creates a refresh token in the grant's family, if the client may refresh and
+/// either the grant holds `offline_access` (the token outlives the browser session, OIDC
+/// Core §11) or the client opted into session-bound refresh tokens
+/// (`session_refresh_tokens`; the token ends with the session). Otherwise none.
 pub async fn refresh_token(
     app: &Protocol,
     db: &impl ConnectionTrait,
@@ -141,6 +144,13 @@ pub async fn refresh_token(
     if !client.allows(GrantType::RefreshToken) {
         return Ok(None);
     }
+    let sid = if scope::contains(&grant.scope, "offline_access") {
+        None
+    } else if client.session_refresh_tokens {
+        Some(grant.sid.clone())
+    } else {
+        return Ok(None);
+    };
     let token = one_time::new_token();
     let days = client
         .refresh_token_days
@@ -154,6 +164,7 @@ pub async fn refresh_token(
             account_id: grant.account_id,
             grant: stored_for_refresh(grant),
             expires_at: refresh_expiry(app, grant, days, now),
+            sid,
         },
         now,
     )
@@ -193,7 +204,9 @@ pub struct PersonTokens {
 
 /// Reads the claims and writes the refresh token for a response with `scope`, which
 /// may be narrower than the grant's (RFC 6749 §6); the refresh token keeps the whole
-/// grant.
+/// grant. An ID token is prepared for `openid` while `is_session_live`: an ID token
+/// speaks for a browser session (`sid`), so none is minted once it has ended.
+#[allow(clippy::too_many_arguments)] // Each is a distinct input of one response.
 pub async fn prepare_for_person(
     app: &Protocol,
     db: &impl ConnectionTrait,
@@ -201,9 +214,10 @@ pub async fn prepare_for_person(
     grant: &Grant,
     account: &Account,
     scope: &str,
+    is_session_live: bool,
     now: OffsetDateTime,
 ) -> Result<PersonTokens, ProtocolError> {
-    let id_token_claims = if scope::contains(scope, "openid") {
+    let id_token_claims = if is_session_live && scope::contains(scope, "openid") {
         Some(crate::userinfo::claims_for(db, account, grant.profile_id, scope).await?)
     } else {
         None

@@ -109,14 +109,15 @@ impl App {
     }
 
     /// Starts what keeps this instance in step with the files and with other
-    /// instances, until `stop` turns true: the client-file watcher (about once a second)
-    /// and the signing-key watcher (once a second). The client files are handed over on
-    /// the first call; a second call watches keys only.
+    /// instances, until `stop` turns true: the client-file watcher (about once a second),
+    /// the signing-key watcher (once a second) and the back-channel logout sender (once a
+    /// second). The client files are handed over on the first call; a second call starts
+    /// the other two only.
     pub fn watch(&mut self, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut handles = vec![tokio::spawn(jobs::watch_keys(
-            self.protocol.clone(),
-            stop.clone(),
-        ))];
+        let mut handles = vec![
+            tokio::spawn(jobs::watch_keys(self.protocol.clone(), stop.clone())),
+            tokio::spawn(jobs::deliver_logouts(self.protocol.clone(), stop.clone())),
+        ];
         if let Some(files) = self.client_files.take() {
             handles.push(tokio::spawn(clients::watch(
                 files,

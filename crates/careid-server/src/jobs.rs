@@ -1,5 +1,5 @@
-//! Background jobs: the inactivity sweep and the clean-up of expired rows. Spawned by
-//! `serve`, stopped on shutdown.
+//! Background jobs: the inactivity sweep, the clean-up of expired rows, the signing-key
+//! watcher and the back-channel logout sender. Spawned by `serve`, stopped on shutdown.
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,6 +25,40 @@ pub async fn watch_keys(protocol: Arc<Protocol>, mut stop: watch::Receiver<bool>
                 Ok(true) => tracing::info!("signing keys reloaded"),
                 Ok(false) => {}
                 Err(err) => tracing::error!(%err, "checking the signing keys failed"),
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// How often an instance looks for back-channel logouts to send. Deliveries are claimed
+/// row by row, so every instance can look.
+const LOGOUT_POLL: Duration = Duration::from_secs(1);
+
+/// Sends the queued back-channel logouts (`careid_protocol::deliver_due`), checking every
+/// [`LOGOUT_POLL`] until `stop` changes. Retries are due by the `Clock`, so the schedule
+/// follows the clock the server was given.
+pub async fn deliver_logouts(protocol: Arc<Protocol>, mut stop: watch::Receiver<bool>) {
+    let http = match careid_protocol::http_client() {
+        Ok(http) => http,
+        Err(err) => {
+            tracing::error!(%err, "no HTTP client for back-channel logout; none will be sent");
+            return;
+        }
+    };
+    let mut ticker = tokio::time::interval(LOGOUT_POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => match careid_protocol::deliver_due(&protocol, &http).await {
+                Ok(counts) if counts == careid_protocol::DeliveryCounts::default() => {}
+                Ok(counts) => tracing::info!(
+                    delivered = counts.delivered,
+                    retrying = counts.retrying,
+                    given_up = counts.given_up,
+                    "back-channel logout pass"
+                ),
+                Err(err) => tracing::error!(%err, "sending back-channel logouts failed"),
             },
             _ = stop.changed() => return,
         }

@@ -14,6 +14,7 @@ pub mod codes;
 pub mod consents;
 mod db;
 mod error;
+pub mod logout_deliveries;
 pub mod one_time_tokens;
 pub mod password_history;
 pub mod profiles;

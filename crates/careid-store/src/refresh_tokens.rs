@@ -26,6 +26,7 @@ pub(crate) mod entity {
         pub expires_at: TimeDateTimeWithTimeZone,
         pub rotated_at: Option<TimeDateTimeWithTimeZone>,
         pub revoked_at: Option<TimeDateTimeWithTimeZone>,
+        pub sid: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -58,6 +59,9 @@ pub struct NewRefreshToken {
     pub grant: serde_json::Value,
     /// When it stops working.
     pub expires_at: OffsetDateTime,
+    /// The browser session it is bound to, so that it ends with it; `None` for an
+    /// offline token (`offline_access`, OIDC Core §11), which outlives the session.
+    pub sid: Option<String>,
 }
 
 /// Stores a new refresh token.
@@ -76,6 +80,7 @@ pub async fn insert_token(
         expires_at: Set(new.expires_at),
         rotated_at: Set(None),
         revoked_at: Set(None),
+        sid: Set(new.sid),
         ..Default::default()
     }
     .insert(db)
@@ -143,4 +148,40 @@ pub async fn revoke_for_account(
         update = update.filter(Column::ClientId.eq(client_id));
     }
     Ok(update.exec(db).await?.rows_affected)
+}
+
+/// Revokes the tokens bound to the sessions `sids` (they end with them). Served by the
+/// index on `sid`.
+pub async fn revoke_for_sessions(
+    db: &impl ConnectionTrait,
+    sids: &[String],
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    if sids.is_empty() {
+        return Ok(0);
+    }
+    Ok(Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::Sid.is_in(sids.iter().cloned()))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Revokes an account's offline tokens (those bound to no session): a password change
+/// or reset ends them, though they outlive a sign-out.
+pub async fn revoke_offline_for_account(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Sid.is_null())
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
 }

@@ -4,7 +4,9 @@
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use sea_orm::DatabaseTransaction;
+
+use crate::{Db, StoreError};
 
 pub use entity::Model as Session;
 
@@ -134,36 +136,69 @@ pub async fn update_profile(
     Ok(())
 }
 
-/// Ends one session.
-pub async fn end_session(
-    db: &impl ConnectionTrait,
-    id: i64,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    Entity::update_many()
-        .col_expr(Column::EndedAt, Expr::value(now))
-        .filter(Column::Id.eq(id))
-        .filter(Column::EndedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
+/// Which sessions an ending ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// One session: sign-out, `/end_session`, an idle or absolute timeout found, a new
+    /// sign-in replacing it.
+    Session(i64),
+    /// Every session of an account except `keep` (the one changing its password), and
+    /// the account's offline refresh tokens with them: a password change or reset, a
+    /// disable, an inactivity expiry, a deletion.
+    Account {
+        /// The account.
+        account_id: i64,
+        /// A session that stays.
+        keep: Option<i64>,
+    },
 }
 
-/// Ends every open session of an account, except `keep` (the one changing its password).
-pub async fn end_for_account(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-    keep: Option<i64>,
+/// The one way a session ends (DESIGN.md, "Session"). Inside the caller's transaction:
+/// marks the sessions ended, revokes the refresh tokens bound to them, and queues one
+/// back-channel logout delivery per client and subject that received tokens in each
+/// (`logout_deliveries`). For an account-wide ending the account's offline refresh
+/// tokens are revoked too. Returns the sessions it ended; one already ended is left
+/// alone, so two endings racing queue each delivery once.
+///
+/// It takes a transaction, not any connection, so that the three writes cannot be
+/// separated; [`end_one`] begins one for a single session.
+pub async fn end_sessions(
+    txn: &DatabaseTransaction,
+    which: Ending,
     now: OffsetDateTime,
-) -> Result<u64, StoreError> {
+) -> Result<Vec<Session>, StoreError> {
     let mut update = Entity::update_many()
         .col_expr(Column::EndedAt, Expr::value(now))
-        .filter(Column::AccountId.eq(account_id))
         .filter(Column::EndedAt.is_null());
-    if let Some(keep) = keep {
-        update = update.filter(Column::Id.ne(keep));
+    update = match which {
+        Ending::Session(id) => update.filter(Column::Id.eq(id)),
+        Ending::Account { account_id, keep } => {
+            let update = update.filter(Column::AccountId.eq(account_id));
+            match keep {
+                Some(keep) => update.filter(Column::Id.ne(keep)),
+                None => update,
+            }
+        }
+    };
+    let ended = update.exec_with_returning(txn).await?;
+    let sids: Vec<String> = ended.iter().map(|s| s.sid.clone()).collect();
+    crate::refresh_tokens::revoke_for_sessions(txn, &sids, now).await?;
+    if let Ending::Account { account_id, .. } = which {
+        crate::refresh_tokens::revoke_offline_for_account(txn, account_id, now).await?;
     }
-    Ok(update.exec(db).await?.rows_affected)
+    for sid in &sids {
+        crate::logout_deliveries::insert_for_session(txn, sid, now).await?;
+    }
+    Ok(ended)
+}
+
+/// Ends one session in a transaction of its own (see [`end_sessions`]). `false` when it
+/// had already ended.
+pub async fn end_one(db: &Db, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
+    let txn = db.begin().await?;
+    let ended = end_sessions(&txn, Ending::Session(id), now).await?;
+    txn.commit().await?;
+    Ok(!ended.is_empty())
 }
 
 pub use client_entity::Model as SessionClient;
@@ -258,5 +293,172 @@ mod tests {
                 .map(|(c, s)| (c.to_owned(), s.to_owned()))
         );
         assert!(find_clients(&db, "s3").await.unwrap().is_empty());
+    }
+
+    /// A database with accounts 1 and 2.
+    async fn fresh() -> Db {
+        let db = crate::connect("sqlite::memory:", 1).await.unwrap();
+        Migrator::up(db.writer(), None).await.unwrap();
+        for who in ["ada", "bo"] {
+            let new = crate::accounts::NewAccount {
+                email: format!("{who}@clinic.example"),
+                password_hash: None,
+                status: crate::accounts::Status::Active,
+                invitation_state: "none",
+                name: who.into(),
+                subject: format!("sub-{who}"),
+            };
+            crate::accounts::insert_account(&db, new, datetime!(2026-01-01 09:00 UTC))
+                .await
+                .unwrap();
+        }
+        db
+    }
+
+    async fn session(db: &Db, sid: &str, account_id: i64, now: OffsetDateTime) -> Session {
+        let new = NewSession {
+            digest: format!("digest-{sid}"),
+            sid: sid.into(),
+            account_id,
+            profile_id: None,
+            amr: vec!["pwd".into()],
+        };
+        insert_session(db, new, now).await.unwrap()
+    }
+
+    async fn refresh(
+        db: &Db,
+        digest: &str,
+        account_id: i64,
+        sid: Option<&str>,
+        now: OffsetDateTime,
+    ) {
+        let new = crate::refresh_tokens::NewRefreshToken {
+            digest: digest.into(),
+            family_id: digest.into(),
+            client_id: "crm".into(),
+            account_id,
+            grant: serde_json::json!({}),
+            expires_at: now + time::Duration::days(30),
+            sid: sid.map(str::to_owned),
+        };
+        crate::refresh_tokens::insert_token(db, new, now)
+            .await
+            .unwrap();
+    }
+
+    async fn is_revoked(db: &Db, digest: &str) -> bool {
+        crate::refresh_tokens::find_by_digest(db, digest)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    }
+
+    #[tokio::test]
+    async fn ending_a_session_revokes_its_bound_tokens_and_queues_one_delivery_per_client() {
+        let db = fresh().await;
+        let now = datetime!(2026-01-05 09:00 UTC);
+        let one = session(&db, "s1", 1, now).await;
+        session(&db, "s2", 1, now).await;
+        for client in ["crm", "emr"] {
+            insert_client(&db, "s1", client, "sub-1", now)
+                .await
+                .unwrap();
+        }
+        refresh(&db, "bound-1", 1, Some("s1"), now).await;
+        refresh(&db, "bound-2", 1, Some("s2"), now).await;
+        refresh(&db, "offline", 1, None, now).await;
+
+        assert!(end_one(&db, one.id, now).await.unwrap());
+        assert!(!end_one(&db, one.id, now).await.unwrap(), "already ended");
+
+        assert!(is_revoked(&db, "bound-1").await);
+        assert!(!is_revoked(&db, "bound-2").await, "another session's token");
+        assert!(
+            !is_revoked(&db, "offline").await,
+            "offline outlives a sign-out"
+        );
+        let queued = crate::logout_deliveries::find_for_session(&db, "s1")
+            .await
+            .unwrap();
+        let clients: Vec<&str> = queued.iter().map(|d| d.client_id.as_str()).collect();
+        assert_eq!(clients, ["crm", "emr"], "once each, though ended twice");
+        assert!(find_open_by_sid(&db, "s1").await.unwrap().is_none());
+        assert!(find_open_by_sid(&db, "s2").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_account_wide_ending_keeps_the_named_session_and_ends_offline_tokens() {
+        let db = fresh().await;
+        let now = datetime!(2026-01-05 09:00 UTC);
+        let kept = session(&db, "kept", 1, now).await;
+        session(&db, "other", 1, now).await;
+        session(&db, "elsewhere", 2, now).await;
+        insert_client(&db, "other", "crm", "sub-1", now)
+            .await
+            .unwrap();
+        refresh(&db, "kept-bound", 1, Some("kept"), now).await;
+        refresh(&db, "offline", 1, None, now).await;
+        refresh(&db, "bo-offline", 2, None, now).await;
+
+        let txn = db.begin().await.unwrap();
+        let which = Ending::Account {
+            account_id: 1,
+            keep: Some(kept.id),
+        };
+        let ended = end_sessions(&txn, which, now).await.unwrap();
+        txn.commit().await.unwrap();
+
+        assert_eq!(
+            ended.iter().map(|s| s.sid.as_str()).collect::<Vec<_>>(),
+            ["other"]
+        );
+        assert!(!is_revoked(&db, "kept-bound").await);
+        assert!(is_revoked(&db, "offline").await);
+        assert!(
+            !is_revoked(&db, "bo-offline").await,
+            "another account's token"
+        );
+        assert_eq!(
+            crate::logout_deliveries::find_for_session(&db, "other")
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_due_delivery_is_claimed_by_one_taker_only_until_its_lease_ends() {
+        use crate::logout_deliveries::{find_due, take_due, update_delivered};
+        let db = fresh().await;
+        let now = datetime!(2026-01-05 09:00 UTC);
+        let one = session(&db, "s1", 1, now).await;
+        insert_client(&db, "s1", "crm", "sub-1", now).await.unwrap();
+        end_one(&db, one.id, now).await.unwrap();
+        let due = find_due(&db, now, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        let lease = now + time::Duration::minutes(1);
+        let first = take_due(&db, due[0].id, now, lease).await.unwrap().unwrap();
+        assert_eq!(first.attempts, 1);
+        assert!(
+            take_due(&db, due[0].id, now, lease)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(find_due(&db, now, 10).await.unwrap().is_empty());
+        // A taker that never reported back: the row is due again once the lease ends.
+        assert_eq!(find_due(&db, lease, 10).await.unwrap().len(), 1);
+        update_delivered(&db, first.id, now).await.unwrap();
+        assert!(find_due(&db, lease, 10).await.unwrap().is_empty());
+        assert!(
+            take_due(&db, first.id, lease, lease)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -12,7 +12,7 @@ use axum::{
     response::Response,
 };
 use careid_protocol::session;
-use careid_store::{audit, consents, profiles, refresh_tokens};
+use careid_store::{consents, profiles};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -123,30 +123,12 @@ pub(crate) async fn remove_app(
         return Ok(see_other("/sign-in", None));
     };
     let profile_id: i64 = form.profile_id.parse().map_err(|_| UiError::BadForm)?;
-    // The id came from the browser: it must name one of this account's own profiles.
-    let profile = profiles::find_by_id(&ui.protocol.db, profile_id).await?;
-    if profile.is_none_or(|p| p.account_id != live.account.id) {
-        return Err(UiError::UnknownProfile);
-    }
     if form.client_id.is_empty() {
         return Err(UiError::BadForm);
     }
-    let db = &ui.protocol.db;
-    let now = ui.protocol.clock.now();
-    consents::delete_consent(db, profile_id, &form.client_id).await?;
-    let revoked =
-        refresh_tokens::revoke_for_account(db, live.account.id, Some(&form.client_id), now).await?;
-    audit::insert_event(
-        db,
-        audit::NewEvent {
-            kind: "consent_removed",
-            account_id: Some(live.account.id),
-            client_id: Some(form.client_id),
-            detail: serde_json::json!({ "profile_id": profile_id, "refresh_tokens_revoked": revoked }),
-            ..Default::default()
-        },
-        now,
-    )
-    .await?;
+    // The profile id came from the browser; the service checks it is this account's.
+    ui.accounts
+        .withdraw_app(live.account.id, profile_id, &form.client_id)
+        .await?;
     Ok(see_other("/account", None))
 }

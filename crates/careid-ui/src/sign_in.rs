@@ -19,9 +19,8 @@ use axum::{
     response::Response,
 };
 use careid_accounts::SignInError;
-use careid_policy::{PlainPassword, one_time};
-use careid_protocol::{PendingRequest, find_pending, session};
-use careid_store::sessions;
+use careid_policy::PlainPassword;
+use careid_protocol::{PendingRequest, end_browser_session, find_pending, session};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -162,12 +161,8 @@ async fn replace_session(
     headers: &HeaderMap,
     account_id: i64,
 ) -> Result<HeaderValue, UiError> {
-    if let Some(old) = session::cookie_value(headers, session::COOKIE) {
-        let db = &ui.protocol.db;
-        if let Some(old) = sessions::find_open_by_digest(db, &one_time::digest(old)).await? {
-            sessions::end_session(db, old.id, ui.protocol.clock.now()).await?;
-        }
-    }
+    // Ended the one way, so the applications of the old session are told too.
+    end_browser_session(&ui.protocol, headers).await?;
     let (secret, _) = ui
         .accounts
         .start_session(account_id, None, vec!["pwd".into()])

@@ -71,7 +71,8 @@ pub async fn redeem(
         ));
     };
     let prepared =
-        tokens::prepare_for_person(app, &txn, client, &grant, &account, &grant.scope, now).await?;
+        tokens::prepare_for_person(app, &txn, client, &grant, &account, &grant.scope, true, now)
+            .await?;
     // Back-Channel Logout 1.0 §2.7: when this session ends, this client is told.
     sessions::insert_client(&txn, &grant.sid, &client.client_id, &grant.subject, now).await?;
     txn.commit().await?;

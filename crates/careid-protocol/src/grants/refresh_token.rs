@@ -51,6 +51,12 @@ pub async fn rotate(
             "the account can no longer sign in",
         ));
     };
+    // An ended (or timed-out) session takes its bound tokens with it; an offline token
+    // lives on but gets no ID token for the dead session (OIDC Core §11, §12.2).
+    let is_session_live = crate::session::is_live_by_sid(app, &grant.sid).await?;
+    if token.sid.is_some() && !is_session_live {
+        return Err(ProtocolError::InvalidGrant("the session has ended"));
+    }
     let txn = app.db.begin().await?;
     // The conditional UPDATE lets exactly one of two concurrent rotations through; the
     // other finds the token rotated, as a replay would.
@@ -58,8 +64,17 @@ pub async fn rotate(
         drop(txn);
         return Err(reused(app, client, &token, now).await?);
     }
-    let prepared =
-        tokens::prepare_for_person(app, &txn, client, &grant, &account, &scope, now).await?;
+    let prepared = tokens::prepare_for_person(
+        app,
+        &txn,
+        client,
+        &grant,
+        &account,
+        &scope,
+        is_session_live,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     prepared.sign(app, client, &grant, now)
 }

@@ -265,7 +265,7 @@ mod flow {
         let response = fx.post("/sign-in", &first, &form).await;
         assert_eq!(location(&response), "/account");
         let old = first.rsplit("careid_session=").next().unwrap();
-        let digest = one_time::digest(old);
+        let digest = careid_policy::one_time::digest(old);
         let found = sessions::find_open_by_digest(&fx.ui.protocol.db, &digest)
             .await
             .unwrap();
