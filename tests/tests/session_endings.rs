@@ -409,7 +409,12 @@ async fn a_delivery_to_a_receiver_that_is_down_is_retried_and_arrives_once_it_is
             let rows = careid_store::logout_deliveries::find_for_session(db, &sid)
                 .await
                 .unwrap();
-            if rows[0].attempts >= 1 && rows[0].due_at > server.clock.now() {
+            // Claimed rows carry a one-minute lease; a failed attempt reschedules the row
+            // 30 s out. Wait for the latter, so the first send has finished failing.
+            let now = server.clock.now();
+            let is_rescheduled =
+                rows[0].due_at > now && rows[0].due_at <= now + time::Duration::seconds(30);
+            if rows[0].attempts >= 1 && is_rescheduled {
                 return rows[0].clone();
             }
             tokio::task::yield_now().await;
