@@ -131,7 +131,8 @@ struct Reply<'a> {
 
 impl Reply<'_> {
     fn error(&self, error: &str, description: &str) -> Response {
-        let mut pairs = vec![("error", error), ("error_description", description)];
+        let description = crate::error::description_text(description);
+        let mut pairs = vec![("error", error), ("error_description", &*description)];
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
