@@ -20,6 +20,7 @@ mod introspect;
 mod jwks;
 mod keys;
 mod logout;
+mod params;
 mod pending;
 mod pkce;
 mod register;
