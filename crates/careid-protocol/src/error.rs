@@ -47,6 +47,11 @@ pub enum ProtocolError {
     /// Password hashing or the database is saturated; the client should retry.
     #[error("temporarily_unavailable")]
     Busy,
+    /// The signing keys cannot be loaded or changed: no key-encryption key or the wrong
+    /// one (which stops a start), or a refused rotation or retirement. Said to the
+    /// operator; answered as `server_error` if it ever reaches a client.
+    #[error("{0}")]
+    SigningKeys(String),
     /// Something failed inside careid: logged once, answered as `server_error`.
     #[error("internal: {0}")]
     Internal(String),
@@ -142,7 +147,7 @@ impl IntoResponse for ProtocolError {
                 "temporarily_unavailable",
                 None,
             ),
-            Self::Internal(err) => {
+            Self::SigningKeys(err) | Self::Internal(err) => {
                 tracing::error!(%err, "protocol request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None)
             }
@@ -205,6 +210,7 @@ mod tests {
             ProtocolError::InvalidClientMetadata(NASTY.to_owned()),
             ProtocolError::RegistrationOff,
             ProtocolError::Busy,
+            ProtocolError::SigningKeys(NASTY.to_owned()),
             ProtocolError::Internal(NASTY.to_owned()),
         ];
         for err in &all {
@@ -222,6 +228,7 @@ mod tests {
                 | ProtocolError::InvalidClientMetadata(_)
                 | ProtocolError::RegistrationOff
                 | ProtocolError::Busy
+                | ProtocolError::SigningKeys(_)
                 | ProtocolError::Internal(_) => {}
             }
         }

@@ -18,6 +18,7 @@ mod grant;
 mod grants;
 mod introspect;
 mod jwks;
+mod key_encryption;
 mod keys;
 mod logout;
 mod params;
@@ -43,7 +44,8 @@ pub use client::{
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
 pub use end_session::{LogoutRefused, LogoutTarget};
 pub use error::ProtocolError;
-pub use keys::{AccessTokenAlg, Keys, SigningAlg};
+pub use key_encryption::Kek;
+pub use keys::{AccessTokenAlg, KeyInfo, Keys, SigningAlg};
 pub use logout::{browser_session, end_browser_session};
 pub use pending::{PendingRequest, find_pending};
 pub use register::registered_client;

@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod client;
 mod config_check;
+pub mod keys;
 mod policy;
 mod serve;
 mod user;
@@ -56,6 +57,9 @@ pub enum Command {
     /// List clients, make client secrets and registration tokens.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// List, rotate and retire the signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// `careid config …`.
@@ -85,6 +89,7 @@ impl Cli {
             Command::Policy(command) => policy::run(&self.config, command),
             Command::Config(ConfigCommand::Check) => config_check::run(&self.config),
             Command::Client(command) => client::run(&self.config, command).await,
+            Command::Keys(command) => keys::run(&self.config, command).await,
         }
     }
 }
