@@ -291,6 +291,40 @@ async fn a_token_request_over_64_kib_is_an_invalid_request() {
 }
 
 #[tokio::test]
+async fn plain_pkce_is_refused_for_every_client_and_not_advertised() {
+    let server = TestServer::start().await;
+    // The CRM is confidential: even so, plain (explicit, or implied by a missing
+    // method, RFC 7636 §4.3) is refused; RFC 9700 §2.1.1 leaves S256.
+    for extra in [
+        vec![
+            ("code_challenge", VERIFIER),
+            ("code_challenge_method", "plain"),
+        ],
+        vec![("code_challenge", VERIFIER), ("code_challenge_method", "")],
+    ] {
+        let url = server.authorize_url("crm", CRM_CALLBACK, &extra);
+        assert_eq!(
+            authorize_error(&server, &url).await.as_deref(),
+            Some("invalid_request"),
+            "{extra:?}"
+        );
+    }
+    let discovery: serde_json::Value = server
+        .http()
+        .get(format!("{}/.well-known/openid-configuration", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+}
+
+#[tokio::test]
 async fn authorize_accepts_a_form_post() {
     let server = TestServer::start().await;
     server.add_account("ada@example.org", "Ada").await;

@@ -374,19 +374,13 @@ fn validate(client: &crate::Client, params: &Params) -> Result<StoredRequest, In
                 "code_challenge_method without code_challenge",
             ));
         }
-        // RFC 7636 §4.3: the method defaults to plain.
-        (Some(_), None) => Some("plain"),
-        (Some(_), Some(method @ ("S256" | "plain"))) => Some(method),
-        (Some(_), Some(_)) => {
+        (Some(_), Some("S256")) => Some("S256"),
+        // RFC 9700 §2.1.1: plain protects nothing once the request leaks, so only S256
+        // is accepted, from every client; a missing method means plain (RFC 7636 §4.3).
+        (Some(_), _) => {
             return Err(("invalid_request", "code_challenge_method must be S256"));
         }
     };
-    if code_challenge_method == Some("plain") && client.is_public() {
-        return Err((
-            "invalid_request",
-            "public clients must use code_challenge_method=S256",
-        ));
-    }
     if code_challenge
         .as_deref()
         .is_some_and(|c| !pkce::is_well_formed(c))
