@@ -317,6 +317,20 @@ async fn registration_errors_quote_values_without_characters_rfc_6749_forbids() 
 }
 
 #[tokio::test]
+async fn a_registration_with_a_symmetric_key_is_refused() {
+    let server = TestServer::start().await;
+    // An `oct` JWK is a shared secret (RFC 7518 §6.4): a client's keys here are public.
+    let metadata = json!({
+        "redirect_uris": [APP_CALLBACK],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [{"kty": "oct", "kid": "k1", "k": "c2VjcmV0LXNoYXJlZC13aXRoLWNhcmVpZC0zMi1ieXRlcw"}]},
+    });
+    let (status, body) = register(&server, None, &metadata).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_client_metadata", "{body}");
+}
+
+#[tokio::test]
 async fn the_registration_access_token_reads_updates_and_deletes_the_client() {
     let server = TestServer::start().await;
     let app = register_app(&server, json!({})).await;
