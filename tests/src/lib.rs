@@ -35,6 +35,9 @@ pub struct TestServer {
     pub lifecycle: Arc<Lifecycle>,
     /// The database the server uses.
     pub database_url: String,
+    /// The protocol state behind the server (keys, clients), to act as its background
+    /// jobs would without waiting for them.
+    pub protocol: Arc<careid_protocol::Protocol>,
     _stop: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
@@ -132,6 +135,7 @@ impl TestServer {
         let mut app = App::build(&config, clock.clone()).await.unwrap();
         let accounts = app.accounts.clone();
         let lifecycle = app.lifecycle.clone();
+        let protocol = app.protocol.clone();
         // Client files and keys changed elsewhere take effect, as under `careid serve`;
         // the watchers stop when the server is dropped.
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -144,6 +148,7 @@ impl TestServer {
             accounts,
             lifecycle,
             database_url,
+            protocol,
             _stop: stop,
             _dir: dir,
         }

@@ -274,6 +274,62 @@ async fn invalid_metadata_is_refused_with_the_rfc_7591_error() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
+/// RFC 6749 §5.2: `error_description` holds only %x20-21 / %x23-5B / %x5D-7E.
+fn is_rfc_6749_description(text: &str) -> bool {
+    text.bytes()
+        .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+#[tokio::test]
+async fn registration_errors_quote_values_without_characters_rfc_6749_forbids() {
+    let server = TestServer::start().await;
+    let cases = [
+        json!({"redirect_uris": ["http://app.example/cb"]}),
+        json!({"redirect_uris": ["https://app.example/caf\u{e9}\"\\#frag"]}),
+        json!({"redirect_uris": [APP_CALLBACK], "grant_types": ["pass\"word"]}),
+        json!({"redirect_uris": [APP_CALLBACK], "scope": "openid caf\u{e9}"}),
+        json!({"redirect_uris": [APP_CALLBACK], "id_token_signed_response_alg": "HS256"}),
+        json!({"redirect_uris": "not a list"}),
+    ];
+    for metadata in cases {
+        let (status, body) = register(&server, None, &metadata).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{metadata}: {body}");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(
+            is_rfc_6749_description(description),
+            "{metadata}: {description:?}"
+        );
+    }
+    // The value is still named, in single quotes.
+    let (_, body) = register(
+        &server,
+        None,
+        &json!({"redirect_uris": [APP_CALLBACK], "grant_types": ["password"]}),
+    )
+    .await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("grant_types: 'password' is not supported"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_registration_with_a_symmetric_key_is_refused() {
+    let server = TestServer::start().await;
+    // An `oct` JWK is a shared secret (RFC 7518 §6.4): a client's keys here are public.
+    let metadata = json!({
+        "redirect_uris": [APP_CALLBACK],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [{"kty": "oct", "kid": "k1", "k": "c2VjcmV0LXNoYXJlZC13aXRoLWNhcmVpZC0zMi1ieXRlcw"}]},
+    });
+    let (status, body) = register(&server, None, &metadata).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_client_metadata", "{body}");
+}
+
 #[tokio::test]
 async fn the_registration_access_token_reads_updates_and_deletes_the_client() {
     let server = TestServer::start().await;

@@ -167,6 +167,163 @@ async fn a_repeated_parameter_is_an_invalid_request() {
     );
 }
 
+/// Where careid sent the browser for an /authorize URL: its error, or `None` when it
+/// went on to the sign-in page.
+async fn authorize_error(server: &TestServer, url: &str) -> Option<String> {
+    let page = server.browser().get(url).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location.unwrap();
+    if location.starts_with("/sign-in?request=") {
+        return None;
+    }
+    assert!(location.starts_with(CRM_CALLBACK), "{location}");
+    param(&url::Url::parse(&location).unwrap(), "error")
+}
+
+#[tokio::test]
+async fn state_nonce_and_login_hint_may_hold_512_bytes_and_no_more() {
+    let server = TestServer::start().await;
+    let at_limit = "s".repeat(512);
+    let past_limit = "s".repeat(513);
+    for name in ["state", "nonce", "login_hint"] {
+        let url = server.authorize_url("crm", CRM_CALLBACK, &[(name, &at_limit)]);
+        assert_eq!(authorize_error(&server, &url).await, None, "{name}");
+        let url = server.authorize_url("crm", CRM_CALLBACK, &[(name, &past_limit)]);
+        assert_eq!(
+            authorize_error(&server, &url).await.as_deref(),
+            Some("invalid_request"),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_600_byte_state_is_refused_back_to_the_client() {
+    let server = TestServer::start().await;
+    let state = "x".repeat(600);
+    let url = server.authorize_url("crm", CRM_CALLBACK, &[("state", &state)]);
+    let page = server.browser().get(&url).await;
+    let location = url::Url::parse(page.location.as_deref().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(CRM_CALLBACK), "{location}");
+    assert_eq!(
+        param(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn an_authorization_request_may_be_8_kib_long_and_no_longer() {
+    let server = TestServer::start().await;
+    let base = server.authorize_url("crm", CRM_CALLBACK, &[]);
+    let query_len = base.len() - base.find('?').unwrap() - 1;
+    // An unknown parameter pads the query to exactly 8 KiB, then one byte more.
+    let padding = |extra: usize| {
+        let room = 8 * 1024 - query_len - "&padding=".len() + extra;
+        format!("{base}&padding={}", "p".repeat(room))
+    };
+    assert_eq!(authorize_error(&server, &padding(0)).await, None);
+    assert_eq!(
+        authorize_error(&server, &padding(1)).await.as_deref(),
+        Some("invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn an_authorization_request_may_have_64_parameters_and_no_more() {
+    let server = TestServer::start().await;
+    let base = server.authorize_url("crm", CRM_CALLBACK, &[]);
+    let given = url::Url::parse(&base).unwrap().query_pairs().count();
+    let with = |count: usize| {
+        let extra: String = (given..count).map(|i| format!("&x{i}=1")).collect();
+        format!("{base}{extra}")
+    };
+    assert_eq!(authorize_error(&server, &with(64)).await, None);
+    assert_eq!(
+        authorize_error(&server, &with(65)).await.as_deref(),
+        Some("invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn a_64_kib_token_request_of_distinct_parameters_is_an_invalid_request() {
+    let server = TestServer::start().await;
+    let mut body = String::from("grant_type=client_credentials");
+    let mut i = 0;
+    while body.len() < 64 * 1024 - 16 {
+        body.push_str(&format!("&p{i}="));
+        i += 1;
+    }
+    body.push_str(&"z".repeat(64 * 1024 - body.len()));
+    assert_eq!(body.len(), 64 * 1024);
+    let response = server
+        .http()
+        .post(format!("{}/token", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .basic_auth("crm", Some("crm-demo-secret"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_oauth_error(status, &answer, StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+#[tokio::test]
+async fn a_token_request_over_64_kib_is_an_invalid_request() {
+    let server = TestServer::start().await;
+    let body = format!(
+        "grant_type=client_credentials&pad={}",
+        "z".repeat(64 * 1024)
+    );
+    let response = server
+        .http()
+        .post(format!("{}/token", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .basic_auth("crm", Some("crm-demo-secret"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_oauth_error(status, &answer, StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+#[tokio::test]
+async fn plain_pkce_is_refused_for_every_client_and_not_advertised() {
+    let server = TestServer::start().await;
+    // The CRM is confidential: even so, plain (explicit, or implied by a missing
+    // method, RFC 7636 §4.3) is refused; RFC 9700 §2.1.1 leaves S256.
+    for extra in [
+        vec![
+            ("code_challenge", VERIFIER),
+            ("code_challenge_method", "plain"),
+        ],
+        vec![("code_challenge", VERIFIER), ("code_challenge_method", "")],
+    ] {
+        let url = server.authorize_url("crm", CRM_CALLBACK, &extra);
+        assert_eq!(
+            authorize_error(&server, &url).await.as_deref(),
+            Some("invalid_request"),
+            "{extra:?}"
+        );
+    }
+    let discovery: serde_json::Value = server
+        .http()
+        .get(format!("{}/.well-known/openid-configuration", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+}
+
 #[tokio::test]
 async fn authorize_accepts_a_form_post() {
     let server = TestServer::start().await;

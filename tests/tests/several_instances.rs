@@ -180,7 +180,9 @@ async fn a_database_with_only_rs256_and_es256_keys_gets_the_new_keys_once_from_t
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.protocol.keys.kids(), b.protocol.keys.kids());
     assert_eq!(a.protocol.keys.jwks(), b.protocol.keys.jwks());
-    let stored = signing_keys::find_unretired(&db).await.unwrap();
+    let stored = signing_keys::find_published(&db, clock.now())
+        .await
+        .unwrap();
     let mut algs: Vec<&str> = stored.iter().map(|key| key.alg.as_str()).collect();
     algs.sort_unstable();
     assert_eq!(algs, ["ES256", "EdDSA", "PS256", "RS256"], "one key each");
@@ -215,14 +217,16 @@ async fn a_key_retired_by_another_instance_leaves_this_instances_jwks_within_sec
     };
     let before = jwks(&first).await;
     assert_eq!(before, jwks(&second).await);
-    let es256 = careid_store::signing_keys::find_unretired(&second.accounts.db)
+    let es256 = careid_store::signing_keys::find_published(&second.accounts.db, second.clock.now())
         .await
         .unwrap()
         .into_iter()
         .find(|k| k.alg == "ES256")
         .unwrap();
-    // What a rotation on the second instance does to the shared database.
-    careid_store::signing_keys::update_retired(&second.accounts.db, &es256.kid, second.clock.now())
+    // What a retirement whose time is up does to the shared database. (The instances'
+    // clocks started apart, so the key left the JWKS a minute ago for both.)
+    let gone = second.clock.now() - time::Duration::minutes(1);
+    careid_store::signing_keys::update_retired(&second.accounts.db, &es256.kid, gone)
         .await
         .unwrap();
     // The first instance notices by itself (it checks once a second); bounded wait.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::{
     body::Bytes,
-    extract::{Query, RawQuery, State},
+    extract::{Query, RawQuery, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -20,6 +20,7 @@ use time::Duration;
 use crate::{
     GrantType, Protocol, ProtocolError,
     grant::Grant,
+    params,
     pending::{self, StoredRequest},
     pkce, scope,
     session::{self, LiveSession},
@@ -38,8 +39,15 @@ pub async fn start_get(
 pub async fn start_post(
     State(app): State<Arc<Protocol>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let Ok(body) = body else {
+        return app.error_page.render(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "This sign-in request could not be read",
+            "The application sent a request far larger than careid accepts. Please go back and try again.",
+        );
+    };
     if !crate::token::is_form(&headers) {
         return app.error_page.render(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -89,16 +97,32 @@ fn internal_page(app: &Protocol, err: ProtocolError) -> Response {
     )
 }
 
+/// The longest authorization request careid reads, query or form body: a request is
+/// kept in the database while the person signs in, so what a stranger can make careid
+/// store is bounded (RFC 9700 §4.16 asks for nothing less of a public endpoint).
+const MAX_REQUEST_BYTES: usize = 8 * 1024;
+
+/// The longest `state`, `nonce` or `login_hint`: each is stored with the request and
+/// echoed back, and real ones are a random value or an email address.
+const MAX_VALUE_BYTES: usize = 512;
+
 /// Form-encoded parameters, with repeats noted (RFC 6749 §3.1: a parameter MUST NOT
 /// appear more than once).
 struct Params {
     pairs: Vec<(String, String)>,
+    repeated: std::collections::HashSet<String>,
+    is_too_many: bool,
+    is_too_long: bool,
 }
 
 impl Params {
     fn parse(raw: &[u8]) -> Self {
+        let parsed = params::parse(raw);
         Self {
-            pairs: url::form_urlencoded::parse(raw).into_owned().collect(),
+            pairs: parsed.pairs,
+            repeated: parsed.repeated,
+            is_too_many: parsed.is_too_many,
+            is_too_long: raw.len() > MAX_REQUEST_BYTES,
         }
     }
 
@@ -111,14 +135,7 @@ impl Params {
     }
 
     fn is_repeated(&self, name: &str) -> bool {
-        self.pairs.iter().filter(|(k, _)| k == name).count() > 1
-    }
-
-    fn first_repeated(&self) -> Option<&str> {
-        self.pairs
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .find(|k| self.is_repeated(k))
+        self.repeated.contains(name)
     }
 }
 
@@ -131,7 +148,8 @@ struct Reply<'a> {
 
 impl Reply<'_> {
     fn error(&self, error: &str, description: &str) -> Response {
-        let mut pairs = vec![("error", error), ("error_description", description)];
+        let description = crate::error::description_text(description);
+        let mut pairs = vec![("error", error), ("error_description", &*description)];
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
@@ -208,7 +226,11 @@ async fn start(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Response {
     let reply = Reply {
         app,
         redirect_uri: redirect_uri.to_owned(),
-        state: params.get("state").map(str::to_owned),
+        // An over-long state is refused below and not echoed back.
+        state: params
+            .get("state")
+            .filter(|state| state.len() <= MAX_VALUE_BYTES)
+            .map(str::to_owned),
     };
 
     match validate(&client, &params) {
@@ -286,8 +308,23 @@ impl Slot {
 
 /// Checks everything but the client and redirect URI; errors here go back to the client.
 fn validate(client: &crate::Client, params: &Params) -> Result<StoredRequest, Invalid> {
-    if params.first_repeated().is_some() {
+    if params.is_too_long {
+        return Err(("invalid_request", "the request is longer than 8 KiB"));
+    }
+    if params.is_too_many {
+        return Err(("invalid_request", "the request has too many parameters"));
+    }
+    if !params.repeated.is_empty() {
         return Err(("invalid_request", "a parameter was repeated"));
+    }
+    if ["state", "nonce", "login_hint"]
+        .iter()
+        .any(|name| params.get(name).is_some_and(|v| v.len() > MAX_VALUE_BYTES))
+    {
+        return Err((
+            "invalid_request",
+            "state, nonce and login_hint may have at most 512 bytes each",
+        ));
     }
     if params.get("request").is_some() {
         return Err(("request_not_supported", "request objects are not supported"));
@@ -337,19 +374,13 @@ fn validate(client: &crate::Client, params: &Params) -> Result<StoredRequest, In
                 "code_challenge_method without code_challenge",
             ));
         }
-        // RFC 7636 §4.3: the method defaults to plain.
-        (Some(_), None) => Some("plain"),
-        (Some(_), Some(method @ ("S256" | "plain"))) => Some(method),
-        (Some(_), Some(_)) => {
+        (Some(_), Some("S256")) => Some("S256"),
+        // RFC 9700 §2.1.1: plain protects nothing once the request leaks, so only S256
+        // is accepted, from every client; a missing method means plain (RFC 7636 §4.3).
+        (Some(_), _) => {
             return Err(("invalid_request", "code_challenge_method must be S256"));
         }
     };
-    if code_challenge_method == Some("plain") && client.is_public() {
-        return Err((
-            "invalid_request",
-            "public clients must use code_challenge_method=S256",
-        ));
-    }
     if code_challenge
         .as_deref()
         .is_some_and(|c| !pkce::is_well_formed(c))
@@ -589,7 +620,8 @@ mod tests {
     #[test]
     fn repeated_and_empty_parameters_are_noticed() {
         let params = Params::parse(b"a=1&b=&a=2&c=3");
-        assert_eq!(params.first_repeated(), Some("a"));
+        assert!(params.is_repeated("a"));
+        assert!(!params.is_repeated("c"));
         assert_eq!(params.get("b"), None);
         assert_eq!(params.get("c"), Some("3"));
     }

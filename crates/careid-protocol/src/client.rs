@@ -150,6 +150,11 @@ impl InlineJwks {
             if map.contains_key("d") {
                 return Err("jwks must hold public keys only".into());
             }
+            // RFC 7518 §6.4: an `oct` key is a shared secret, and careid checks a
+            // client's assertions with its public keys only (RFC 7523 §2.2).
+            if map.get("kty").and_then(serde_json::Value::as_str) == Some("oct") {
+                return Err("jwks must not hold symmetric (oct) keys".into());
+            }
             parsed.push(Jwk::from_map(map).map_err(|err| format!("jwks: {err}"))?);
         }
         if parsed.is_empty() {

@@ -34,6 +34,16 @@ impl Default for ProtocolConfig {
     }
 }
 
+impl ProtocolConfig {
+    /// How long a key must stay published after it last signed: the longest lifetime
+    /// of a token careid signs (access and ID tokens; refresh tokens are opaque), plus
+    /// five minutes for relying parties' clock leeway.
+    pub fn signed_token_lifetime(&self) -> time::Duration {
+        let longest = self.access_token_seconds.max(self.id_token_seconds);
+        time::Duration::seconds(longest.into()) + time::Duration::minutes(5)
+    }
+}
+
 /// Who may register clients over HTTP (RFC 7591 §3), the `[registration]` section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -57,7 +57,8 @@ pub(crate) fn document(issuer: &str, registration: RegistrationMode) -> Vec<u8> 
         "id_token_signing_alg_values_supported": id_token_algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
-        "code_challenge_methods_supported": ["S256", "plain"],
+        // RFC 9700 §2.1.1: S256 only; /authorize refuses plain.
+        "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
             "name", "given_name", "family_name", "email", "email_verified"

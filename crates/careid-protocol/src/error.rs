@@ -6,6 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// An error answered to a client at /token, /userinfo and the other JSON endpoints.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,11 @@ pub enum ProtocolError {
     /// Password hashing or the database is saturated; the client should retry.
     #[error("temporarily_unavailable")]
     Busy,
+    /// The signing keys cannot be loaded or changed: no key-encryption key or the wrong
+    /// one (which stops a start), or a refused rotation or retirement. Said to the
+    /// operator; answered as `server_error` if it ever reaches a client.
+    #[error("{0}")]
+    SigningKeys(String),
     /// Something failed inside careid: logged once, answered as `server_error`.
     #[error("internal: {0}")]
     Internal(String),
@@ -70,6 +76,31 @@ impl From<josekit::JoseError> for ProtocolError {
     fn from(err: josekit::JoseError) -> Self {
         Self::Internal(format!("jose: {err}"))
     }
+}
+
+/// `why` made fit for `error_description`, which RFC 6749 §5.2 limits to
+/// %x20-21 / %x23-5B / %x5D-7E: a double quote becomes a single one, a backslash a
+/// slash, and anything else outside the set (control characters, non-ASCII) a `?`.
+/// Every description careid sends goes through here, so a value a client sent and an
+/// error quotes can never break the rule.
+pub(crate) fn description_text(why: &str) -> Cow<'_, str> {
+    if why.bytes().all(is_description_byte) {
+        return Cow::Borrowed(why);
+    }
+    Cow::Owned(
+        why.chars()
+            .map(|c| match c {
+                '"' => '\'',
+                '\\' => '/',
+                c if c.is_ascii() && is_description_byte(c as u8) => c,
+                _ => '?',
+            })
+            .collect(),
+    )
+}
+
+fn is_description_byte(b: u8) -> bool {
+    matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)
 }
 
 #[derive(Serialize)]
@@ -116,16 +147,17 @@ impl IntoResponse for ProtocolError {
                 "temporarily_unavailable",
                 None,
             ),
-            Self::Internal(err) => {
+            Self::SigningKeys(err) | Self::Internal(err) => {
                 tracing::error!(%err, "protocol request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None)
             }
         };
+        let description = description.map(description_text);
         let mut response = (
             status,
             Json(Body {
                 error,
-                error_description: description,
+                error_description: description.as_deref(),
             }),
         )
             .into_response();
@@ -151,5 +183,89 @@ impl IntoResponse for ProtocolError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant, each carrying the worst text it can: a value a client sent with a
+    /// quote, a backslash, a control character and non-ASCII in it.
+    fn every_variant() -> Vec<ProtocolError> {
+        const NASTY: &str = "bad \"value\" \\ with\ttab and caf\u{e9} \u{1f600}";
+        let all = vec![
+            ProtocolError::InvalidRequest(NASTY),
+            ProtocolError::InvalidClient {
+                reason: NASTY,
+                basic: true,
+            },
+            ProtocolError::InvalidGrant(NASTY),
+            ProtocolError::UnauthorizedClient(NASTY),
+            ProtocolError::UnsupportedGrantType,
+            ProtocolError::InvalidScope(NASTY),
+            ProtocolError::InvalidToken(NASTY),
+            ProtocolError::InsufficientScope(NASTY),
+            ProtocolError::InvalidRedirectUri(NASTY.to_owned()),
+            ProtocolError::InvalidClientMetadata(NASTY.to_owned()),
+            ProtocolError::RegistrationOff,
+            ProtocolError::Busy,
+            ProtocolError::SigningKeys(NASTY.to_owned()),
+            ProtocolError::Internal(NASTY.to_owned()),
+        ];
+        for err in &all {
+            // A new variant fails to compile here until it is added to the list above.
+            match err {
+                ProtocolError::InvalidRequest(_)
+                | ProtocolError::InvalidClient { .. }
+                | ProtocolError::InvalidGrant(_)
+                | ProtocolError::UnauthorizedClient(_)
+                | ProtocolError::UnsupportedGrantType
+                | ProtocolError::InvalidScope(_)
+                | ProtocolError::InvalidToken(_)
+                | ProtocolError::InsufficientScope(_)
+                | ProtocolError::InvalidRedirectUri(_)
+                | ProtocolError::InvalidClientMetadata(_)
+                | ProtocolError::RegistrationOff
+                | ProtocolError::Busy
+                | ProtocolError::SigningKeys(_)
+                | ProtocolError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn every_error_description_uses_only_the_characters_rfc_6749_allows() {
+        for err in every_variant() {
+            let shown = format!("{err:?}");
+            let response = err.into_response();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let error = body["error"].as_str().unwrap();
+            assert!(error.bytes().all(is_description_byte), "{shown}: {body}");
+            if let Some(description) = body.get("error_description") {
+                let description = description.as_str().unwrap();
+                assert!(!description.is_empty(), "{shown}");
+                assert!(
+                    description.bytes().all(is_description_byte),
+                    "{shown}: {description:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_description_keeps_its_words_and_loses_only_forbidden_characters() {
+        assert_eq!(
+            description_text("redirect_uris: \"a\\b\" is caf\u{e9}"),
+            "redirect_uris: 'a/b' is caf?"
+        );
+        assert!(matches!(
+            description_text("scope is required"),
+            Cow::Borrowed("scope is required")
+        ));
     }
 }

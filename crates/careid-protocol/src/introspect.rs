@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    body::Bytes,
     extract::State,
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
@@ -47,7 +46,7 @@ pub(crate) fn lookup_order(hint: Option<&str>) -> [TokenKind; 2] {
 pub async fn introspect(
     State(app): State<Arc<Protocol>>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::params::Body(body): crate::params::Body,
 ) -> Result<Response, ProtocolError> {
     let form = Form::read(&headers, &body)?;
     let client = client_auth::authenticate(&app, &headers, &form).await?;

@@ -7,13 +7,20 @@
 //! Keys are parsed once, when loaded or reloaded: the signers and verifiers are built
 //! then and shared by every request. Which key signs which token is the client's
 //! choice (`Client`); this module only holds the keys.
+//!
+//! Rotation (`careid keys rotate`) adds a generation that is published at once but
+//! signs only from its `active_from`, after a publish delay, so relying parties that
+//! cache the JWKS know it before they see it. Retirement (`careid keys retire`) stops a
+//! key signing at once and keeps it published until `retired_at`, when the tokens it
+//! signed have expired. Private keys are sealed with the KEK when one is set
+//! (`key_encryption`).
 
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
 };
 
-use careid_store::ConnectionTrait;
+use careid_store::{Clock, ConnectionTrait};
 use careid_store::{StoreError, signing_keys};
 use josekit::{
     jwk::{Ed25519, Jwk, KeyPair},
@@ -23,7 +30,10 @@ use josekit::{
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::ProtocolError;
+use crate::{
+    ProtocolError,
+    key_encryption::{self, Kek},
+};
 
 /// A JWS algorithm careid signs with (RFC 7518 §3.1, RFC 8037 §3.1). The default is the
 /// one OIDC Core §15.1 requires every provider to offer for ID tokens.
@@ -113,65 +123,234 @@ impl AccessTokenAlg {
 
 struct Signer {
     kid: String,
+    generation: i32,
+    /// When it starts signing (its publish delay ends).
+    active_from: OffsetDateTime,
+    /// Retiring: published until then, never signing again.
+    is_retiring: bool,
     signer: Box<dyn JwsSigner>,
 }
 
-/// The keys in force: one signer per algorithm, every published key's verifier, and
-/// the JWKS document prebuilt as bytes.
+/// The keys in force: every published key's signer and verifier, and the JWKS document
+/// prebuilt as bytes.
 struct KeySet {
-    signers: HashMap<SigningAlg, Signer>,
+    /// Per algorithm, by generation, oldest first.
+    signers: HashMap<SigningAlg, Vec<Signer>>,
     verifiers: HashMap<String, Box<dyn JwsVerifier>>,
     jwks: Arc<Vec<u8>>,
-    /// Every unretired key id in the database when this set was built, sorted, including
-    /// keys of algorithms this version does not know (a newer instance's), so that such
-    /// a key does not look like a change at every poll.
-    stored_kids: Vec<String>,
+    /// Every published key in the database when this set was built, with its
+    /// retirement, sorted, including keys of algorithms this version does not know (a
+    /// newer instance's), so that such a key does not look like a change at every poll.
+    stored_kids: Vec<(String, Option<OffsetDateTime>)>,
 }
 
 /// The signing keys, shared by the endpoints. Reloaded whole when keys change.
 pub struct Keys {
     set: RwLock<Arc<KeySet>>,
+    clock: Arc<dyn Clock>,
+    kek: Option<Kek>,
+}
+
+/// One stored key as `careid keys list` shows it (no private part).
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    /// The key id, as in the JWKS and token headers.
+    pub kid: String,
+    /// The JOSE algorithm.
+    pub alg: String,
+    /// 1 for the first key of its algorithm, one more at each rotation.
+    pub generation: i32,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When it starts (or started) signing.
+    pub active_from: OffsetDateTime,
+    /// When it stops (or stopped) being published; it signs no more once set.
+    pub retired_at: Option<OffsetDateTime>,
+    /// Whether its private part is sealed with a KEK.
+    pub is_sealed: bool,
 }
 
 impl Keys {
     /// Loads the keys from the database, creating any that are missing. Two instances
-    /// starting together both try to create generation 1; the database keeps one.
+    /// starting together both try to create the same generation; the database keeps
+    /// one. With a `kek`, keys still stored as plain PEM are sealed now; without one,
+    /// sealed keys are refused with a message that says what to set.
     pub async fn load_or_create(
         db: &impl ConnectionTrait,
-        now: OffsetDateTime,
+        clock: Arc<dyn Clock>,
+        kek: Option<Kek>,
     ) -> Result<Self, ProtocolError> {
-        let mut stored = signing_keys::find_unretired(db).await?;
+        let now = clock.now();
+        let all = signing_keys::find_all(db).await?;
+        match &kek {
+            None if all
+                .iter()
+                .any(|key| key_encryption::is_sealed(&key.private_pem)) =>
+            {
+                return Err(key_encryption::no_kek());
+            }
+            None => {}
+            Some(kek) => {
+                for key in all
+                    .iter()
+                    .filter(|key| !key_encryption::is_sealed(&key.private_pem))
+                {
+                    let sealed = kek.seal(&key.kid, &key.private_pem)?;
+                    // `false`: another instance sealed it first, which is as good.
+                    signing_keys::update_private_pem(db, &key.kid, &key.private_pem, &sealed)
+                        .await?;
+                }
+            }
+        }
+        let mut stored = signing_keys::find_published(db, now).await?;
         for alg in SigningAlg::ALL {
             if stored.iter().any(|key| key.alg == alg.as_str()) {
                 continue;
             }
-            let key = generate(alg, 1, now)?;
-            signing_keys::insert_key(db, key).await?;
+            // One read decides both: whether another instance starting now made the key
+            // already, and else the generation, after any retired key's. Two instances
+            // that read the same then pick the same generation, and the unique index
+            // keeps one key.
+            let same_alg: Vec<_> = signing_keys::find_all(db)
+                .await?
+                .into_iter()
+                .filter(|key| key.alg == alg.as_str())
+                .collect();
+            let is_made = same_alg
+                .iter()
+                .any(|key| key.retired_at.is_none_or(|at| at > now));
+            if !is_made {
+                let generation = same_alg
+                    .iter()
+                    .map(|key| key.generation)
+                    .max()
+                    .map_or(1, |max| max + 1);
+                let key = generate(alg, generation, now, now, kek.as_ref())?;
+                signing_keys::insert_key(db, key).await?;
+            }
             // Whether this instance won the race or another did, read what was kept.
-            stored = signing_keys::find_unretired(db).await?;
+            stored = signing_keys::find_published(db, now).await?;
         }
+        let set = build(&stored, kek.as_ref())?;
         Ok(Self {
-            set: RwLock::new(Arc::new(build(&stored)?)),
+            set: RwLock::new(Arc::new(set)),
+            clock,
+            kek,
         })
     }
 
-    /// Re-reads the keys if another instance added or retired one since this instance
-    /// last looked. Cheap when nothing changed: one indexed query, no key parsing.
-    /// Returns whether the keys were replaced.
+    /// Re-reads the keys if another instance (or `careid keys`) added or retired one
+    /// since this instance last looked, or a retired key's time is up. Cheap when
+    /// nothing changed: one indexed query, no key parsing. Returns whether the keys
+    /// were replaced.
     pub async fn reload_if_changed(
         &self,
         db: &impl ConnectionTrait,
     ) -> Result<bool, ProtocolError> {
-        let stored = signing_keys::find_unretired(db).await?;
+        let stored = signing_keys::find_published(db, self.clock.now()).await?;
         if sorted_kids(&stored) == self.current().stored_kids {
             return Ok(false);
         }
-        let set = build(&stored)?;
+        let set = build(&stored, self.kek.as_ref())?;
         *self
             .set
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
         Ok(true)
+    }
+
+    /// Adds a new generation of each algorithm in `algs`: published at once (after the
+    /// next reload), signing from `now + publish_delay` (at once if no key of that
+    /// algorithm signs now). Sealed with `kek` if given;
+    /// refused without one when the stored keys are sealed. Returns the new keys.
+    pub async fn rotate(
+        db: &impl ConnectionTrait,
+        algs: &[SigningAlg],
+        kek: Option<&Kek>,
+        now: OffsetDateTime,
+        publish_delay: time::Duration,
+    ) -> Result<Vec<KeyInfo>, ProtocolError> {
+        let all = signing_keys::find_all(db).await?;
+        if kek.is_none()
+            && all
+                .iter()
+                .any(|key| key_encryption::is_sealed(&key.private_pem))
+        {
+            return Err(key_encryption::no_kek());
+        }
+        let mut added = Vec::new();
+        for alg in algs {
+            let generation = signing_keys::find_max_generation(db, alg.as_str())
+                .await?
+                .map_or(1, |max| max + 1);
+            // With no key of this algorithm signing now (a new database), waiting would
+            // only leave nothing to sign with.
+            let has_signer = all.iter().any(|key| {
+                key.alg == alg.as_str() && key.retired_at.is_none() && key.active_from <= now
+            });
+            let active_from = if has_signer { now + publish_delay } else { now };
+            let key = generate(*alg, generation, now, active_from, kek)?;
+            let info = KeyInfo::of(&key);
+            if !signing_keys::insert_key(db, key).await? {
+                return Err(ProtocolError::Internal(format!(
+                    "another process added {} generation {generation} at the same time; run the command again",
+                    alg.as_str()
+                )));
+            }
+            added.push(info);
+        }
+        Ok(added)
+    }
+
+    /// Retires key `kid`: it stops signing at once (after the next reload) and stays
+    /// published for `keep_for`, as long as the tokens it signed can be valid. Refused
+    /// for the only key of its algorithm that signs now: rotate first, and retire once
+    /// the new key signs.
+    pub async fn retire(
+        db: &impl ConnectionTrait,
+        kid: &str,
+        now: OffsetDateTime,
+        keep_for: time::Duration,
+    ) -> Result<OffsetDateTime, ProtocolError> {
+        let published = signing_keys::find_published(db, now).await?;
+        let Some(key) = published.iter().find(|key| key.kid == kid) else {
+            return Err(ProtocolError::SigningKeys(format!(
+                "no published signing key has the id {kid}"
+            )));
+        };
+        if key.retired_at.is_some() {
+            return Err(ProtocolError::SigningKeys(format!(
+                "signing key {kid} is already retiring"
+            )));
+        }
+        let has_successor = published.iter().any(|other| {
+            other.alg == key.alg
+                && other.kid != key.kid
+                && other.retired_at.is_none()
+                && other.active_from <= now
+        });
+        if !has_successor {
+            return Err(ProtocolError::SigningKeys(format!(
+                "signing key {kid} is the only {} key that signs now: run `careid keys rotate`, and retire it once the new key signs",
+                key.alg
+            )));
+        }
+        let until = now + keep_for;
+        if !signing_keys::update_retired(db, kid, until).await? {
+            return Err(ProtocolError::SigningKeys(format!(
+                "signing key {kid} is already retiring"
+            )));
+        }
+        Ok(until)
+    }
+
+    /// Every stored key, retired ones too, for `careid keys list`.
+    pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<KeyInfo>, ProtocolError> {
+        Ok(signing_keys::find_all(db)
+            .await?
+            .iter()
+            .map(KeyInfo::of)
+            .collect())
     }
 
     fn current(&self) -> Arc<KeySet> {
@@ -201,10 +380,18 @@ impl Keys {
         claims: serde_json::Map<String, serde_json::Value>,
     ) -> Result<String, ProtocolError> {
         let set = self.current();
+        let now = self.clock.now();
+        // The newest generation whose publish delay is over signs; a retiring key never.
         let signer = set
             .signers
             .get(&alg)
-            .ok_or_else(|| ProtocolError::Internal(format!("no {} key", alg.as_str())))?;
+            .and_then(|signers| {
+                signers
+                    .iter()
+                    .filter(|s| !s.is_retiring && s.active_from <= now)
+                    .max_by_key(|s| s.generation)
+            })
+            .ok_or_else(|| ProtocolError::Internal(format!("no {} key signs now", alg.as_str())))?;
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
         header.set_key_id(&signer.kid);
@@ -237,10 +424,26 @@ impl Keys {
     }
 }
 
+impl KeyInfo {
+    fn of(key: &signing_keys::SigningKey) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            alg: key.alg.clone(),
+            generation: key.generation,
+            created_at: key.created_at,
+            active_from: key.active_from,
+            retired_at: key.retired_at,
+            is_sealed: key_encryption::is_sealed(&key.private_pem),
+        }
+    }
+}
+
 fn generate(
     alg: SigningAlg,
     generation: i32,
     now: OffsetDateTime,
+    active_from: OffsetDateTime,
+    kek: Option<&Kek>,
 ) -> Result<signing_keys::SigningKey, ProtocolError> {
     let pair: Box<dyn KeyPair> = match alg {
         SigningAlg::RS256 => Box::new(RS256.generate_key_pair(2048)?),
@@ -257,6 +460,10 @@ fn generate(
     public.set_key_id(&kid);
     public.set_algorithm(alg.as_str());
     public.set_key_use("sig");
+    let private_pem = match kek {
+        Some(kek) => kek.seal(&kid, &private_pem)?,
+        None => private_pem,
+    };
     Ok(signing_keys::SigningKey {
         kid,
         alg: alg.as_str().to_owned(),
@@ -265,13 +472,13 @@ fn generate(
         public_jwk: serde_json::to_string(public.as_ref())
             .map_err(|e| ProtocolError::Internal(e.to_string()))?,
         created_at: now,
-        active_from: now,
+        active_from,
         retired_at: None,
     })
 }
 
-fn build(stored: &[signing_keys::SigningKey]) -> Result<KeySet, ProtocolError> {
-    let mut signers = HashMap::new();
+fn build(stored: &[signing_keys::SigningKey], kek: Option<&Kek>) -> Result<KeySet, ProtocolError> {
+    let mut signers: HashMap<SigningAlg, Vec<Signer>> = HashMap::new();
     let mut verifiers: HashMap<String, Box<dyn JwsVerifier>> = HashMap::new();
     let mut published = Vec::new();
     // Keys are sorted by generation: the newest of each algorithm signs, all verify.
@@ -283,32 +490,33 @@ fn build(stored: &[signing_keys::SigningKey]) -> Result<KeySet, ProtocolError> {
         let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&key.public_jwk)
             .map_err(|e| StoreError::Corrupt(format!("signing key {}: {e}", key.kid)))?;
         let jwk = Jwk::from_map(map.clone())?;
+        let private_pem = key_encryption::private_pem(&key.kid, &key.private_pem, kek)?;
         let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
             SigningAlg::RS256 => (
-                Box::new(RS256.signer_from_pem(&key.private_pem)?),
+                Box::new(RS256.signer_from_pem(&private_pem)?),
                 Box::new(RS256.verifier_from_jwk(&jwk)?),
             ),
             SigningAlg::ES256 => (
-                Box::new(ES256.signer_from_pem(&key.private_pem)?),
+                Box::new(ES256.signer_from_pem(&private_pem)?),
                 Box::new(ES256.verifier_from_jwk(&jwk)?),
             ),
             SigningAlg::PS256 => (
-                Box::new(PS256.signer_from_pem(&key.private_pem)?),
+                Box::new(PS256.signer_from_pem(&private_pem)?),
                 Box::new(PS256.verifier_from_jwk(&jwk)?),
             ),
             SigningAlg::EdDSA => (
-                Box::new(EdDSA.signer_from_pem(&key.private_pem)?),
+                Box::new(EdDSA.signer_from_pem(&private_pem)?),
                 Box::new(EdDSA.verifier_from_jwk(&jwk)?),
             ),
         };
         verifiers.insert(key.kid.clone(), verifier);
-        signers.insert(
-            alg,
-            Signer {
-                kid: key.kid.clone(),
-                signer,
-            },
-        );
+        signers.entry(alg).or_default().push(Signer {
+            kid: key.kid.clone(),
+            generation: key.generation,
+            active_from: key.active_from,
+            is_retiring: key.retired_at.is_some(),
+            signer,
+        });
         published.push(serde_json::Value::Object(map));
     }
     let jwks = serde_json::to_vec(&serde_json::json!({ "keys": published }))
@@ -321,8 +529,11 @@ fn build(stored: &[signing_keys::SigningKey]) -> Result<KeySet, ProtocolError> {
     })
 }
 
-fn sorted_kids(stored: &[signing_keys::SigningKey]) -> Vec<String> {
-    let mut kids: Vec<String> = stored.iter().map(|key| key.kid.clone()).collect();
+fn sorted_kids(stored: &[signing_keys::SigningKey]) -> Vec<(String, Option<OffsetDateTime>)> {
+    let mut kids: Vec<_> = stored
+        .iter()
+        .map(|key| (key.kid.clone(), key.retired_at))
+        .collect();
     kids.sort_unstable();
     kids
 }
@@ -340,13 +551,15 @@ mod tests {
     fn stored_keys() -> Vec<signing_keys::SigningKey> {
         SigningAlg::ALL
             .iter()
-            .map(|alg| generate(*alg, 1, now()).unwrap())
+            .map(|alg| generate(*alg, 1, now(), now(), None).unwrap())
             .collect()
     }
 
     fn keys_of(stored: &[signing_keys::SigningKey]) -> Keys {
         Keys {
-            set: RwLock::new(Arc::new(build(stored).unwrap())),
+            set: RwLock::new(Arc::new(build(stored, None).unwrap())),
+            clock: Arc::new(careid_store::ManualClock::new(now())),
+            kek: None,
         }
     }
 
@@ -462,13 +675,13 @@ mod tests {
     #[test]
     fn a_key_of_an_unknown_algorithm_is_skipped_but_counts_as_stored() {
         let mut stored = stored_keys();
-        let mut newer = generate(SigningAlg::ES256, 1, now()).unwrap();
+        let mut newer = generate(SigningAlg::ES256, 1, now(), now(), None).unwrap();
         newer.alg = "ES384".into();
         stored.push(newer.clone());
-        let set = build(&stored).unwrap();
+        let set = build(&stored, None).unwrap();
         assert_eq!(set.verifiers.len(), SigningAlg::ALL.len());
         assert!(!set.verifiers.contains_key(&newer.kid));
-        assert!(set.stored_kids.contains(&newer.kid));
+        assert!(set.stored_kids.contains(&(newer.kid.clone(), None)));
         assert_eq!(set.stored_kids, sorted_kids(&stored));
     }
 
@@ -478,7 +691,7 @@ mod tests {
         let old = keys_of(&stored)
             .sign(SigningAlg::EdDSA, "JWT", claims())
             .unwrap();
-        let next = generate(SigningAlg::EdDSA, 2, now()).unwrap();
+        let next = generate(SigningAlg::EdDSA, 2, now(), now(), None).unwrap();
         stored.push(next.clone());
         stored.sort_by(|a, b| (&a.alg, a.generation).cmp(&(&b.alg, b.generation)));
         let keys = keys_of(&stored);

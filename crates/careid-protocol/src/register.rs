@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -29,7 +28,7 @@ use crate::{Client, Protocol, ProtocolError, config::RegistrationMode};
 pub async fn create(
     State(app): State<Arc<Protocol>>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::params::Body(body): crate::params::Body,
 ) -> Result<Response, ProtocolError> {
     match app.registration.mode {
         RegistrationMode::Off => return Err(ProtocolError::RegistrationOff),
@@ -88,7 +87,7 @@ pub async fn update(
     State(app): State<Arc<Protocol>>,
     headers: HeaderMap,
     Path(client_id): Path<String>,
-    body: Bytes,
+    crate::params::Body(body): crate::params::Body,
 ) -> Result<Response, ProtocolError> {
     let stored = authorized(&app, &headers, &client_id).await?;
     let raw: Value = serde_json::from_slice(&body)

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use axum::{
-    body::Bytes,
     extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -31,7 +30,7 @@ use crate::{
 pub async fn revoke(
     State(app): State<Arc<Protocol>>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::params::Body(body): crate::params::Body,
 ) -> Result<Response, ProtocolError> {
     let form = Form::read(&headers, &body)?;
     let client = client_auth::authenticate(&app, &headers, &form).await?;

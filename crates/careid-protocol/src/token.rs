@@ -5,13 +5,16 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    body::Bytes,
     extract::State,
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
 
-use crate::{GrantType, Protocol, ProtocolError, client_auth, grants, tokens::TokenResponse};
+use crate::{
+    GrantType, Protocol, ProtocolError, client_auth, grants,
+    params::{self, Body},
+    tokens::TokenResponse,
+};
 
 /// A form body with RFC 6749 §3.2's rules: no repeated parameters, empty means absent.
 pub struct Form {
@@ -19,15 +22,21 @@ pub struct Form {
 }
 
 impl Form {
-    /// Parses the body; a repeated parameter is `invalid_request`.
+    /// Parses the body; a repeated parameter, or more than
+    /// [`params::MAX_PARAMETERS`], is `invalid_request`.
     pub fn parse(raw: &[u8]) -> Result<Self, ProtocolError> {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw).into_owned().collect();
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(other, _)| other == name) {
-                return Err(ProtocolError::InvalidRequest("a parameter was repeated"));
-            }
+        let parsed = params::parse(raw);
+        if parsed.is_too_many {
+            return Err(ProtocolError::InvalidRequest(
+                "the request has too many parameters",
+            ));
         }
-        Ok(Self { pairs })
+        if !parsed.repeated.is_empty() {
+            return Err(ProtocolError::InvalidRequest("a parameter was repeated"));
+        }
+        Ok(Self {
+            pairs: parsed.pairs,
+        })
     }
 
     /// The body of a client's POST: it must be a form (RFC 6749 §3.2, RFC 7662 §2.1,
@@ -67,7 +76,7 @@ pub fn is_form(headers: &HeaderMap) -> bool {
 pub async fn exchange(
     State(app): State<Arc<Protocol>>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ProtocolError> {
     let form = Form::read(&headers, &body)?;
     let grant_type = form.require("grant_type", "grant_type is required")?;

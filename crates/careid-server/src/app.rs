@@ -45,7 +45,8 @@ impl App {
             careid_store::connect_with(&config.database_url, config.database_max_connections, wait)
                 .await
                 .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
-        let keys = Keys::load_or_create(&db, clock.now())
+        let kek = config.keys.kek()?;
+        let keys = Keys::load_or_create(&db, clock.clone(), kek)
             .await
             .context("loading signing keys")?;
 

@@ -47,6 +47,63 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
     /// `[registration]`: who may register clients over HTTP (RFC 7591).
     pub registration: RegistrationConfig,
+    /// `[keys]`: the key-encryption key's file and the rotation publish delay.
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`: signing keys at rest and their rotation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// A file holding the key-encryption key (base64 of 32 bytes, as `careid keys
+    /// new-kek` prints it) that seals the private signing keys in the database. The
+    /// `CAREID_KEK` environment variable may hold the key itself instead.
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// Minutes between `careid keys rotate` publishing a new key in the JWKS and that
+    /// key signing tokens, so relying parties that cache the JWKS know it first.
+    pub publish_delay_minutes: u32,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            key_encryption_key_file: None,
+            publish_delay_minutes: 10,
+        }
+    }
+}
+
+/// The environment variable that may hold the key-encryption key itself.
+pub const KEK_VARIABLE: &str = "CAREID_KEK";
+
+impl KeysConfig {
+    /// The key-encryption key, from `CAREID_KEK` or `key_encryption_key_file`; `None`
+    /// if neither is set. Both at once is refused: one of them would be silently unused.
+    pub fn kek(&self) -> anyhow::Result<Option<careid_protocol::Kek>> {
+        let from_env = std::env::var(KEK_VARIABLE).ok().filter(|v| !v.is_empty());
+        let text = match (from_env, &self.key_encryption_key_file) {
+            (Some(_), Some(path)) => anyhow::bail!(
+                "{KEK_VARIABLE} and [keys] key_encryption_key_file ({}) are both set: keep one",
+                path.display()
+            ),
+            (Some(text), None) => text,
+            (None, Some(path)) => std::fs::read_to_string(path).map_err(|err| {
+                anyhow::anyhow!(
+                    "[keys] key_encryption_key_file: reading {}: {err}",
+                    path.display()
+                )
+            })?,
+            (None, None) => return Ok(None),
+        };
+        careid_protocol::Kek::from_base64(&text)
+            .map(Some)
+            .map_err(|err| anyhow::anyhow!("the key-encryption key: {err}"))
+    }
+
+    /// [`Self::publish_delay_minutes`] as a duration.
+    pub fn publish_delay(&self) -> time::Duration {
+        time::Duration::minutes(self.publish_delay_minutes.into())
+    }
 }
 
 /// `[policy]`: password rules, hashing, lockout and inactivity expiry.
@@ -98,13 +155,14 @@ impl Default for Config {
             mail: MailConfig::default(),
             lifecycle: LifecycleConfig::default(),
             registration: RegistrationConfig::default(),
+            keys: KeysConfig::default(),
         }
     }
 }
 
 /// The top-level keys, so unrelated `CAREID_*` variables (such as the test suite's
 /// `CAREID_TEST_DATABASE_URL`) are not mistaken for configuration.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "issuer",
     "listen",
     "database_url",
@@ -119,6 +177,7 @@ const KEYS: [&str; 14] = [
     "mail",
     "lifecycle",
     "registration",
+    "keys",
 ];
 
 impl Config {

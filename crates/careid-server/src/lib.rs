@@ -11,4 +11,4 @@ mod jobs;
 
 pub use app::{App, redact};
 pub use clients::{FileProblem, load_dir as load_clients};
-pub use config::{Config, PolicyConfig};
+pub use config::{Config, KEK_VARIABLE, KeysConfig, PolicyConfig};

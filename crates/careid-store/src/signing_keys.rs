@@ -32,14 +32,64 @@ pub(crate) mod entity {
 
 use entity::{ActiveModel, Column, Entity};
 
-/// Keys not yet retired, oldest generation first.
-pub async fn find_unretired(db: &impl ConnectionTrait) -> Result<Vec<SigningKey>, StoreError> {
+/// Keys still published at `now` (not retired, or retiring later), by algorithm, oldest
+/// generation first.
+pub async fn find_published(
+    db: &impl ConnectionTrait,
+    now: OffsetDateTime,
+) -> Result<Vec<SigningKey>, StoreError> {
     Ok(Entity::find()
-        .filter(Column::RetiredAt.is_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(Column::RetiredAt.is_null())
+                .add(Column::RetiredAt.gt(now)),
+        )
         .order_by_asc(Column::Alg)
         .order_by_asc(Column::Generation)
         .all(db)
         .await?)
+}
+
+/// Every key, retired ones too, by algorithm, oldest generation first.
+pub async fn find_all(db: &impl ConnectionTrait) -> Result<Vec<SigningKey>, StoreError> {
+    Ok(Entity::find()
+        .order_by_asc(Column::Alg)
+        .order_by_asc(Column::Generation)
+        .all(db)
+        .await?)
+}
+
+/// The highest generation of `alg` ever stored, retired keys included.
+pub async fn find_max_generation(
+    db: &impl ConnectionTrait,
+    alg: &str,
+) -> Result<Option<i32>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::Alg.eq(alg))
+        .order_by_desc(Column::Generation)
+        .one(db)
+        .await?
+        .map(|key| key.generation))
+}
+
+/// Replaces a key's stored private part, if it is still `old` (another instance may
+/// have replaced it first). Returns whether this call replaced it.
+pub async fn update_private_pem(
+    db: &impl ConnectionTrait,
+    kid: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool, StoreError> {
+    let outcome = Entity::update_many()
+        .col_expr(
+            Column::PrivatePem,
+            sea_orm::sea_query::Expr::value(new.to_owned()),
+        )
+        .filter(Column::Kid.eq(kid))
+        .filter(Column::PrivatePem.eq(old))
+        .exec(db)
+        .await?;
+    Ok(outcome.rows_affected == 1)
 }
 
 /// Stores a key. Returns `false` when another instance stored the same algorithm's
@@ -64,16 +114,18 @@ pub async fn insert_key(db: &impl ConnectionTrait, key: SigningKey) -> Result<bo
     }
 }
 
-/// Retires a key: no longer published or used.
+/// Retires a key: it stops signing at once and stops being published at `at`. Returns
+/// `false` if the key is unknown or already retired.
 pub async fn update_retired(
     db: &impl ConnectionTrait,
     kid: &str,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    Entity::update_many()
-        .col_expr(Column::RetiredAt, sea_orm::sea_query::Expr::value(now))
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let outcome = Entity::update_many()
+        .col_expr(Column::RetiredAt, sea_orm::sea_query::Expr::value(at))
         .filter(Column::Kid.eq(kid))
+        .filter(Column::RetiredAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(outcome.rows_affected == 1)
 }

@@ -63,7 +63,9 @@ impl Fixture {
             SessionRules::default(),
             90,
             clients,
-            Keys::load_or_create(&db, clock.now()).await.unwrap(),
+            Keys::load_or_create(&db, clock.clone(), None)
+                .await
+                .unwrap(),
             Arc::new(ThemedErrorPage::new(themes.clone())),
         ));
         let config = AccountsConfig {

@@ -57,6 +57,17 @@ pub(crate) struct Metadata {
     pub backchannel_logout_session_required: bool,
 }
 
+/// A value the client sent, as an error message shows it: in single quotes (RFC 6749
+/// §5.2 leaves no double quote to an `error_description`), cut to 100 characters.
+fn quoted(value: &str) -> String {
+    const SHOWN: usize = 100;
+    let mut shown: String = value.chars().take(SHOWN).collect();
+    if value.chars().nth(SHOWN).is_some() {
+        shown.push_str("...");
+    }
+    format!("'{shown}'")
+}
+
 fn client_metadata(why: impl Into<String>) -> ProtocolError {
     ProtocolError::InvalidClientMetadata(why.into())
 }
@@ -68,13 +79,17 @@ fn redirect(why: impl Into<String>) -> ProtocolError {
 /// Checks one redirect URI: absolute, https or loopback http, no fragment.
 fn check_redirect_uri(key: &str, uri: &str) -> Result<(), ProtocolError> {
     let url = url::Url::parse(uri)
-        .map_err(|_| redirect(format!("{key}: {uri:?} is not an absolute URL")))?;
+        .map_err(|_| redirect(format!("{key}: {} is not an absolute URL", quoted(uri))))?;
     if url.fragment().is_some() {
-        return Err(redirect(format!("{key}: {uri:?} must not have a fragment")));
+        return Err(redirect(format!(
+            "{key}: {} must not have a fragment",
+            quoted(uri)
+        )));
     }
     if !is_https_or_loopback(&url) {
         return Err(redirect(format!(
-            "{key}: {uri:?} must use https (http only on 127.0.0.1, [::1] or localhost)"
+            "{key}: {} must use https (http only on 127.0.0.1, [::1] or localhost)",
+            quoted(uri)
         )));
     }
     Ok(())
@@ -86,7 +101,8 @@ fn check_page_uri(key: &str, uri: &Option<String>) -> Result<(), ProtocolError> 
     match url::Url::parse(uri) {
         Ok(url) if is_https_or_loopback(&url) => Ok(()),
         _ => Err(client_metadata(format!(
-            "{key}: {uri:?} must be an https URL"
+            "{key}: {} must be an https URL",
+            quoted(uri)
         ))),
     }
 }
@@ -107,7 +123,8 @@ impl Metadata {
             .find(|g| !GRANT_TYPES.contains(&g.as_str()))
         {
             return Err(client_metadata(format!(
-                "grant_types: {unknown:?} is not supported (use authorization_code, refresh_token, client_credentials)"
+                "grant_types: {} is not supported (use authorization_code, refresh_token, client_credentials)",
+                quoted(unknown)
             )));
         }
         let uses_code = grant_types.iter().any(|g| g == "authorization_code");
@@ -125,7 +142,8 @@ impl Metadata {
         });
         if let Some(unknown) = response_types.iter().find(|r| r.as_str() != "code") {
             return Err(client_metadata(format!(
-                "response_types: {unknown:?} is not supported (only code)"
+                "response_types: {} is not supported (only code)",
+                quoted(unknown)
             )));
         }
         let asks_code = response_types.iter().any(|r| r == "code");
@@ -153,7 +171,8 @@ impl Metadata {
             .unwrap_or_else(|| "client_secret_basic".to_owned());
         if !AUTH_METHODS.contains(&method.as_str()) {
             return Err(client_metadata(format!(
-                "token_endpoint_auth_method: {method:?} is not supported (use client_secret_basic, client_secret_post, none or private_key_jwt)"
+                "token_endpoint_auth_method: {} is not supported (use client_secret_basic, client_secret_post, none or private_key_jwt)",
+                quoted(&method)
             )));
         }
         if method == "none" && grant_types.iter().any(|g| g == "client_credentials") {
@@ -171,7 +190,8 @@ impl Metadata {
             && !url::Url::parse(uri).is_ok_and(|u| is_https_or_loopback(&u))
         {
             return Err(client_metadata(format!(
-                "jwks_uri: {uri:?} must be an https URL (http only on 127.0.0.1, [::1] or localhost)"
+                "jwks_uri: {} must be an https URL (http only on 127.0.0.1, [::1] or localhost)",
+                quoted(uri)
             )));
         }
         // RFC 7523 §2.2 and OIDC Core §9: the assertion is checked with the client's
@@ -188,7 +208,8 @@ impl Metadata {
             None => SigningAlg::default(),
             Some(alg) => SigningAlg::parse(&alg).ok_or_else(|| {
                 client_metadata(format!(
-                    "id_token_signed_response_alg: {alg:?} is not one careid signs ID tokens with ({})",
+                    "id_token_signed_response_alg: {} is not one careid signs ID tokens with ({})",
+                    quoted(&alg),
                     SigningAlg::ALL.map(SigningAlg::as_str).join(", ")
                 ))
             })?,
@@ -196,8 +217,7 @@ impl Metadata {
         let access_token_alg = match self.access_token_signed_response_alg.take() {
             None => AccessTokenAlg::default(),
             Some(alg) => AccessTokenAlg::parse(&alg).ok_or_else(|| {
-                client_metadata(format!(
-                    "access_token_signed_response_alg: {alg:?} is not one careid signs access tokens with ({})",
+                client_metadata(format!("access_token_signed_response_alg: {} is not one careid signs access tokens with ({})", quoted(&alg),
                     AccessTokenAlg::ALL.map(AccessTokenAlg::as_str).join(", ")
                 ))
             })?,
@@ -212,7 +232,8 @@ impl Metadata {
             .find(|s| !scope::SUPPORTED.contains(&s.as_str()))
         {
             return Err(client_metadata(format!(
-                "scope: {unknown:?} is not a scope careid supports"
+                "scope: {} is not a scope careid supports",
+                quoted(unknown)
             )));
         }
         if uses_code && !scopes.iter().any(|s| s == "openid") {

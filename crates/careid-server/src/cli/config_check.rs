@@ -53,6 +53,9 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
                 path.display()
             ));
         }
+        if let Err(err) = config.keys.kek() {
+            problems.push(format!("{}: [keys]: {err}", path.display()));
+        }
         let (loaded, client_problems) = clients::load_dir(&config.clients_dir);
         problems.extend(client_problems.iter().map(ToString::to_string));
         for client in &loaded {

@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod client;
 mod config_check;
+pub mod keys;
 mod policy;
 mod serve;
 mod user;
@@ -62,6 +63,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Fill the configured database with active accounts to benchmark with.
     Seed(bench::SeedArgs),
+    /// List, rotate and retire the signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// `careid config …`.
@@ -93,6 +97,7 @@ impl Cli {
             Command::Client(command) => client::run(&self.config, command).await,
             Command::Bench(args) => bench::run(&self.config, args).await,
             Command::Seed(args) => bench::seed(&self.config, args).await,
+            Command::Keys(command) => keys::run(&self.config, command).await,
         }
     }
 }
