@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
-pub mod html;
 pub mod rp;
+
+/// The form reader the tests' browser uses (shared with `careid bench`).
+pub use careid_bench::html;
 
 use std::{path::PathBuf, sync::Arc};
 

@@ -12,6 +12,7 @@ mod browser;
 mod cookies;
 mod error;
 mod form;
+pub mod html;
 mod procfs;
 mod run;
 mod scenario;

@@ -1,20 +1,27 @@
-//! Reading careid's HTML the way an independent client would: find the form, its
-//! action, method and inputs. Deliberately small: attributes in any order, either
-//! quote style.
+//! Reading careid's HTML the way an independent client would: find the forms, their
+//! action, method and inputs. Deliberately small: attributes in any order, either quote
+//! style, the entities a template engine writes inside attribute values. Shared by the
+//! bench's sign-ins and the end-to-end tests' browser.
 
-/// An `<input>` of a form.
-#[derive(Debug, Clone)]
+/// An `<input>` (or named `<button>`) of a form.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
+    /// The `name` attribute (empty when absent).
     pub name: String,
+    /// The `type`, lower-cased (`button` for a button).
     pub kind: String,
+    /// The `value` attribute, entities decoded.
     pub value: String,
 }
 
 /// A form: where it posts and what it holds.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Form {
+    /// The `action` attribute, relative to the page's URL.
     pub action: String,
+    /// The `method`, lower-cased (`get` when absent).
     pub method: String,
+    /// Inputs, then named buttons, in page order.
     pub inputs: Vec<Input>,
 }
 
@@ -99,34 +106,35 @@ pub fn forms(html: &str) -> Vec<Form> {
     out
 }
 
-/// An attribute's value in a tag, HTML entities for quotes and ampersands decoded.
+/// An attribute's value in a tag, entities decoded; `Some("")` for a bare attribute.
 fn attr(tag: &str, name: &str) -> Option<String> {
     let lower = tag.to_ascii_lowercase();
     let mut from = 0;
     while let Some(i) = lower[from..].find(name).map(|i| i + from) {
-        let before_ok = i == 0 || lower.as_bytes()[i - 1].is_ascii_whitespace();
+        let starts_word = i > 0 && lower.as_bytes()[i - 1].is_ascii_whitespace();
         let rest = tag[i + name.len()..].trim_start();
-        if before_ok && rest.starts_with('=') {
-            let rest = rest[1..].trim_start();
-            let value = match rest.chars().next() {
-                Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or_default(),
-                _ => rest
-                    .split(|c: char| c.is_whitespace() || c == '>')
-                    .next()
-                    .unwrap_or_default(),
-            };
-            return Some(decode(value));
-        }
-        if before_ok
-            && (rest.is_empty() || rest.starts_with(char::is_whitespace) || rest.starts_with('/'))
-        {
-            return Some(String::new());
+        if starts_word {
+            if let Some(rest) = rest.strip_prefix('=') {
+                let rest = rest.trim_start();
+                let value = match rest.chars().next() {
+                    Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or_default(),
+                    _ => rest
+                        .split(|c: char| c.is_whitespace() || c == '>')
+                        .next()
+                        .unwrap_or_default(),
+                };
+                return Some(decode(value));
+            }
+            if rest.is_empty() || rest.starts_with(char::is_whitespace) || rest.starts_with('/') {
+                return Some(String::new());
+            }
         }
         from = i + name.len();
     }
     None
 }
 
+/// The entities minijinja's HTML escaping writes, and `&amp;` last so it decodes once.
 fn decode(value: &str) -> String {
     value
         .replace("&quot;", "\"")
@@ -163,5 +171,15 @@ mod tests {
                 ("password".to_owned(), String::new()),
             ]
         );
+    }
+
+    #[test]
+    fn an_attribute_name_inside_another_is_not_mistaken_for_it() {
+        assert_eq!(
+            attr(r#"<input data-name="x" name="y""#, "name").as_deref(),
+            Some("y")
+        );
+        assert_eq!(attr("<input required", "required").as_deref(), Some(""));
+        assert_eq!(attr("<input type=email>", "type").as_deref(), Some("email"));
     }
 }
