@@ -89,11 +89,18 @@ impl Db {
 }
 
 /// Whether a statement only reads, and so may run on a reader.
+/// Runs on every statement, so it allocates nothing.
 fn is_read_only(sql: &str) -> bool {
+    const LOCK: &[u8] = b" FOR UPDATE";
     let sql = sql.trim_start();
-    sql.get(..6)
-        .is_some_and(|word| word.eq_ignore_ascii_case("SELECT"))
-        && !sql.to_ascii_uppercase().contains(" FOR UPDATE")
+    let is_select = sql
+        .get(..6)
+        .is_some_and(|word| word.eq_ignore_ascii_case("SELECT"));
+    is_select
+        && !sql
+            .as_bytes()
+            .windows(LOCK.len())
+            .any(|window| window.eq_ignore_ascii_case(LOCK))
 }
 
 #[async_trait::async_trait]
