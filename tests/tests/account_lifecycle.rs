@@ -652,3 +652,29 @@ async fn an_address_asking_for_too_many_resets_is_told_to_wait() {
     assert_eq!(response.headers()["retry-after"], "3600");
     assert!(response.text().await.unwrap().contains("Too many requests"));
 }
+
+#[tokio::test]
+async fn ten_concurrent_reset_requests_for_one_account_send_three() {
+    let sink = SmtpSink::start().await.unwrap();
+    let server = server(&sink).await;
+    server.add_account(EMAIL, "Ada").await;
+    let mut askers = Vec::new();
+    for _ in 0..10 {
+        let browser = server.browser();
+        let page = browser.visit("/forgot-password").await.page();
+        askers.push((browser, page));
+    }
+
+    let fill = [("email", EMAIL)];
+    let asked = askers
+        .iter()
+        .map(|(browser, page)| submit_page(browser, page, &fill));
+    for page in futures_util::future::join_all(asked).await {
+        assert!(page.body.contains("Check your email"), "{}", page.body);
+    }
+
+    let kinds = events(&server, EMAIL).await;
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert_eq!(count("reset_requested"), 3, "{kinds:?}");
+    assert_eq!(count("reset_throttled"), 7, "{kinds:?}");
+}

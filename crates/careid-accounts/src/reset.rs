@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use careid_policy::{PlainPassword, one_time};
 use careid_store::{
-    accounts::{Account, Status},
+    accounts::{self, Account, Status},
     audit, one_time_tokens,
 };
 use serde_json::json;
@@ -22,7 +22,7 @@ use time::{Duration, OffsetDateTime};
 use crate::{
     AccountsError, Branding, LinkProblem,
     lifecycle::{ADMIN_RESET, Lifecycle, RESET_CODE, RESET_LINK, code_digest},
-    service::{event, rfc3339},
+    service::{commit, event, rfc3339},
 };
 
 /// A usable reset link, as its page needs it.
@@ -73,53 +73,61 @@ impl Lifecycle {
             ip: ip.clone(),
             detail,
         };
+        let mode = if branding.is_code_only {
+            "code_only"
+        } else {
+            "link"
+        };
+        // The limits are counted and the request recorded in one transaction (SQLite's
+        // one writer; on PostgreSQL the account row is locked), so concurrent requests
+        // cannot all read "under the limit" and all go through.
         let window = now - Duration::HOUR;
+        let txn = self.accounts.begin().await?;
         // Checked first and for any email: an address cannot mail-bomb many people, and
         // the answer says nothing about which emails have accounts.
         if let Some(ip) = &ip {
-            let recent = audit::count_from_ip(db, "reset_requested", ip, window).await?;
+            let recent = audit::count_from_ip(&txn, "reset_requested", ip, window).await?;
             if recent >= u64::from(self.config.reset_requests_per_address_per_hour) {
                 let throttled = audit::NewEvent {
                     kind: "reset_throttled",
                     detail: json!({ "reason": "address", "recent": recent }),
                     ..requested(None, json!({}))
                 };
-                audit::insert_event(db, throttled, now).await?;
+                audit::insert_event(&txn, throttled, now).await?;
+                commit(txn).await?;
                 return Err(AccountsError::TooManyRequests {
                     retry_after_minutes: 60,
                 });
             }
         }
-        let account = careid_store::accounts::find_by_email(db, email).await?;
-        let Some(account) = account.filter(may_reset) else {
+        let found = match accounts::find_by_email(&txn, email).await? {
+            Some(found) => accounts::find_by_id_for_update(&txn, found.id).await?,
+            None => None,
+        };
+        let Some(account) = found.filter(may_reset) else {
             let detail = json!({ "reason": "no_account_may_reset" });
-            audit::insert_event(db, requested(None, detail), now).await?;
-            return Ok(());
+            audit::insert_event(&txn, requested(None, detail), now).await?;
+            return commit(txn).await;
         };
         // Past the per-account limit the answer is the same, but nothing is sent and the
         // pending link or code stays as it was: a stranger can neither flood the person's
         // mailbox nor mint fresh codes to guess at.
-        let recent = audit::count_for_account(db, "reset_requested", account.id, window).await?;
-        if recent >= u64::from(self.config.reset_requests_per_hour) {
-            let throttled = audit::NewEvent {
+        let recent = audit::count_for_account(&txn, "reset_requested", account.id, window).await?;
+        let is_throttled = recent >= u64::from(self.config.reset_requests_per_hour);
+        let recorded = if is_throttled {
+            audit::NewEvent {
                 kind: "reset_throttled",
                 detail: json!({ "reason": "account", "recent": recent }),
                 ..requested(Some(account.id), json!({}))
-            };
-            audit::insert_event(db, throttled, now).await?;
+            }
+        } else {
+            requested(Some(account.id), json!({ "mode": mode }))
+        };
+        audit::insert_event(&txn, recorded, now).await?;
+        commit(txn).await?;
+        if is_throttled {
             return Ok(());
         }
-        let mode = if branding.is_code_only {
-            "code_only"
-        } else {
-            "link"
-        };
-        audit::insert_event(
-            db,
-            requested(Some(account.id), json!({ "mode": mode })),
-            now,
-        )
-        .await?;
         let (message, link, code, lifetime) = if branding.is_code_only {
             let code = self
                 .issue_code(account.id, client_id.as_deref(), None)
