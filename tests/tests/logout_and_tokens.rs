@@ -6,8 +6,8 @@ use std::{collections::HashMap, time::Duration};
 
 use careid_store::Clock;
 use careid_tests::{
-    CRM_CALLBACK, EMR_CALLBACK, TestServer, VERIFIER, browser::Browser, browser::Landing,
-    browser::param, clients_dir_with,
+    CRM_CALLBACK, EMR_CALLBACK, TestServer, VERIFIER, backchannel::receiver_on, browser::Browser,
+    browser::Landing, browser::param, clients_dir_with,
 };
 use josekit::{
     jws::{ES256, JwsVerifier, RS256},
@@ -616,23 +616,9 @@ async fn logout_without_a_session_goes_straight_back_to_the_client() {
 /// A relying party's back-channel endpoint on loopback: each POSTed form goes to the
 /// channel.
 async fn logout_listener() -> (String, mpsc::UnboundedReceiver<HashMap<String, String>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let (sender, receiver) = mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/backchannel",
-        axum::routing::post(
-            move |axum::Form(form): axum::Form<HashMap<String, String>>| {
-                let sender = sender.clone();
-                async move {
-                    let _ = sender.send(form);
-                    axum::http::StatusCode::OK
-                }
-            },
-        ),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, receiver)
+    let addr = receiver_on("127.0.0.1:0".parse().unwrap(), "/backchannel", sender).await;
+    (format!("http://{addr}"), receiver)
 }
 
 /// A server whose clients include `rp`, with its back-channel endpoint at `base`.

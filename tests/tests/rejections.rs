@@ -255,18 +255,7 @@ async fn a_64_kib_token_request_of_distinct_parameters_is_an_invalid_request() {
     }
     body.push_str(&"z".repeat(64 * 1024 - body.len()));
     assert_eq!(body.len(), 64 * 1024);
-    let response = server
-        .http()
-        .post(format!("{}/token", server.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .basic_auth("crm", Some("crm-demo-secret"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let answer: serde_json::Value = response.json().await.unwrap();
-    assert_oauth_error(status, &answer, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_token_body_refused(&server, body).await;
 }
 
 #[tokio::test]
@@ -276,18 +265,7 @@ async fn a_token_request_over_64_kib_is_an_invalid_request() {
         "grant_type=client_credentials&pad={}",
         "z".repeat(64 * 1024)
     );
-    let response = server
-        .http()
-        .post(format!("{}/token", server.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .basic_auth("crm", Some("crm-demo-secret"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let answer: serde_json::Value = response.json().await.unwrap();
-    assert_oauth_error(status, &answer, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_token_body_refused(&server, body).await;
 }
 
 #[tokio::test]
@@ -737,4 +715,20 @@ async fn a_wrong_client_secret_is_audited_with_the_client_it_claimed() {
             .iter()
             .all(|e| e.client_id.as_deref() == Some("crm"))
     );
+}
+
+/// POSTs `body` as the CRM's form to /token and expects `invalid_request`.
+async fn assert_token_body_refused(server: &TestServer, body: String) {
+    let response = server
+        .http()
+        .post(format!("{}/token", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .basic_auth("crm", Some("crm-demo-secret"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_oauth_error(status, &answer, StatusCode::BAD_REQUEST, "invalid_request");
 }

@@ -6,12 +6,13 @@
 //! once it is up.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use careid_policy::PlainPassword;
 use careid_store::Clock;
 use careid_tests::{
     OFFLINE_SCOPE, PASSWORD, TestServer, VERIFIER,
+    backchannel::receiver_on,
     browser::{Browser, Landing, param},
     clients_dir_with,
 };
@@ -25,29 +26,8 @@ const RPS: [&str; 2] = ["rp-a", "rp-b"];
 
 type Received = mpsc::UnboundedReceiver<HashMap<String, String>>;
 
-/// A back-channel receiver on `addr` (`127.0.0.1:0` for a fresh port): each POSTed form
-/// goes to the channel. Returns the address it listens on.
-async fn receiver_on(
-    addr: SocketAddr,
-    sender: mpsc::UnboundedSender<HashMap<String, String>>,
-) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().route(
-        "/{rp}/backchannel",
-        axum::routing::post(
-            move |axum::Form(form): axum::Form<HashMap<String, String>>| {
-                let sender = sender.clone();
-                async move {
-                    let _ = sender.send(form);
-                    axum::http::StatusCode::OK
-                }
-            },
-        ),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
+/// Where each RP's back-channel endpoint is, under the receiver's address.
+const PATH: &str = "/{rp}/backchannel";
 
 /// A server whose clients include the two RPs, with back-channel endpoints at `base`,
 /// and Ada. `rp-a` and `rp-b` take session-bound refresh tokens.
@@ -147,7 +127,7 @@ struct Fixture {
 impl Fixture {
     async fn new() -> Self {
         let (sender, received) = mpsc::unbounded_channel();
-        let addr = receiver_on("127.0.0.1:0".parse().unwrap(), sender).await;
+        let addr = receiver_on("127.0.0.1:0".parse().unwrap(), PATH, sender).await;
         let base = format!("http://{addr}");
         let (server, clients) = server_with_rps(&base).await;
         Self {
@@ -227,6 +207,22 @@ impl Fixture {
             .unwrap()
             .id
     }
+
+    /// Ada changes her password on her account page, as `/account/password` does.
+    async fn change_password(&self) {
+        let new = PlainPassword::new("Another-Horse-43");
+        self.server
+            .accounts
+            .change_password(
+                self.account_id().await,
+                PlainPassword::new(PASSWORD),
+                new.clone(),
+                new,
+                None,
+            )
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]
@@ -289,18 +285,7 @@ async fn a_new_sign_in_in_the_same_browser_tells_the_clients_of_the_replaced_ses
 async fn a_password_change_tells_every_client() {
     let mut fx = Fixture::new().await;
     let signed = fx.signed_in().await;
-    let new = PlainPassword::new("Another-Horse-43");
-    fx.server
-        .accounts
-        .change_password(
-            fx.account_id().await,
-            PlainPassword::new(PASSWORD),
-            new.clone(),
-            new,
-            None,
-        )
-        .await
-        .unwrap();
+    fx.change_password().await;
     fx.assert_told_and_refused(&signed).await;
 }
 
@@ -353,18 +338,7 @@ async fn an_offline_refresh_token_survives_sign_out_and_dies_with_a_password_cha
     );
     let offline = body["refresh_token"].as_str().unwrap().to_owned();
 
-    let new = PlainPassword::new("Another-Horse-43");
-    fx.server
-        .accounts
-        .change_password(
-            fx.account_id().await,
-            PlainPassword::new(PASSWORD),
-            new.clone(),
-            new,
-            None,
-        )
-        .await
-        .unwrap();
+    fx.change_password().await;
     let (status, body) = refresh(&fx.server, "rp-a", &offline).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "invalid_grant");
@@ -427,7 +401,7 @@ async fn a_delivery_to_a_receiver_that_is_down_is_retried_and_arrives_once_it_is
 
     // The receiver comes up; nothing is sent before the retry is due.
     let (sender, mut received) = mpsc::unbounded_channel();
-    receiver_on(addr, sender).await;
+    receiver_on(addr, PATH, sender).await;
     let early = tokio::time::timeout(Duration::from_millis(2500), received.recv()).await;
     assert!(early.is_err(), "not before the backoff");
     server.clock.advance(time::Duration::seconds(30));
