@@ -122,3 +122,46 @@ async fn a_public_client_redeems_its_code_with_the_verifier_alone() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["id_token"].is_string());
 }
+
+/// Whether `browser`'s careid session still signs it in to the CRM without a prompt (and
+/// so counts as a use of the session).
+async fn signs_in_silently(server: &TestServer, browser: &careid_tests::Browser) -> bool {
+    let back = browser
+        .visit(&server.authorize_url("crm", CRM_CALLBACK, &[("prompt", "none")]))
+        .await
+        .left();
+    param(&back, "code").is_some()
+}
+
+// The idle clock is kept to the minute (a use within a minute of the last recorded one
+// writes nothing), so its boundary is tested on both sides.
+
+#[tokio::test]
+async fn a_use_a_minute_after_the_last_recorded_one_restarts_the_idle_clock() {
+    let server = TestServer::start().await;
+    server.add_account("ada@example.org", "Ada").await;
+    let browser = server.browser();
+    server.crm_code(&browser, "ada@example.org").await;
+    server.clock.advance(time::Duration::minutes(1));
+    assert!(signs_in_silently(&server, &browser).await);
+    server.clock.advance(time::Duration::minutes(30));
+    assert!(
+        signs_in_silently(&server, &browser).await,
+        "30 idle minutes since the recorded use"
+    );
+}
+
+#[tokio::test]
+async fn a_use_within_a_minute_of_the_last_recorded_one_leaves_the_idle_clock_alone() {
+    let server = TestServer::start().await;
+    server.add_account("ada@example.org", "Ada").await;
+    let browser = server.browser();
+    server.crm_code(&browser, "ada@example.org").await;
+    server.clock.advance(time::Duration::seconds(59));
+    assert!(signs_in_silently(&server, &browser).await);
+    server.clock.advance(time::Duration::minutes(30));
+    assert!(
+        !signs_in_silently(&server, &browser).await,
+        "30 minutes 59 seconds since the last recorded use is past the limit"
+    );
+}
