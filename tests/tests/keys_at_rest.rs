@@ -205,4 +205,15 @@ async fn a_rotated_key_is_published_at_once_signs_after_the_delay_and_old_tokens
         .await
         .unwrap();
     assert!(!published_kids(&server).await.contains(&old_id_kid));
+
+    // Both administrator actions are in the audit trail.
+    let kinds: Vec<String> = careid_store::audit::find_events(&server.accounts.db, None, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.kind)
+        .collect();
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert_eq!(count("signing_key_added"), added.len());
+    assert_eq!(count("signing_key_retired"), 1);
 }

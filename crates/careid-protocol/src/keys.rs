@@ -297,6 +297,8 @@ impl Keys {
                     alg.as_str()
                 )));
             }
+            let detail = serde_json::json!({ "kid": info.kid, "alg": alg.as_str(), "generation": generation });
+            audit_key_change(db, "signing_key_added", detail, now).await?;
             added.push(info);
         }
         Ok(added)
@@ -341,6 +343,8 @@ impl Keys {
                 "signing key {kid} is already retiring"
             )));
         }
+        let detail = serde_json::json!({ "kid": kid, "alg": key.alg, "published_until": until.unix_timestamp() });
+        audit_key_change(db, "signing_key_retired", detail, now).await?;
         Ok(until)
     }
 
@@ -536,6 +540,22 @@ fn sorted_kids(stored: &[signing_keys::SigningKey]) -> Vec<(String, Option<Offse
         .collect();
     kids.sort_unstable();
     kids
+}
+
+/// Records a change to the signing keys (an administrator's action) in the audit trail.
+async fn audit_key_change(
+    db: &impl ConnectionTrait,
+    kind: &'static str,
+    detail: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<(), ProtocolError> {
+    let event = careid_store::audit::NewEvent {
+        kind,
+        detail,
+        ..Default::default()
+    };
+    careid_store::audit::insert_event(db, event, now).await?;
+    Ok(())
 }
 
 #[cfg(test)]
