@@ -26,7 +26,7 @@ pub async fn rotate(
         return Err(invalid);
     }
     if token.rotated_at.is_some() {
-        return Err(reused(app, client, &token, now).await?);
+        return Err(reused(app, client, &token, now).await);
     }
     let grant = Grant::from_json(token.grant()?)?;
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one. The new
@@ -62,7 +62,7 @@ pub async fn rotate(
     // other finds the token rotated, as a replay would.
     if !refresh_tokens::take_for_rotation(&txn, token.id, now).await? {
         drop(txn);
-        return Err(reused(app, client, &token, now).await?);
+        return Err(reused(app, client, &token, now).await);
     }
     let prepared = tokens::prepare_for_person(
         app,
@@ -80,18 +80,23 @@ pub async fn rotate(
 }
 
 /// RFC 6749 §10.4, RFC 9700 §4.14.2: a rotated token seen again has leaked (or two
-/// parties hold it), so its whole family is revoked. Returns the error to answer.
+/// parties hold it), so its whole family is revoked. Returns the error to answer: the
+/// refusal, or what stopped the revocation.
 async fn reused(
     app: &Protocol,
     client: &Client,
     token: &refresh_tokens::RefreshToken,
     now: time::OffsetDateTime,
-) -> Result<ProtocolError, ProtocolError> {
-    let grant = Grant::from_json(token.grant()?)?;
-    let txn = app.db.begin().await?;
-    super::revoke_leaked_family(app, &txn, "refresh_token_reused", client, &grant, now).await?;
-    txn.commit().await?;
-    Ok(ProtocolError::InvalidGrant(
-        "the refresh token is invalid, expired or revoked",
-    ))
+) -> ProtocolError {
+    let revoked = async {
+        let grant = Grant::from_json(token.grant()?)?;
+        let txn = app.db.begin().await?;
+        super::revoke_leaked_family(app, &txn, "refresh_token_reused", client, &grant, now).await?;
+        txn.commit().await?;
+        Ok::<_, ProtocolError>(())
+    };
+    match revoked.await {
+        Ok(()) => ProtocolError::InvalidGrant("the refresh token is invalid, expired or revoked"),
+        Err(err) => err,
+    }
 }
