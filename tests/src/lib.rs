@@ -324,6 +324,33 @@ pub fn assert_oauth_error(
 }
 
 impl TestServer {
+    /// `GET path` on careid, its body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.http()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Makes this instance read the signing keys now, as its watcher would within a
+    /// second.
+    pub async fn reload_keys(&self) {
+        self.protocol
+            .keys
+            .reload_if_changed(&self.protocol.db)
+            .await
+            .unwrap();
+    }
+
+    /// The discovery document (OpenID Connect Discovery 1.0 §4).
+    pub async fn discovery(&self) -> serde_json::Value {
+        self.get_json("/.well-known/openid-configuration").await
+    }
+
     /// `GET /userinfo` with `access_token` as the bearer token.
     pub async fn userinfo(&self, access_token: &str) -> reqwest::Response {
         self.http()

@@ -142,12 +142,7 @@ async fn a_rotated_key_is_published_at_once_signs_after_the_delay_and_old_tokens
         .unwrap();
     assert_eq!(added.len(), SigningAlg::ALL.len());
     assert!(added.iter().all(|key| key.generation == 2));
-    server
-        .protocol
-        .keys
-        .reload_if_changed(&server.protocol.db)
-        .await
-        .unwrap();
+    server.reload_keys().await;
 
     // Published at once, beside the old keys.
     let published = published_kids(&server).await;
@@ -188,22 +183,12 @@ async fn a_rotated_key_is_published_at_once_signs_after_the_delay_and_old_tokens
     let until = keys::retire(&config, &old_id_kid, server.clock.now())
         .await
         .unwrap();
-    server
-        .protocol
-        .keys
-        .reload_if_changed(&server.protocol.db)
-        .await
-        .unwrap();
+    server.reload_keys().await;
     assert!(published_kids(&server).await.contains(&old_id_kid));
     server
         .clock
         .advance(until - server.clock.now() + Duration::SECOND);
-    server
-        .protocol
-        .keys
-        .reload_if_changed(&server.protocol.db)
-        .await
-        .unwrap();
+    server.reload_keys().await;
     assert!(!published_kids(&server).await.contains(&old_id_kid));
 
     // Both administrator actions are in the audit trail.

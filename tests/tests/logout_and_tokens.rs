@@ -339,15 +339,7 @@ async fn revocation_needs_client_authentication_and_a_token() {
 #[tokio::test]
 async fn discovery_advertises_introspection_revocation_and_logout() {
     let server = TestServer::start().await;
-    let doc: Value = server
-        .http()
-        .get(format!("{}/.well-known/openid-configuration", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = server.discovery().await;
     let issuer = &server.issuer;
     assert_eq!(
         doc["introspection_endpoint"],

@@ -136,15 +136,7 @@ fn code_form<'a>(code: &'a str, assertion: &'a str) -> Vec<(&'a str, &'a str)> {
 async fn a_registered_app_with_inline_keys_redeems_a_code_with_a_signed_assertion_once() {
     let server = TestServer::start().await;
     server.add_account("ada@example.org", "Ada Lovelace").await;
-    let discovery: Value = server
-        .http()
-        .get(format!("{}/.well-known/openid-configuration", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = server.discovery().await;
     for list in [
         "token_endpoint_auth_methods_supported",
         "introspection_endpoint_auth_methods_supported",

@@ -109,15 +109,7 @@ fn app_id(app: &Value) -> &str {
 async fn a_registered_app_signs_a_person_in_through_the_consent_page() {
     let server = TestServer::start().await;
     server.add_account("ada@example.org", "Ada Lovelace").await;
-    let discovery: Value = server
-        .http()
-        .get(format!("{}/.well-known/openid-configuration", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = server.discovery().await;
     assert_eq!(
         discovery["registration_endpoint"],
         format!("{}/register", server.url)
@@ -512,15 +504,7 @@ async fn mode_off_refuses_registration_and_hides_the_endpoint() {
     let (status, body) = register(&server, None, &json!({"redirect_uris": [APP_CALLBACK]})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "access_denied");
-    let discovery: Value = server
-        .http()
-        .get(format!("{}/.well-known/openid-configuration", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = server.discovery().await;
     assert!(discovery.get("registration_endpoint").is_none());
 }
 

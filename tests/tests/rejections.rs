@@ -287,15 +287,7 @@ async fn plain_pkce_is_refused_for_every_client_and_not_advertised() {
             "{extra:?}"
         );
     }
-    let discovery: serde_json::Value = server
-        .http()
-        .get(format!("{}/.well-known/openid-configuration", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: serde_json::Value = server.discovery().await;
     assert_eq!(
         discovery["code_challenge_methods_supported"],
         serde_json::json!(["S256"])

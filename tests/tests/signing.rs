@@ -105,22 +105,10 @@ fn decode_part(token: &str, index: usize) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
-async fn get_json(server: &TestServer, path: &str) -> Value {
-    server
-        .http()
-        .get(format!("{}{path}", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Verifies `token` with josekit against careid's published JWKS, choosing the key by
 /// `kid`; returns its header and claims.
 async fn verify_with_jwks(server: &TestServer, token: &str) -> (Value, Value) {
-    let jwks = get_json(server, "/jwks").await;
+    let jwks = server.get_json("/jwks").await;
     let set = JwkSet::from_bytes(jwks.to_string()).unwrap();
     let header = decode_part(token, 0);
     let kid = header["kid"].as_str().expect("a kid");
@@ -167,7 +155,7 @@ async fn introspect(server: &TestServer, client_id: &str, token: &str) -> Value 
 #[tokio::test]
 async fn discovery_lists_every_id_token_algorithm_and_the_jwks_has_a_key_for_each() {
     let server = TestServer::start().await;
-    let discovery = get_json(&server, "/.well-known/openid-configuration").await;
+    let discovery = server.discovery().await;
     assert_eq!(
         discovery["id_token_signing_alg_values_supported"],
         json!(["RS256", "ES256", "PS256", "EdDSA"])
@@ -187,7 +175,7 @@ async fn discovery_lists_every_id_token_algorithm_and_the_jwks_has_a_key_for_eac
         );
     }
 
-    let jwks = get_json(&server, "/jwks").await;
+    let jwks = server.get_json("/jwks").await;
     let keys = jwks["keys"].as_array().unwrap();
     let mut kids: Vec<&str> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
     kids.sort_unstable();
@@ -485,7 +473,7 @@ fn assertion(server: &TestServer, client_id: &str, kid: &str, signer: &dyn JwsSi
 #[tokio::test]
 async fn a_client_authenticates_with_ps256_or_eddsa_assertions_as_discovery_says() {
     let server = TestServer::start().await;
-    let discovery = get_json(&server, "/.well-known/openid-configuration").await;
+    let discovery = server.discovery().await;
     let advertised = &discovery["token_endpoint_auth_signing_alg_values_supported"];
     let ps = PS256.generate_key_pair(2048).unwrap();
     let ed = EdDSA.generate_key_pair(josekit::jwk::Ed25519).unwrap();

@@ -118,14 +118,7 @@ async fn an_independent_client_signs_in_from_the_discovery_document_and_the_form
     let server = TestServer::start().await;
     server.add_account("bo@example.org", "Bo").await;
     let http = server.http();
-    let discovery: serde_json::Value = http
-        .get(format!("{}/.well-known/openid-configuration", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: serde_json::Value = server.discovery().await;
     assert_eq!(discovery["issuer"], server.url.as_str());
     let authorize = discovery["authorization_endpoint"].as_str().unwrap();
     let token_endpoint = discovery["token_endpoint"].as_str().unwrap();
