@@ -75,7 +75,7 @@ async fn each_hot_operation_stays_within_its_statement_budget() {
         &server,
         "code exchange",
         Budget {
-            statements: 6,
+            statements: 4,
             transactions: 1,
         },
         server.crm_exchange(&code),
@@ -104,7 +104,7 @@ async fn each_hot_operation_stays_within_its_statement_budget() {
         &server,
         "refresh",
         Budget {
-            statements: 6,
+            statements: 5,
             transactions: 1,
         },
         server.token(
@@ -123,7 +123,7 @@ async fn each_hot_operation_stays_within_its_statement_budget() {
         &server,
         "userinfo",
         Budget {
-            statements: 3,
+            statements: 2,
             transactions: 0,
         },
         server.userinfo(access_token),
@@ -136,7 +136,7 @@ async fn each_hot_operation_stays_within_its_statement_budget() {
         &server,
         "introspection",
         Budget {
-            statements: 3,
+            statements: 2,
             transactions: 0,
         },
         server.post_form(

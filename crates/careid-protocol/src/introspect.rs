@@ -16,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::one_time;
-use careid_store::{profiles, refresh_tokens};
+use careid_store::{profiles::ProfileKey, refresh_tokens};
 use serde_json::{Map, Value, json};
 
 use crate::{
@@ -95,10 +95,8 @@ async fn access(
             .get("sub")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let Some(profile) = profiles::find_by_subject(&app.db, subject).await? else {
-            return Ok(None);
-        };
-        if !is_in_good_standing(app, profile.account_id).await? {
+        let person = session::person_in_good_standing(app, &app.db, ProfileKey::Subject(subject));
+        if person.await?.is_none() {
             return Ok(None);
         }
     }
