@@ -9,6 +9,7 @@ use careid_store::Clock;
 use careid_tests::{
     PASSWORD, TestServer, VERIFIER,
     browser::{Browser, param},
+    clients_dir_with,
 };
 use josekit::{
     jwk::Jwk,
@@ -314,20 +315,25 @@ async fn serve_jwks(keys: Arc<RwLock<Value>>) -> String {
 
 #[tokio::test]
 async fn a_jwks_uri_client_is_checked_with_fetched_keys_refetched_a_minute_after_for_a_new_kid() {
-    let server = TestServer::start().await;
     let first = AppKey::es256("first");
     let published = Arc::new(RwLock::new(first.jwks()));
     let jwks_uri = serve_jwks(published.clone()).await;
-    let app = register(
-        &server,
-        json!({
-            "grant_types": ["client_credentials"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks_uri": jwks_uri,
-        }),
-    )
-    .await;
-    let client_id = app["client_id"].as_str().unwrap();
+    // Keys on loopback http: only a client file that allows its private network may
+    // have careid fetch them (registration refuses such a jwks_uri; see `egress`).
+    let file = format!(
+        r#"client_id = "keyed-backend"
+name = "Keyed backend"
+redirect_uris = []
+grant_types = ["client_credentials"]
+token_endpoint_auth_method = "private_key_jwt"
+jwks_uri = "{jwks_uri}"
+allow_private_network = true
+"#
+    );
+    let dir = clients_dir_with(&[("keyed-backend.toml", &file)]);
+    let path = dir.path().to_owned();
+    let server = TestServer::start_with(|c| c.clients_dir = path).await;
+    let client_id = "keyed-backend";
     let grant = |assertion: &str| {
         vec![
             ("grant_type".to_owned(), "client_credentials".to_owned()),

@@ -12,6 +12,7 @@ mod client_assertion;
 mod client_auth;
 mod config;
 mod discovery;
+mod egress;
 mod end_session;
 mod error;
 mod grant;
@@ -38,7 +39,7 @@ use std::sync::Arc;
 use axum::{Router, routing::get};
 
 pub use authorize::{deny_consent, record_consent};
-pub use backchannel::{DeliveryCounts, deliver_due, http_client};
+pub use backchannel::{DeliveryCounts, deliver_due};
 pub use client::{
     AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource, ResetMode,
 };
