@@ -31,7 +31,7 @@ use std::{
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use url::{Host, Url};
 
 /// How long connecting may take.
@@ -352,12 +352,13 @@ impl Egress {
             ));
         }
         let outcome = async {
-            let request = self
+            let (response, _permit) = self
                 .request(url, reach, |http, url| {
                     http.get(url).header(reqwest::header::ACCEPT, accept)
                 })
                 .await?;
-            let body = read_body(request, max_bytes).await?;
+            // The permit is held until the body is read.
+            let body = read_body(response, max_bytes).await?;
             read(&body).map_err(EgressError::Unreadable)
         }
         .await;
@@ -379,28 +380,23 @@ impl Egress {
         reach: Reach,
         form: &[(&str, &str)],
     ) -> Result<(), EgressError> {
-        let response = self
-            .request(url, reach, |http, url| {
-                http.post(url)
-                    .header(reqwest::header::CACHE_CONTROL, "no-store")
-                    .form(form)
-            })
-            .await?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(EgressError::Status(status))
-        }
+        self.request(url, reach, |http, url| {
+            http.post(url)
+                .header(reqwest::header::CACHE_CONTROL, "no-store")
+                .form(form)
+        })
+        .await
+        .map(drop)
     }
 
-    /// Checks `url`, takes a permit and sends the request `build` makes.
+    /// Checks `url`, takes a permit and sends the request `build` makes. A response
+    /// other than 2xx is an error; a 2xx one comes with the permit, for reading its body.
     async fn request(
         &self,
         url: &str,
         reach: Reach,
         build: impl FnOnce(&reqwest::Client, Url) -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, EgressError> {
+    ) -> Result<(reqwest::Response, SemaphorePermit<'_>), EgressError> {
         let url = check_url(url, reach)?;
         let http = match reach {
             Reach::PublicOnly => &self.public_only,
@@ -409,7 +405,7 @@ impl Egress {
         let http = http
             .as_ref()
             .ok_or_else(|| EgressError::Failed("no outbound HTTP client".into()))?;
-        let _permit = self.permits.try_acquire().map_err(|_| EgressError::Busy)?;
+        let permit = self.permits.try_acquire().map_err(|_| EgressError::Busy)?;
         let response = build(http, url)
             .send()
             .await
@@ -418,7 +414,7 @@ impl Egress {
                 None => EgressError::Failed(describe(&err)),
             })?;
         if response.status().is_success() {
-            Ok(response)
+            Ok((response, permit))
         } else {
             Err(EgressError::Status(response.status()))
         }
