@@ -4,7 +4,7 @@
 use careid_store::Clock;
 use josekit::{
     jwk::Jwk,
-    jws::{ES256, JwsHeader, JwsSigner},
+    jws::{ES256, JwsHeader, JwsSigner, RS256},
     jwt::{self, JwtPayload},
 };
 use serde_json::{Value, json};
@@ -30,6 +30,18 @@ impl ClientKey {
         Self {
             kid: kid.to_owned(),
             signer: Box::new(ES256.signer_from_jwk(&pair.to_jwk_private_key()).unwrap()),
+            public,
+        }
+    }
+
+    /// A fresh RS256 key (RSA-2048) named `kid`.
+    pub fn rs256(kid: &str) -> Self {
+        let pair = RS256.generate_key_pair(2048).unwrap();
+        let mut public = pair.to_jwk_public_key();
+        public.set_key_id(kid);
+        Self {
+            kid: kid.to_owned(),
+            signer: Box::new(RS256.signer_from_jwk(&pair.to_jwk_private_key()).unwrap()),
             public,
         }
     }

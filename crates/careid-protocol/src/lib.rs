@@ -44,6 +44,7 @@ pub use client::{
     AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource, ResetMode,
 };
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
+pub use egress::Reach;
 pub use end_session::{LogoutRefused, LogoutTarget};
 pub use error::ProtocolError;
 pub use key_encryption::Kek;
