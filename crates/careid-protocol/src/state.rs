@@ -59,6 +59,8 @@ pub struct Protocol {
     pub(crate) discovery: Vec<u8>,
     /// Keys fetched from `private_key_jwt` clients' `jwks_uri`s.
     pub(crate) client_jwks: crate::client_assertion::JwksCache,
+    /// The one way out for requests made on a client's behalf.
+    pub(crate) egress: crate::egress::Egress,
 }
 
 impl Protocol {
@@ -90,7 +92,8 @@ impl Protocol {
             keys,
             error_page,
             discovery,
-            client_jwks: crate::client_assertion::JwksCache::new(),
+            client_jwks: crate::client_assertion::JwksCache::default(),
+            egress: crate::egress::Egress::new(),
         }
     }
 
