@@ -16,6 +16,7 @@ mod hasher;
 mod invitation;
 mod lifecycle;
 mod password_change;
+mod profiles;
 mod reset;
 mod service;
 mod session;
@@ -23,11 +24,15 @@ mod sign_in;
 #[cfg(test)]
 mod testing;
 
+/// The store's clock and connection, for whoever builds the services (the server and
+/// tests): pages build on services, so they need no dependency on `careid-store`.
+pub use careid_store::{Clock, Db, ManualClock, SystemClock, connect, migrate};
 pub use config::AccountsConfig;
 pub use error::{AccountsError, LinkProblem};
 pub use hasher::Hasher;
 pub use invitation::{Invitation, LinkHolder};
 pub use lifecycle::{Branding, Lifecycle, LifecycleConfig, expires_in, parse_lifetime};
+pub use profiles::{AllowedApp, Profile};
 pub use reset::{AdminResetLink, ResetLink};
 pub use service::Accounts;
 pub use session::SessionSecret;

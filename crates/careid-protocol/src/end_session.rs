@@ -167,7 +167,7 @@ pub async fn end_post(
     // An RP's logout form posts cross-site, and a `SameSite=Lax` cookie does not come
     // with a cross-site POST. Without the cookie careid cannot see the session, so the
     // browser comes back by GET, a top-level navigation that does carry it.
-    if crate::session::cookie_value(&headers, crate::session::COOKIE).is_none() {
+    if crate::session::secret(&app, &headers).is_none() {
         let query: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form_urlencoded::parse(&body))
             .finish();
