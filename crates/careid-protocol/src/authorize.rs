@@ -48,7 +48,7 @@ pub async fn start_post(
             "The application sent a request far larger than careid accepts. Please go back and try again.",
         );
     };
-    if !crate::token::is_form(&headers) {
+    if !crate::form::is_form(&headers) {
         return app.error_page.render(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "This sign-in request could not be read",

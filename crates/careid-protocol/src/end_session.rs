@@ -21,7 +21,7 @@ use careid_store::StoreError;
 use serde_json::Value;
 use url::form_urlencoded;
 
-use crate::{Client, Protocol, logout, token::Form};
+use crate::{Client, Protocol, form::Form, logout};
 
 /// Where the browser goes after signing out, checked against the client's
 /// registration. Also carried through the sign-out page's confirmation form.
@@ -161,7 +161,7 @@ pub async fn end_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !crate::token::is_form(&headers) {
+    if !crate::form::is_form(&headers) {
         return refused(&app, LogoutRefused::Malformed);
     }
     // An RP's logout form posts cross-site, and a `SameSite=Lax` cookie does not come

@@ -218,7 +218,7 @@ pub async fn prepare_for_person(
     now: OffsetDateTime,
 ) -> Result<PersonTokens, ProtocolError> {
     let id_token_claims = if is_session_live && scope::contains(scope, "openid") {
-        Some(crate::userinfo::claims_for(db, account, grant.profile_id, scope).await?)
+        Some(crate::claims::claims_for(db, account, grant.profile_id, scope).await?)
     } else {
         None
     };
