@@ -1,4 +1,5 @@
-//! careid's account lifecycle: password sign-in checks, careid sessions, account creation,
+//! careid's account lifecycle: password sign-in checks, careid sessions, an account's
+//! profiles and the applications they allowed, account creation,
 //! password changes and resets, and the administrator's disable / enable / reactivate
 //! actions with the inactivity sweep; and, in [`Lifecycle`], the lifecycle by email:
 //! invitations, activation, self-service and administrator password resets.
