@@ -365,11 +365,7 @@ impl TestServer {
     /// Makes this instance read the signing keys now, as its watcher would within a
     /// second.
     pub async fn reload_keys(&self) {
-        self.protocol
-            .keys
-            .reload_if_changed(&self.protocol.db)
-            .await
-            .unwrap();
+        self.protocol.reload_keys_if_changed().await.unwrap();
     }
 
     /// The discovery document (OpenID Connect Discovery 1.0 §4).

@@ -50,7 +50,7 @@ async fn register(server: &TestServer, metadata: &Value) -> (StatusCode, Value) 
 /// what a database holds after an upgrade, or after the name behind a URL changed.
 async fn store_registered_client(server: &TestServer, client_id: &str, metadata: Value) {
     careid_store::clients::insert_client(
-        &server.protocol.db,
+        &server.db,
         client_id,
         &metadata,
         None,
@@ -224,7 +224,7 @@ async fn first_failed_delivery(
     server: &TestServer,
     sid: &str,
 ) -> careid_store::logout_deliveries::LogoutDelivery {
-    let db = &server.protocol.db;
+    let db = &server.db;
     let attempted = async {
         loop {
             let rows = careid_store::logout_deliveries::find_for_session(db, sid)

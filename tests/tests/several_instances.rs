@@ -98,11 +98,20 @@ async fn a_refresh_token_rotated_on_two_instances_at_once_rotates_exactly_once()
         let refresh = tokens["refresh_token"].as_str().unwrap();
         let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
         let basic = Some(("crm", "crm-demo-secret"));
-        let ((a, _), (b, _)) = tokio::join!(first.token(basic, &form), second.token(basic, &form));
-        let successes = [a, b].iter().filter(|s| **s == StatusCode::OK).count();
-        assert!(
-            successes <= 1,
-            "round {round}: a refresh token rotated twice ({a}, {b})"
+        let (a, b) = tokio::join!(first.token(basic, &form), second.token(basic, &form));
+        let outcomes = [a, b];
+        let successes = outcomes
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::OK)
+            .count();
+        let refusals = outcomes
+            .iter()
+            .filter(|(s, body)| *s == StatusCode::BAD_REQUEST && body["error"] == "invalid_grant")
+            .count();
+        assert_eq!(
+            (successes, refusals),
+            (1, 1),
+            "round {round}: one rotation and one invalid_grant expected, got {outcomes:?}"
         );
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::{
     AccountsError, Branding, LinkProblem,
-    lifecycle::{INVITATION, Lifecycle, is_plausible_email},
+    lifecycle::{INVITATION, Lifecycle},
     service::{event, random_id},
 };
 
@@ -49,7 +49,7 @@ impl Lifecycle {
         client_id: Option<&str>,
     ) -> Result<Invitation, AccountsError> {
         let email = normalise_email(email);
-        if !is_plausible_email(&email) {
+        if !careid_mail::is_valid_address(&email) {
             return Err(AccountsError::InvalidEmail);
         }
         let now = self.accounts.clock.now();

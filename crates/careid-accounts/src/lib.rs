@@ -1,4 +1,5 @@
-//! careid's account lifecycle: password sign-in checks, careid sessions, account creation,
+//! careid's account lifecycle: password sign-in checks, careid sessions, an account's
+//! profiles and the applications they allowed, account creation,
 //! password changes and resets, and the administrator's disable / enable / reactivate
 //! actions with the inactivity sweep; and, in [`Lifecycle`], the lifecycle by email:
 //! invitations, activation, self-service and administrator password resets.
@@ -16,6 +17,7 @@ mod hasher;
 mod invitation;
 mod lifecycle;
 mod password_change;
+mod profiles;
 mod reset;
 mod service;
 mod session;
@@ -23,11 +25,15 @@ mod sign_in;
 #[cfg(test)]
 mod testing;
 
+/// The store's clock and connection, for whoever builds the services (the server and
+/// tests): pages build on services, so they need no dependency on `careid-store`.
+pub use careid_store::{Clock, Db, ManualClock, SystemClock, connect, migrate};
 pub use config::AccountsConfig;
 pub use error::{AccountsError, LinkProblem};
 pub use hasher::Hasher;
 pub use invitation::{Invitation, LinkHolder};
 pub use lifecycle::{Branding, Lifecycle, LifecycleConfig, expires_in, parse_lifetime};
+pub use profiles::{AllowedApp, Profile};
 pub use reset::{AdminResetLink, ResetLink};
 pub use service::Accounts;
 pub use session::SessionSecret;

@@ -376,16 +376,6 @@ pub fn parse_lifetime(text: &str) -> Option<Duration> {
     }
 }
 
-/// Something before and after one `@`, no whitespace. Deliverability is the mail's test.
-pub(crate) fn is_plausible_email(email: &str) -> bool {
-    match email.rsplit_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty() && !domain.is_empty() && !email.contains(char::is_whitespace)
-        }
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use careid_store::{Clock, Db, StoreError, audit, refresh_tokens, sessions};
+use careid_store::{Clock, Db, StoreError, audit, install_secrets, refresh_tokens, sessions};
 use rand::RngCore;
 use sea_orm::DatabaseTransaction;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -35,6 +35,14 @@ impl Accounts {
             hasher: Hasher::from_config(&config),
             config,
         }
+    }
+
+    /// The installation's secret named `name` (256 random bits, base64url), generated
+    /// on first use and kept in the database, so every instance gets the same one.
+    pub async fn install_secret(&self, name: &str) -> Result<String, AccountsError> {
+        let fresh = careid_policy::one_time::new_token();
+        let now = self.clock.now();
+        Ok(install_secrets::find_or_insert(&self.db, name, &fresh, now).await?)
     }
 
     /// Starts a transaction; dropping it without [`commit`] rolls it back.
@@ -89,6 +97,15 @@ pub(crate) fn random_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_install_secret_is_made_once_and_then_kept() {
+        let fx = crate::testing::Fixture::new().await;
+        let first = fx.accounts.install_secret("csrf").await.unwrap();
+        assert_eq!(first.len(), 43);
+        assert_eq!(fx.accounts.install_secret("csrf").await.unwrap(), first);
+        assert_ne!(fx.accounts.install_secret("other").await.unwrap(), first);
+    }
 
     #[test]
     fn a_random_id_is_128_bits_of_base64url() {

@@ -12,18 +12,19 @@
 //! the life of the `Renderer`: edits to a theme show after a restart. `check_theme` reads
 //! all of a theme's files up front, so later renders do no file I/O on a runtime thread.
 
-use std::borrow::Cow;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use url::Url;
 
-use crate::MailError;
+use crate::{
+    MailError,
+    theme_files::{self, is_safe_name},
+};
 
-/// The theme every other theme falls back to, file by file.
-pub const DEFAULT_THEME: &str = "default";
+pub use crate::theme_files::DEFAULT_THEME;
 
 /// The messages careid sends; `Renderer::check_theme` renders each of them.
 pub const MESSAGES: [&str; 5] = [
@@ -125,8 +126,8 @@ impl Renderer {
     pub fn new(themes_dir: PathBuf) -> Self {
         let mut env = Environment::new();
         let dir = themes_dir.clone();
-        env.set_loader(move |name| load(&dir, name));
-        env.set_path_join_callback(join_within_theme);
+        env.set_loader(move |name| theme_files::load(&dir, "email", name));
+        env.set_path_join_callback(theme_files::join_within_theme);
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".html") {
                 AutoEscape::Html
@@ -200,56 +201,6 @@ impl Renderer {
     }
 }
 
-/// Loads `<theme>/<file>` from the theme's `email/` folder, else from the default theme's.
-fn load(themes_dir: &Path, name: &str) -> Result<Option<String>, minijinja::Error> {
-    let Some((theme, file)) = name.split_once('/') else {
-        return Ok(None);
-    };
-    if !is_safe_name(theme) || !is_safe_file(file) {
-        return Ok(None);
-    }
-    for dir in [theme, DEFAULT_THEME] {
-        let path = themes_dir.join(dir).join("email").join(file);
-        match std::fs::read_to_string(&path) {
-            Ok(source) => return Ok(Some(source)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => {
-                let what = format!("could not read {}", path.display());
-                return Err(
-                    minijinja::Error::new(ErrorKind::InvalidOperation, what).with_source(err)
-                );
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Resolves a theme-less template name against the theme of the template naming it.
-fn join_within_theme<'s>(name: &'s str, parent: &'s str) -> Cow<'s, str> {
-    match parent.split_once('/') {
-        Some((theme, _)) if !name.contains('/') => Cow::Owned(format!("{theme}/{name}")),
-        _ => Cow::Borrowed(name),
-    }
-}
-
-/// Theme and message names: letters, digits, `-` and `_`, so none can leave the themes
-/// directory.
-fn is_safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// A file name inside `email/`: a safe name plus dotted suffixes, never `..`.
-fn is_safe_file(file: &str) -> bool {
-    !file.starts_with('.')
-        && !file.contains("..")
-        && file
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
 /// Finds every `http` and `https` URL in `text`, in order, without repeats. A URL ends at
 /// whitespace or an angle bracket or quote; trailing sentence punctuation is not part of it.
 pub(crate) fn find_links(text: &str) -> Vec<Url> {
@@ -277,6 +228,8 @@ pub(crate) fn find_links(text: &str) -> Vec<Url> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn ctx() -> serde_json::Value {

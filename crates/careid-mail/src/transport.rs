@@ -480,18 +480,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_security_mode_builds_a_transport() {
-        for security in [
-            SmtpSecurity::StartTls,
-            SmtpSecurity::Tls,
-            SmtpSecurity::None,
+    async fn every_security_mode_is_applied_to_the_connection() {
+        // The sink speaks plain SMTP without STARTTLS: only `none` may deliver to it. A
+        // transport that ignored its mode (or downgraded it) would deliver three times.
+        let mut sink = SmtpSink::start().await.unwrap();
+        for (security, delivers) in [
+            (SmtpSecurity::StartTls, false),
+            (SmtpSecurity::Tls, false),
+            (SmtpSecurity::None, true),
         ] {
-            let smtp = SmtpConfig {
-                security,
-                ..SmtpConfig::default()
-            };
-            smtp_transport(&smtp, None).unwrap();
+            let mut config = sink.mail_config();
+            config.smtp.security = security;
+            let mailer = Mailer::new(&config).unwrap();
+            let sent = mailer.send(&email("ada@example.org")).await;
+            assert_eq!(sent.is_ok(), delivers, "{security:?}: {sent:?}");
         }
+        assert!(sink.next_message().await.contains("ada@example.org"));
+        assert!(
+            sink.try_next_message().is_none(),
+            "one message, from `none`"
+        );
+        assert!(sink.connections() >= 3, "each mode reached the relay");
     }
 
     #[test]

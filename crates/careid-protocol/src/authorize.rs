@@ -48,7 +48,7 @@ pub async fn start_post(
             "The application sent a request far larger than careid accepts. Please go back and try again.",
         );
     };
-    if !crate::token::is_form(&headers) {
+    if !crate::form::is_form(&headers) {
         return app.error_page.render(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "This sign-in request could not be read",
@@ -556,7 +556,9 @@ pub async fn record_consent(
         return Ok(false);
     };
     let now = app.clock.now();
-    let earlier = consents::find_scopes(&app.db, profile_id, &request.client_id)
+    // The grant and the request that carries it change together or not at all.
+    let txn = app.db.begin().await?;
+    let earlier = consents::find_scopes(&txn, profile_id, &request.client_id)
         .await?
         .unwrap_or_default();
     let mut granted = scope::split(&earlier);
@@ -566,7 +568,7 @@ pub async fn record_consent(
         }
     }
     consents::upsert(
-        &app.db,
+        &txn,
         profile_id,
         &request.client_id,
         &granted.join(" "),
@@ -577,9 +579,9 @@ pub async fn record_consent(
     let json =
         serde_json::to_value(&request).map_err(|e| ProtocolError::Internal(e.to_string()))?;
     let expires = now + Duration::minutes(app.config.authorization_request_minutes.into());
-    authorization_requests::delete_request(&app.db, request_id).await?;
+    authorization_requests::delete_request(&txn, request_id).await?;
     authorization_requests::insert_request(
-        &app.db,
+        &txn,
         request_id,
         &request.client_id,
         &json,
@@ -587,6 +589,7 @@ pub async fn record_consent(
         expires,
     )
     .await?;
+    txn.commit().await?;
     Ok(true)
 }
 

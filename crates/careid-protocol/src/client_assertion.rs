@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    AuthMethod, Client, Protocol, ProtocolError, SigningAlg, client::KeySource, token::Form,
+    AuthMethod, Client, Protocol, ProtocolError, SigningAlg, client::KeySource, form::Form,
 };
 
 /// The one `client_assertion_type` careid accepts (RFC 7523 §2.2).

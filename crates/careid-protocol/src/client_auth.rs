@@ -16,7 +16,7 @@ use crate::{AuthMethod, Client, Protocol, ProtocolError, client_assertion};
 pub async fn authenticate(
     app: &Protocol,
     headers: &HeaderMap,
-    form: &super::token::Form,
+    form: &super::form::Form,
 ) -> Result<Arc<Client>, ProtocolError> {
     let outcome = identify(app, headers, form).await;
     if let Err(ProtocolError::InvalidClient { reason, .. }) = &outcome {
@@ -42,7 +42,7 @@ pub async fn authenticate(
 async fn identify(
     app: &Protocol,
     headers: &HeaderMap,
-    form: &super::token::Form,
+    form: &super::form::Form,
 ) -> Result<Arc<Client>, ProtocolError> {
     let basic = basic_credentials(headers)?;
     let body_secret = form.get("client_secret");

@@ -21,7 +21,7 @@ use careid_store::StoreError;
 use serde_json::Value;
 use url::form_urlencoded;
 
-use crate::{Client, Protocol, logout, token::Form};
+use crate::{Client, Protocol, form::Form, logout};
 
 /// Where the browser goes after signing out, checked against the client's
 /// registration. Also carried through the sign-out page's confirmation form.
@@ -161,13 +161,13 @@ pub async fn end_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !crate::token::is_form(&headers) {
+    if !crate::form::is_form(&headers) {
         return refused(&app, LogoutRefused::Malformed);
     }
     // An RP's logout form posts cross-site, and a `SameSite=Lax` cookie does not come
     // with a cross-site POST. Without the cookie careid cannot see the session, so the
     // browser comes back by GET, a top-level navigation that does carry it.
-    if crate::session::cookie_value(&headers, crate::session::COOKIE).is_none() {
+    if crate::session::secret(&app, &headers).is_none() {
         let query: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form_urlencoded::parse(&body))
             .finish();

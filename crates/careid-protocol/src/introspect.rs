@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::{
     Json,
     extract::State,
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use careid_policy::one_time;
@@ -20,36 +20,18 @@ use careid_store::{profiles::ProfileKey, refresh_tokens};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    Client, Protocol, ProtocolError, access_token, client_auth, grant::Grant, session, token::Form,
+    Client, Protocol, ProtocolError, access_token,
+    client_request::ClientRequest,
+    grant::Grant,
+    session,
+    token_kind::{TokenKind, lookup_order},
 };
-
-/// The two kinds of token careid issues to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TokenKind {
-    /// An RFC 9068 JWT access token.
-    Access,
-    /// An opaque refresh token.
-    Refresh,
-}
-
-/// The kinds to try, in order. RFC 7662 §2.1 and RFC 7009 §2.1: `token_type_hint` is
-/// only a hint; the other kind is tried next, and a value careid does not know is
-/// ignored.
-pub(crate) fn lookup_order(hint: Option<&str>) -> [TokenKind; 2] {
-    match hint {
-        Some("refresh_token") => [TokenKind::Refresh, TokenKind::Access],
-        _ => [TokenKind::Access, TokenKind::Refresh],
-    }
-}
 
 /// `POST /introspect`.
 pub async fn introspect(
     State(app): State<Arc<Protocol>>,
-    headers: HeaderMap,
-    crate::params::Body(body): crate::params::Body,
+    ClientRequest { client, form }: ClientRequest,
 ) -> Result<Response, ProtocolError> {
-    let form = Form::read(&headers, &body)?;
-    let client = client_auth::authenticate(&app, &headers, &form).await?;
     if client.is_public() {
         // RFC 7662 §2.1: the caller must be authorized; a public client proves nothing.
         return Err(ProtocolError::InvalidClient {

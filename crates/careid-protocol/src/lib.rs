@@ -7,14 +7,17 @@
 mod access_token;
 mod authorize;
 mod backchannel;
+mod claims;
 mod client;
 mod client_assertion;
 mod client_auth;
+mod client_request;
 mod config;
 mod discovery;
 mod egress;
 mod end_session;
 mod error;
+mod form;
 mod grant;
 mod grants;
 mod introspect;
@@ -31,6 +34,7 @@ mod scope;
 pub mod session;
 mod state;
 mod token;
+mod token_kind;
 mod tokens;
 mod userinfo;
 

@@ -13,7 +13,7 @@ use careid_store::{
     sessions::{self, Session},
 };
 
-use crate::{Protocol, session};
+use crate::{Protocol, ProtocolError, session};
 
 /// The open session the request's cookie names, live or not (an idle session that was
 /// never closed still has clients to tell).
@@ -21,7 +21,7 @@ pub async fn browser_session(
     app: &Protocol,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, StoreError> {
-    let Some(secret) = session::cookie_value(headers, session::COOKIE) else {
+    let Some(secret) = session::secret(app, headers) else {
         return Ok(None);
     };
     sessions::find_open_by_digest(&app.db, &one_time::digest(secret)).await
@@ -39,7 +39,7 @@ pub async fn end(app: &Protocol, ended: &Session) -> Result<(), StoreError> {
 pub async fn end_browser_session(
     app: &Protocol,
     headers: &HeaderMap,
-) -> Result<HeaderValue, StoreError> {
+) -> Result<HeaderValue, ProtocolError> {
     if let Some(open) = browser_session(app, headers).await? {
         end(app, &open).await?;
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use careid_store::{StoreError, authorization_requests};
 use serde::{Deserialize, Serialize};
 
-use crate::{Client, Protocol};
+use crate::{Client, Protocol, ProtocolError};
 
 /// A validated authorization request, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,7 +51,10 @@ pub struct PendingRequest {
 }
 
 /// The pending request `id`, unless it expired or its client is gone.
-pub async fn find_pending(app: &Protocol, id: &str) -> Result<Option<PendingRequest>, StoreError> {
+pub async fn find_pending(
+    app: &Protocol,
+    id: &str,
+) -> Result<Option<PendingRequest>, ProtocolError> {
     let Some(request) = load(app, id).await? else {
         return Ok(None);
     };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use careid_policy::one_time;
@@ -20,20 +20,17 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::{
-    Client, Protocol, ProtocolError, access_token, client_auth,
+    Client, Protocol, ProtocolError, access_token,
+    client_request::ClientRequest,
     grant::Grant,
-    introspect::{TokenKind, lookup_order},
-    token::Form,
+    token_kind::{TokenKind, lookup_order},
 };
 
 /// `POST /revoke`: 200 with an empty body whenever the client authenticated.
 pub async fn revoke(
     State(app): State<Arc<Protocol>>,
-    headers: HeaderMap,
-    crate::params::Body(body): crate::params::Body,
+    ClientRequest { client, form }: ClientRequest,
 ) -> Result<Response, ProtocolError> {
-    let form = Form::read(&headers, &body)?;
-    let client = client_auth::authenticate(&app, &headers, &form).await?;
     let presented = form.require("token", "token is required")?;
     for kind in lookup_order(form.get("token_type_hint")) {
         let is_found = match kind {

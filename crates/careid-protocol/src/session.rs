@@ -11,13 +11,28 @@ use careid_store::{
     sessions::{self, Session},
 };
 
-use crate::Protocol;
+use crate::{Protocol, ProtocolError};
 
 /// How stale a session's recorded last use may be before a request records it again.
 const SEEN_RESOLUTION: time::Duration = time::Duration::MINUTE;
 
-/// The session cookie's name.
+/// The session cookie's name on a plain-http (development) issuer.
 pub const COOKIE: &str = "careid_session";
+
+/// The session cookie's name on an https issuer. The `__Host-` prefix makes the browser
+/// accept the cookie only with `Secure`, `Path=/` and no `Domain` (RFC 6265bis §4.1.3.2),
+/// so a sibling domain cannot plant or shadow it.
+pub const HOST_COOKIE: &str = "__Host-careid_session";
+
+/// The session cookie's name: `__Host-` prefixed whenever cookies are `Secure`.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure { HOST_COOKIE } else { COOKIE }
+}
+
+/// The session cookie's value in this request, if any.
+pub fn secret<'a>(app: &Protocol, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie_value(headers, cookie_name(app.secure_cookies())).filter(|v| !v.is_empty())
+}
 
 /// A session that still signs its person in.
 #[derive(Debug, Clone)]
@@ -46,8 +61,8 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub async fn current(
     app: &Protocol,
     headers: &HeaderMap,
-) -> Result<Option<LiveSession>, StoreError> {
-    let Some(secret) = cookie_value(headers, COOKIE) else {
+) -> Result<Option<LiveSession>, ProtocolError> {
+    let Some(secret) = secret(app, headers) else {
         return Ok(None);
     };
     let now = app.clock.now();
@@ -146,20 +161,22 @@ fn is_in_good_standing(app: &Protocol, account: &Account) -> bool {
 }
 
 /// A `Set-Cookie` value that installs a session secret: `HttpOnly; SameSite=Lax`, and
-/// `Secure` unless the issuer is plain http.
+/// `Secure` with the `__Host-` name unless the issuer is plain http.
 pub fn set_cookie(secret: &str, secure: bool) -> HeaderValue {
+    let name = cookie_name(secure);
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax{secure}"
+        "{name}={secret}; Path=/; HttpOnly; SameSite=Lax{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("careid_session=; Path=/"))
 }
 
 /// A `Set-Cookie` value that removes the session cookie.
 pub fn clear_cookie(secure: bool) -> HeaderValue {
+    let name = cookie_name(secure);
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
+        "{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("careid_session=; Path=/; Max-Age=0"))
 }
@@ -188,6 +205,10 @@ mod tests {
                 && cookie.contains("SameSite=Lax")
                 && cookie.contains("Secure")
         );
-        assert!(!set_cookie("s", false).to_str().unwrap().contains("Secure"));
+        assert!(cookie.starts_with("__Host-careid_session=s;") && cookie.contains("Path=/;"));
+        assert!(!cookie.contains("Domain"));
+        let plain = set_cookie("s", false);
+        let plain = plain.to_str().unwrap();
+        assert!(plain.starts_with("careid_session=s;") && !plain.contains("Secure"));
     }
 }

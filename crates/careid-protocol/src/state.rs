@@ -9,7 +9,7 @@ use axum::{
 use careid_policy::SessionRules;
 use careid_store::{Clock, Db, StoreError, clients};
 
-use crate::{Client, Clients, Keys, ProtocolConfig, config::RegistrationConfig};
+use crate::{Client, Clients, Keys, ProtocolConfig, ProtocolError, config::RegistrationConfig};
 
 /// Renders the page a person sees when a request cannot go back to the client: an
 /// unknown client, a redirect URI that is not registered (OIDC Core 3.1.2.6), an
@@ -35,8 +35,9 @@ impl ErrorPage for PlainErrorPage {
 
 /// Everything the protocol endpoints share.
 pub struct Protocol {
-    /// The database pool.
-    pub db: Db,
+    /// The database pool. Private: pages and the server reach the data through the
+    /// protocol's and the account service's functions, never the store.
+    pub(crate) db: Db,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// The issuer URL, without a trailing slash.
@@ -116,6 +117,12 @@ impl Protocol {
         };
         let client = crate::register::registered_client(&stored)?;
         Ok(Some(Arc::new(client)))
+    }
+
+    /// Reloads the signing keys (and the JWKS bytes) when another instance added or
+    /// retired one; returns whether they changed.
+    pub async fn reload_keys_if_changed(&self) -> Result<bool, ProtocolError> {
+        self.keys.reload_if_changed(&self.db).await
     }
 
     /// Whether cookies must carry `Secure`: always, except for a loopback http issuer.

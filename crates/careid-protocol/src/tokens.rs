@@ -220,7 +220,7 @@ pub async fn prepare_for_person(
     now: OffsetDateTime,
 ) -> Result<PersonTokens, ProtocolError> {
     let id_token_claims = (is_session_live && scope::contains(scope, "openid"))
-        .then(|| crate::userinfo::claims_of(&person.profile, &person.account, scope));
+        .then(|| crate::claims::claims_of(&person.profile, &person.account, scope));
     let refresh_token = refresh_token(app, db, client, grant, now).await?;
     Ok(PersonTokens {
         scope: scope.to_owned(),

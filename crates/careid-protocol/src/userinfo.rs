@@ -1,5 +1,5 @@
-//! The UserInfo endpoint (OIDC Core §5.3) and the claims each scope releases (§5.4).
-//! The same claims go into ID tokens.
+//! The UserInfo endpoint (OIDC Core §5.3). The claims each scope releases (§5.4) are
+//! `claims`'s; the same claims go into ID tokens.
 
 use std::sync::Arc;
 
@@ -10,13 +10,10 @@ use axum::{
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
-use careid_store::{
-    accounts::Account,
-    profiles::{self, ProfileKey},
-};
-use serde_json::{Map, Value, json};
+use careid_store::profiles::ProfileKey;
+use serde_json::{Value, json};
 
-use crate::{Protocol, ProtocolError, access_token, scope, session, token};
+use crate::{Protocol, ProtocolError, access_token, claims::claims_of, form, scope, session};
 
 /// `GET /userinfo` with a bearer token in the Authorization header.
 pub async fn show(
@@ -35,8 +32,8 @@ pub async fn show_post(
     body: Bytes,
 ) -> Result<Response, ProtocolError> {
     let from_header = bearer(&headers)?;
-    let from_body = if token::is_form(&headers) {
-        token::Form::parse(&body)?
+    let from_body = if form::is_form(&headers) {
+        form::Form::parse(&body)?
             .get("access_token")
             .map(str::to_owned)
     } else {
@@ -105,32 +102,4 @@ async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError>
         Json(Value::Object(body)),
     )
         .into_response())
-}
-
-/// The claims a scope string releases about a profile already read (OIDC Core §5.4),
-/// without `sub`.
-pub(crate) fn claims_of(
-    profile: &profiles::Profile,
-    account: &Account,
-    granted: &str,
-) -> Map<String, Value> {
-    let mut claims = Map::new();
-    if scope::contains(granted, "profile") {
-        claims.insert("name".into(), json!(profile.name));
-        if let Some(given) = &profile.given_name {
-            claims.insert("given_name".into(), json!(given));
-        }
-        if let Some(family) = &profile.family_name {
-            claims.insert("family_name".into(), json!(family));
-        }
-    }
-    if scope::contains(granted, "email") {
-        let email = profile
-            .email
-            .clone()
-            .unwrap_or_else(|| account.email.clone());
-        claims.insert("email".into(), json!(email));
-        claims.insert("email_verified".into(), json!(profile.email_verified));
-    }
-    claims
 }

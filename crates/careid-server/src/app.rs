@@ -86,8 +86,16 @@ impl App {
             &config.issuer,
             config.lifecycle.clone(),
         ));
+        // One CSRF key per installation, in the database: a form served by one instance
+        // posts to any other.
+        let csrf = accounts
+            .install_secret("csrf")
+            .await
+            .context("loading the CSRF key")?;
+        let csrf = careid_ui::csrf::CsrfKey::new(&csrf);
         let ui = Arc::new(
-            Ui::new(protocol.clone(), accounts.clone(), themes).with_lifecycle(lifecycle.clone()),
+            Ui::new(protocol.clone(), accounts.clone(), themes, csrf)
+                .with_lifecycle(lifecycle.clone()),
         );
 
         let router = Router::new()

@@ -21,7 +21,7 @@ pub async fn watch_keys(protocol: Arc<Protocol>, mut stop: watch::Receiver<bool>
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticker.tick() => match protocol.keys.reload_if_changed(&protocol.db).await {
+            _ = ticker.tick() => match protocol.reload_keys_if_changed().await {
                 Ok(true) => tracing::info!("signing keys reloaded"),
                 Ok(false) => {}
                 Err(err) => tracing::error!(%err, "checking the signing keys failed"),

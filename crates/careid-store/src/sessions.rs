@@ -151,18 +151,33 @@ pub async fn update_seen(
     Ok(())
 }
 
-/// Sets the profile the person picked.
+/// Sets the profile the person picked on the open session `id` of `account_id`, in one
+/// conditional statement: only when the profile belongs to that same account. `false`
+/// when it does not (the id comes from a browser) or the session is not open.
 pub async fn update_profile(
     db: &impl ConnectionTrait,
     id: i64,
+    account_id: i64,
     profile_id: i64,
-) -> Result<(), StoreError> {
-    Entity::update_many()
+) -> Result<bool, StoreError> {
+    use sea_orm::{QuerySelect, QueryTrait};
+
+    use crate::profiles::entity as profiles;
+
+    let owner = profiles::Entity::find()
+        .select_only()
+        .column(profiles::Column::AccountId)
+        .filter(profiles::Column::Id.eq(profile_id))
+        .into_query();
+    let updated = Entity::update_many()
         .col_expr(Column::ProfileId, Expr::value(profile_id))
         .filter(Column::Id.eq(id))
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::EndedAt.is_null())
+        .filter(Column::AccountId.in_subquery(owner))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(updated.rows_affected == 1)
 }
 
 /// Which sessions an ending ends.

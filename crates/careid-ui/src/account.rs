@@ -6,17 +6,16 @@
 use std::sync::Arc;
 
 use axum::{
-    Form,
-    extract::{State, rejection::FormRejection},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use careid_protocol::session;
-use careid_store::{consents, profiles};
+use careid_protocol::{ProtocolError, session};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Ui, UiError, csrf,
+    extract::PageForm,
     page::{respond, see_other},
     themes::DEFAULT_THEME,
 };
@@ -55,7 +54,7 @@ struct View<'a> {
 pub(crate) struct RemoveForm {
     csrf: String,
     client_id: String,
-    profile_id: String,
+    profile_id: i64,
 }
 
 /// `GET /account`: the signed-in account, or a redirect to sign in.
@@ -66,32 +65,27 @@ pub(crate) async fn show(
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
         return Ok(see_other("/sign-in", None));
     };
-    let profiles = profiles::find_for_account(&ui.protocol.db, live.account.id).await?;
-    let ids: Vec<i64> = profiles.iter().map(|p| p.id).collect();
+    let profiles = ui.accounts.profiles(live.account.id).await?;
     let mut apps = Vec::new();
-    for consent in consents::find_for_profiles(&ui.protocol.db, &ids).await? {
-        let name = match ui.protocol.find_client(&consent.client_id).await? {
+    for app in ui.accounts.allowed_apps(live.account.id).await? {
+        let client = ui.protocol.find_client(&app.client_id).await;
+        let name = match client.map_err(ProtocolError::from)? {
             Some(client) => client.name.clone(),
-            None => consent.client_id.clone(),
+            None => app.client_id.clone(),
         };
         apps.push(AppView {
-            profile_name: profiles
-                .iter()
-                .find(|p| p.id == consent.profile_id)
-                .map(|p| p.name.clone())
-                .unwrap_or_default(),
-            scopes: consent
+            profile_name: app.profile_name,
+            scopes: app
                 .scopes
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(crate::consent::scope_words)
+                .iter()
+                .map(|s| crate::consent::scope_words(s))
                 .collect(),
-            client_id: consent.client_id,
+            client_id: app.client_id,
             name,
-            profile_id: consent.profile_id,
+            profile_id: app.profile_id,
         });
     }
-    let (token, cookie) = csrf::token(&headers, ui.is_secure());
+    let (token, cookie) = csrf::token(&ui, &headers);
     let view = View {
         email: &live.account.email,
         csrf: &token,
@@ -115,14 +109,13 @@ pub(crate) async fn show(
 pub(crate) async fn remove_app(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    form: Result<Form<RemoveForm>, FormRejection>,
+    PageForm(form): PageForm<RemoveForm>,
 ) -> Result<Response, UiError> {
-    let Form(form) = form.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&form.csrf))?;
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
         return Ok(see_other("/sign-in", None));
     };
-    let profile_id: i64 = form.profile_id.parse().map_err(|_| UiError::BadForm)?;
+    let profile_id = form.profile_id;
     if form.client_id.is_empty() {
         return Err(UiError::BadForm);
     }

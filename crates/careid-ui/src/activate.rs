@@ -10,8 +10,7 @@
 use std::sync::Arc;
 
 use axum::{
-    Form,
-    extract::{Query, State, rejection::FormRejection, rejection::QueryRejection},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
 };
@@ -20,6 +19,7 @@ use careid_policy::PlainPassword;
 
 use crate::{
     Ui, UiError, csrf,
+    extract::{PageForm, PageQuery},
     reset::{
         LinkKind, LinkParams, PasswordForm, PasswordPage, link_problem, password_page,
         password_set, refusal, theme_of,
@@ -43,9 +43,8 @@ fn form<'a>(token: &'a str, email: Option<&'a str>) -> PasswordPage<'a> {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    query: Result<Query<LinkParams>, QueryRejection>,
+    PageQuery(params): PageQuery<LinkParams>,
 ) -> Result<Response, UiError> {
-    let Query(params) = query.map_err(|_| UiError::BadForm)?;
     let token = params.token;
     match ui.lifecycle()?.open_invitation(&token).await {
         Ok(holder) => {
@@ -64,10 +63,9 @@ pub(crate) async fn show(
 pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    form_data: Result<Form<PasswordForm>, FormRejection>,
+    PageForm(data): PageForm<PasswordForm>,
 ) -> Result<Response, UiError> {
-    let Form(data) = form_data.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&data.csrf))?;
+    csrf::verify(&ui, &headers, Some(&data.csrf))?;
     let outcome = ui
         .lifecycle()?
         .accept_invitation(

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use axum::{
-    Form,
-    extract::{State, rejection::FormRejection},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
 };
@@ -18,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Ui, UiError, csrf,
+    extract::PageForm,
     page::{respond, see_other},
     themes::DEFAULT_THEME,
 };
@@ -57,10 +57,9 @@ pub(crate) async fn show(
 pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    form: Result<Form<ChangeForm>, FormRejection>,
+    PageForm(form): PageForm<ChangeForm>,
 ) -> Result<Response, UiError> {
-    let Form(form) = form.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&form.csrf))?;
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
         return Ok(see_other("/sign-in", None));
     };
@@ -103,7 +102,7 @@ fn page(
     is_done: bool,
     status: StatusCode,
 ) -> Result<Response, UiError> {
-    let (token, cookie) = csrf::token(headers, ui.is_secure());
+    let (token, cookie) = csrf::token(ui, headers);
     let mut rules = ui.accounts.config.password.describe();
     rules.push(careid_policy::history::describe());
     let view = View {

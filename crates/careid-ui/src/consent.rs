@@ -8,20 +8,17 @@
 use std::sync::Arc;
 
 use axum::{
-    Form,
-    extract::{
-        Query, State,
-        rejection::{FormRejection, QueryRejection},
-    },
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
 };
+use careid_accounts::Profile;
 use careid_protocol::{deny_consent, find_pending, record_consent, session};
-use careid_store::profiles;
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Ui, UiError, csrf,
+    extract::{PageForm, PageQuery},
     page::{next_step, request_id, respond, see_other, with_request},
 };
 
@@ -80,24 +77,19 @@ fn https_only(uri: Option<&String>) -> Option<&str> {
 
 /// The profile the application will see: the one chosen on this session, or the
 /// account's only one. `None` sends the person to the profile picker.
-async fn chosen_profile(
-    ui: &Ui,
-    live: &session::LiveSession,
-) -> Result<Option<profiles::Profile>, UiError> {
-    let mut all = profiles::find_for_account(&ui.protocol.db, live.account.id).await?;
-    if let Some(id) = live.session.profile_id {
-        return Ok(all.into_iter().find(|p| p.id == id));
-    }
-    Ok(if all.len() == 1 { all.pop() } else { None })
+async fn chosen_profile(ui: &Ui, live: &session::LiveSession) -> Result<Option<Profile>, UiError> {
+    Ok(ui
+        .accounts
+        .acting_profile(live.account.id, live.session.profile_id)
+        .await?)
 }
 
 /// `GET /consent?request=…`.
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    query: Result<Query<Params>, QueryRejection>,
+    PageQuery(params): PageQuery<Params>,
 ) -> Result<Response, UiError> {
-    let Query(params) = query.map_err(|_| UiError::BadForm)?;
     let id = request_id(params.request.as_deref()).ok_or(UiError::RequestExpired)?;
     let pending = find_pending(&ui.protocol, id)
         .await?
@@ -108,7 +100,7 @@ pub(crate) async fn show(
     let Some(profile) = chosen_profile(&ui, &live).await? else {
         return Ok(see_other(&with_request("/select-profile", Some(id)), None));
     };
-    let (token, cookie) = csrf::token(&headers, ui.is_secure());
+    let (token, cookie) = csrf::token(&ui, &headers);
     let client = &pending.client;
     let view = View {
         client_name: &client.name,
@@ -135,10 +127,9 @@ pub(crate) async fn show(
 pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    form: Result<Form<ConsentForm>, FormRejection>,
+    PageForm(form): PageForm<ConsentForm>,
 ) -> Result<Response, UiError> {
-    let Form(form) = form.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&form.csrf))?;
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let id = request_id(Some(&form.request)).ok_or(UiError::RequestExpired)?;
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
         return Ok(see_other(&with_request("/sign-in", Some(id)), None));
@@ -149,9 +140,7 @@ pub(crate) async fn submit(
             let Some(profile) = chosen_profile(&ui, &live).await? else {
                 return Ok(see_other(&with_request("/select-profile", Some(id)), None));
             };
-            let recorded = record_consent(&ui.protocol, id, profile.id)
-                .await
-                .map_err(|err| UiError::Internal(err.to_string()))?;
+            let recorded = record_consent(&ui.protocol, id, profile.id).await?;
             if !recorded {
                 return Err(UiError::RequestExpired);
             }

@@ -14,8 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_accounts::AccountsError;
-use careid_protocol::{ErrorPage, PlainErrorPage};
-use careid_store::StoreError;
+use careid_protocol::{ErrorPage, PlainErrorPage, ProtocolError};
 use serde_json::json;
 
 use crate::{Themes, Ui};
@@ -61,9 +60,9 @@ pub enum UiError {
     /// A template is missing or failed to render.
     #[error("template failed: {0}")]
     Template(#[from] minijinja::Error),
-    /// The store failed.
-    #[error("store failed: {0}")]
-    Store(StoreError),
+    /// A protocol operation (a session, a pending request, a consent) failed.
+    #[error("protocol operation failed: {0}")]
+    Protocol(ProtocolError),
     /// An account operation failed.
     #[error("account operation failed: {0}")]
     Accounts(AccountsError),
@@ -72,11 +71,12 @@ pub enum UiError {
     Internal(String),
 }
 
-impl From<StoreError> for UiError {
-    fn from(err: StoreError) -> Self {
+impl From<ProtocolError> for UiError {
+    fn from(err: ProtocolError) -> Self {
         match err {
-            StoreError::Busy => Self::Busy,
-            other => Self::Store(other),
+            // An overloaded database reaches pages through the protocol's functions.
+            ProtocolError::Busy => Self::Busy,
+            other => Self::Protocol(other),
         }
     }
 }
@@ -148,7 +148,7 @@ impl UiError {
             ),
             Self::ThemesUnreadable { .. }
             | Self::Template(_)
-            | Self::Store(_)
+            | Self::Protocol(_)
             | Self::Accounts(_)
             | Self::Internal(_) => {
                 // Logged once, here; the person sees no detail of it.
@@ -256,6 +256,18 @@ mod tests {
             .unwrap();
         let html = String::from_utf8(body.to_vec()).unwrap();
         assert!(html.contains("<h1>Unknown &lt;app&gt;</h1>") && html.contains("Error 400"));
+    }
+
+    #[test]
+    fn a_busy_protocol_or_account_service_is_a_busy_page() {
+        for err in [
+            UiError::from(ProtocolError::Busy),
+            UiError::from(AccountsError::Busy),
+        ] {
+            let response = err.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        }
     }
 
     #[test]

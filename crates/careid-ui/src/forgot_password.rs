@@ -8,11 +8,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    Form,
-    extract::{
-        ConnectInfo, Query, State, rejection::ExtensionRejection, rejection::FormRejection,
-        rejection::QueryRejection,
-    },
+    extract::{ConnectInfo, State, rejection::ExtensionRejection},
     http::{HeaderMap, StatusCode},
     response::Response,
 };
@@ -22,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Ui, UiError, csrf,
+    extract::{PageForm, PageQuery},
     page::{request_id, respond},
     reset::{PasswordPage, code_form, password_page},
     themes::DEFAULT_THEME,
@@ -56,9 +53,8 @@ struct View<'a> {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    query: Result<Query<Params>, QueryRejection>,
+    PageQuery(params): PageQuery<Params>,
 ) -> Result<Response, UiError> {
-    let Query(params) = query.map_err(|_| UiError::BadForm)?;
     ui.lifecycle()?;
     let pending = pending(&ui, request_id(params.request.as_deref())).await?;
     form_page(&ui, &headers, pending.as_ref(), "", None)
@@ -69,10 +65,9 @@ pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
     peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
     headers: HeaderMap,
-    form: Result<Form<ForgotForm>, FormRejection>,
+    PageForm(form): PageForm<ForgotForm>,
 ) -> Result<Response, UiError> {
-    let Form(form) = form.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&form.csrf))?;
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let lifecycle = ui.lifecycle()?;
     let request = request_id(Some(&form.request));
     let pending = pending(&ui, request).await?;
@@ -128,7 +123,7 @@ fn form_page(
     email: &str,
     message: Option<&str>,
 ) -> Result<Response, UiError> {
-    let (token, cookie) = csrf::token(headers, ui.is_secure());
+    let (token, cookie) = csrf::token(ui, headers);
     let client = pending.map(|p| p.client.as_ref());
     let view = View {
         client_name: client.map(|c| c.name.as_str()),

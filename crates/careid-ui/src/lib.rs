@@ -3,8 +3,9 @@
 //! `default/`), plus the themes' static files and the error page the protocol shows for
 //! requests it must not redirect.
 //!
-//! Pages call `careid-accounts` for credentials and sessions and `careid-protocol` for
-//! pending authorization requests and the session cookie; they never speak OAuth. When a
+//! Pages call services only, never the store: `careid-accounts` for credentials,
+//! sessions, profiles and allowed applications, and `careid-protocol` for pending
+//! authorization requests, consents and the session cookie; they never speak OAuth. When a
 //! page is done it sends the browser back to `/authorize/continue`. Every form carries a
 //! CSRF token ([`csrf`]); every page is `Cache-Control: no-store`.
 
@@ -15,6 +16,7 @@ mod change_password;
 mod consent;
 pub mod csrf;
 mod error;
+mod extract;
 mod forgot_password;
 mod page;
 mod reset;

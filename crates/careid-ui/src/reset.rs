@@ -12,8 +12,7 @@
 use std::sync::Arc;
 
 use axum::{
-    Form,
-    extract::{Query, State, rejection::FormRejection, rejection::QueryRejection},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode},
     response::Response,
 };
@@ -24,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Ui, UiError, csrf,
+    extract::{PageForm, PageQuery},
     page::{request_id, respond},
 };
 
@@ -75,9 +75,8 @@ pub(crate) struct PasswordPage<'a> {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    query: Result<Query<LinkParams>, QueryRejection>,
+    PageQuery(params): PageQuery<LinkParams>,
 ) -> Result<Response, UiError> {
-    let Query(params) = query.map_err(|_| UiError::BadForm)?;
     let lifecycle = ui.lifecycle()?;
     let link = match lifecycle.open_reset_link(&params.token).await {
         Ok(link) => link,
@@ -91,7 +90,7 @@ pub(crate) async fn show(
         let page = admin_form(&params.token);
         return password_page(&ui, &headers, &theme, page, StatusCode::OK, None);
     }
-    let (token, cookie) = csrf::token(&headers, ui.is_secure());
+    let (token, cookie) = csrf::token(&ui, &headers);
     let view = serde_json::json!({
         "email": link.email,
         "token": params.token,
@@ -106,10 +105,9 @@ pub(crate) async fn show(
 pub(crate) async fn send_code(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    form: Result<Form<PasswordForm>, FormRejection>,
+    PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, UiError> {
-    let Form(form) = form.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&form.csrf))?;
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let lifecycle = ui.lifecycle()?;
     let link: ResetLink = match lifecycle.open_reset_link(&form.token).await {
         Ok(link) if !link.is_admin => link,
@@ -147,10 +145,9 @@ pub(crate) async fn send_code(
 pub(crate) async fn submit_code(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    form: Result<Form<PasswordForm>, FormRejection>,
+    PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, UiError> {
-    let Form(form) = form.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&form.csrf))?;
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let lifecycle = ui.lifecycle()?;
     let request = request_id(Some(&form.request));
     let is_code_only = form.mode == "code_only";
@@ -182,10 +179,9 @@ pub(crate) async fn submit_code(
 pub(crate) async fn submit_admin(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    form: Result<Form<PasswordForm>, FormRejection>,
+    PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, UiError> {
-    let Form(form) = form.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&form.csrf))?;
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let lifecycle = ui.lifecycle()?;
     let outcome = lifecycle
         .complete_admin_reset(
@@ -345,7 +341,7 @@ pub(crate) fn password_page(
     status: StatusCode,
     extra_cookie: Option<HeaderValue>,
 ) -> Result<Response, UiError> {
-    let (token, cookie) = csrf::token(headers, ui.is_secure());
+    let (token, cookie) = csrf::token(ui, headers);
     let page = PasswordPage {
         csrf: &token,
         rules: ui.accounts.config.password.describe(),

@@ -7,20 +7,16 @@
 use std::sync::Arc;
 
 use axum::{
-    Form,
-    extract::{
-        Query, State,
-        rejection::{FormRejection, QueryRejection},
-    },
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
 };
 use careid_protocol::{find_pending, session};
-use careid_store::{profiles, sessions};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Ui, UiError, csrf,
+    extract::{PageForm, PageQuery},
     page::{next_step, request_id, respond, see_other, with_request},
     themes::DEFAULT_THEME,
 };
@@ -37,7 +33,7 @@ pub(crate) struct Params {
 pub(crate) struct SelectForm {
     csrf: String,
     request: String,
-    profile_id: String,
+    profile_id: i64,
 }
 
 /// One profile as the picker shows it.
@@ -63,9 +59,8 @@ struct View<'a> {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    query: Result<Query<Params>, QueryRejection>,
+    PageQuery(params): PageQuery<Params>,
 ) -> Result<Response, UiError> {
-    let Query(params) = query.map_err(|_| UiError::BadForm)?;
     let request = request_id(params.request.as_deref());
     let pending = match request {
         Some(id) => Some(
@@ -78,8 +73,8 @@ pub(crate) async fn show(
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
         return Ok(see_other(&with_request("/sign-in", request), None));
     };
-    let profiles = profiles::find_for_account(&ui.protocol.db, live.account.id).await?;
-    let (token, cookie) = csrf::token(&headers, ui.is_secure());
+    let profiles = ui.accounts.profiles(live.account.id).await?;
+    let (token, cookie) = csrf::token(&ui, &headers);
     let client = pending.as_ref().map(|p| p.client.as_ref());
     let view = View {
         client_name: client.map(|c| c.name.as_str()),
@@ -105,46 +100,34 @@ pub(crate) async fn show(
 pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    form: Result<Form<SelectForm>, FormRejection>,
+    PageForm(form): PageForm<SelectForm>,
 ) -> Result<Response, UiError> {
-    let Form(form) = form.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&form.csrf))?;
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let request = request_id(Some(&form.request));
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
         return Ok(see_other(&with_request("/sign-in", request), None));
     };
-    let profile_id: i64 = form.profile_id.parse().map_err(|_| UiError::BadForm)?;
-    // The id came from the browser: it must name one of this account's own profiles.
-    let profile = profiles::find_by_id(&ui.protocol.db, profile_id).await?;
-    if profile.is_none_or(|p| p.account_id != live.account.id) {
-        return Err(UiError::UnknownProfile);
-    }
-    sessions::update_profile(&ui.protocol.db, live.session.id, profile_id).await?;
+    let profile_id = form.profile_id;
+    // The id came from the browser: the service refuses a profile of another account.
+    ui.accounts
+        .choose_profile(live.account.id, live.session.id, profile_id)
+        .await?;
     Ok(see_other(&next_step(request), None))
 }
 
 #[cfg(test)]
 mod tests {
-    use axum::http::header;
-    use careid_store::{Clock, profiles::NewProfile, sessions};
+    use axum::http::{HeaderValue, header};
 
     use super::*;
     use crate::testing::{Fixture, location, text};
 
-    const TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-
     /// Ada, with a second profile for her son; returns the son's profile id.
     async fn ada_with_a_dependent(fx: &Fixture) -> i64 {
         let ada = fx.account("ada@clinic.example").await;
-        let son = NewProfile {
-            account_id: ada.id,
-            subject: "sam-subject".into(),
-            kind: "dependent".into(),
-            name: "Sam <Okafor>".into(),
-            email: None,
-        };
-        let now = fx.clock.now();
-        profiles::insert_profile(&fx.ui.protocol.db, son, now)
+        fx.ui
+            .accounts
+            .add_profile(ada.account_id, "dependent", "Sam <Okafor>", None)
             .await
             .unwrap()
             .id
@@ -183,10 +166,11 @@ mod tests {
         let fx = Fixture::new().await;
         let son = ada_with_a_dependent(&fx).await;
         let cookies = fx.signed_in("ada@clinic.example").await;
+        let token = fx.csrf(&cookies);
         let id = fx.pending("crm").await;
         let son = son.to_string();
         let form = [
-            ("csrf", TOKEN),
+            ("csrf", token.as_str()),
             ("request", id.as_str()),
             ("profile_id", son.as_str()),
         ];
@@ -196,13 +180,11 @@ mod tests {
             location(&response),
             format!("/authorize/continue?request={id}")
         );
-        let secret = cookies.rsplit("careid_session=").next().unwrap();
-        let digest = careid_policy::one_time::digest(secret);
-        let session = sessions::find_open_by_digest(&fx.ui.protocol.db, &digest)
-            .await
-            .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(&cookies).unwrap());
+        let live = session::current(&fx.ui.protocol, &headers).await.unwrap();
         assert_eq!(
-            session.unwrap().profile_id.map(|p| p.to_string()),
+            live.unwrap().session.profile_id.map(|p| p.to_string()),
             Some(son)
         );
     }
@@ -213,7 +195,8 @@ mod tests {
         let son = ada_with_a_dependent(&fx).await.to_string();
         fx.account("bo@clinic.example").await;
         let cookies = fx.signed_in("bo@clinic.example").await;
-        let form = [("csrf", TOKEN), ("profile_id", son.as_str())];
+        let token = fx.csrf(&cookies);
+        let form = [("csrf", token.as_str()), ("profile_id", son.as_str())];
         let response = fx.post("/select-profile", &cookies, &form).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert!(

@@ -10,11 +10,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    Form,
-    extract::{
-        ConnectInfo, Query, State, rejection::ExtensionRejection, rejection::FormRejection,
-        rejection::QueryRejection,
-    },
+    extract::{ConnectInfo, State, rejection::ExtensionRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
 };
@@ -26,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Ui, UiError, csrf,
+    extract::{PageForm, PageQuery},
     page::{next_step, request_id, respond, see_other},
     themes::DEFAULT_THEME,
 };
@@ -63,9 +60,8 @@ struct View<'a> {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    query: Result<Query<Params>, QueryRejection>,
+    PageQuery(params): PageQuery<Params>,
 ) -> Result<Response, UiError> {
-    let Query(params) = query.map_err(|_| UiError::BadForm)?;
     let pending = pending(&ui, request_id(params.request.as_deref())).await?;
     if pending.is_none() && session::current(&ui.protocol, &headers).await?.is_some() {
         return Ok(see_other("/account", None));
@@ -86,10 +82,9 @@ pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
     peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
     headers: HeaderMap,
-    form: Result<Form<SignInForm>, FormRejection>,
+    PageForm(form): PageForm<SignInForm>,
 ) -> Result<Response, UiError> {
-    let Form(form) = form.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&form.csrf))?;
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let request = request_id(Some(&form.request));
     let pending = pending(&ui, request).await?;
     let ip = peer.ok().map(|ConnectInfo(addr)| addr.ip().to_string());
@@ -198,7 +193,7 @@ fn form_page(
     message: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, UiError> {
-    let (token, cookie) = csrf::token(headers, ui.is_secure());
+    let (token, cookie) = csrf::token(ui, headers);
     let client = pending.map(|p| p.client.as_ref());
     let view = View {
         client_name: client.map(|c| c.name.as_str()),

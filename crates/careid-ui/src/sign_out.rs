@@ -12,19 +12,16 @@
 use std::sync::Arc;
 
 use axum::{
-    Form,
-    extract::{
-        Query, State,
-        rejection::{FormRejection, QueryRejection},
-    },
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use careid_protocol::{ErrorPage, LogoutTarget, end_browser_session, session};
+use careid_protocol::{ErrorPage, LogoutTarget, ProtocolError, end_browser_session, session};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Ui, UiError, csrf,
+    extract::{PageForm, PageQuery},
     page::{respond, see_other},
     themes::DEFAULT_THEME,
 };
@@ -80,7 +77,8 @@ async fn checked(
         non_empty(&params.post_logout_redirect_uri),
         non_empty(&params.state),
     )
-    .await?;
+    .await
+    .map_err(ProtocolError::from)?;
     Ok(outcome.map_err(|why| {
         ui.error_page
             .render(StatusCode::BAD_REQUEST, why.title(), why.detail())
@@ -103,9 +101,8 @@ fn signed_out_page(ui: &Ui, target: Option<&LogoutTarget>) -> Result<Response, U
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    query: Result<Query<TargetParams>, QueryRejection>,
+    PageQuery(params): PageQuery<TargetParams>,
 ) -> Result<Response, UiError> {
-    let Query(params) = query.map_err(|_| UiError::BadForm)?;
     let target = match checked(&ui, &params).await? {
         Ok(target) => target,
         Err(page) => return Ok(page),
@@ -119,7 +116,7 @@ pub(crate) async fn show(
         }
         return signed_out_page(&ui, target.as_ref());
     };
-    let (token, cookie) = csrf::token(&headers, ui.is_secure());
+    let (token, cookie) = csrf::token(&ui, &headers);
     let view = View {
         csrf: &token,
         email: &live.account.email,
@@ -141,10 +138,9 @@ pub(crate) async fn show(
 pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    form: Result<Form<SignOutForm>, FormRejection>,
+    PageForm(form): PageForm<SignOutForm>,
 ) -> Result<Response, UiError> {
-    let Form(form) = form.map_err(|_| UiError::BadForm)?;
-    csrf::verify(&headers, Some(&form.csrf))?;
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
     // Checked again: the form came back from the browser.
     let target = match checked(&ui, &form.target).await? {
         Ok(target) => target,
@@ -182,17 +178,18 @@ mod tests {
     use super::*;
     use crate::testing::{Fixture, location, text};
 
-    const TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-
     #[tokio::test]
     async fn signing_out_ends_the_session_and_removes_the_cookie() {
         let fx = Fixture::new().await;
         fx.account("ada@clinic.example").await;
         let cookies = fx.signed_in("ada@clinic.example").await;
+        let token = fx.csrf(&cookies);
         let confirm = text(fx.get("/sign-out", &cookies).await).await;
-        assert!(confirm.contains(r#"action="/sign-out""#) && confirm.contains(TOKEN));
+        assert!(confirm.contains(r#"action="/sign-out""#) && confirm.contains(&token));
 
-        let response = fx.post("/sign-out", &cookies, &[("csrf", TOKEN)]).await;
+        let response = fx
+            .post("/sign-out", &cookies, &[("csrf", token.as_str())])
+            .await;
         assert_eq!(response.status(), StatusCode::OK);
         let cleared = response.headers()[header::SET_COOKIE].to_str().unwrap();
         assert!(cleared.starts_with("careid_session=;") && cleared.contains("Max-Age=0"));
@@ -218,12 +215,13 @@ mod tests {
         let fx = Fixture::new().await;
         fx.account("ada@clinic.example").await;
         let cookies = fx.signed_in("ada@clinic.example").await;
+        let token = fx.csrf(&cookies);
         let response = fx
             .post(
                 "/sign-out",
                 &cookies,
                 &[
-                    ("csrf", TOKEN),
+                    ("csrf", token.as_str()),
                     ("client_id", "crm"),
                     ("post_logout_redirect_uri", "https://evil.example/"),
                 ],

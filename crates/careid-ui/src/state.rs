@@ -5,7 +5,7 @@ use std::sync::Arc;
 use careid_accounts::{Accounts, Branding, Lifecycle};
 use careid_protocol::{Protocol, ResetMode};
 
-use crate::{ThemedErrorPage, Themes};
+use crate::{ThemedErrorPage, Themes, csrf::CsrfKey};
 
 /// Everything the pages share: the protocol (database, clock, clients, session rules),
 /// the account service and the compiled themes.
@@ -16,6 +16,8 @@ pub struct Ui {
     pub accounts: Arc<Accounts>,
     /// The compiled templates and static files.
     pub themes: Arc<Themes>,
+    /// Signs the forms' CSRF tokens.
+    pub(crate) csrf: CsrfKey,
     /// The one page every error is shown on.
     pub(crate) error_page: ThemedErrorPage,
     /// Invitations and resets by email; without it (a server with no mail set up) the
@@ -24,11 +26,18 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// The pages' state over the same protocol, accounts and themes the server uses.
-    pub fn new(protocol: Arc<Protocol>, accounts: Arc<Accounts>, themes: Arc<Themes>) -> Self {
+    /// The pages' state over the same protocol, accounts and themes the server uses;
+    /// `csrf` is the installation's CSRF key ([`Accounts::install_secret`]).
+    pub fn new(
+        protocol: Arc<Protocol>,
+        accounts: Arc<Accounts>,
+        themes: Arc<Themes>,
+        csrf: CsrfKey,
+    ) -> Self {
         Self {
             protocol,
             accounts,
+            csrf,
             error_page: ThemedErrorPage::new(themes.clone()),
             lifecycle: None,
             themes,

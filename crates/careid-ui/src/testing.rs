@@ -8,16 +8,15 @@ use axum::{
     body::Body,
     http::{Request, Response, header},
 };
-use careid_accounts::{Accounts, AccountsConfig};
+use careid_accounts::{Accounts, AccountsConfig, ManualClock, Profile};
 use careid_policy::{HashParams, PlainPassword, SessionRules};
 use careid_protocol::{Client, Clients, Keys, Protocol, ProtocolConfig};
-use careid_store::{Clock, ManualClock, accounts::Account, authorization_requests};
 use serde_json::json;
 use tempfile::TempDir;
-use time::{Duration, macros::datetime};
+use time::macros::datetime;
 use tower::ServiceExt;
 
-use crate::{ThemedErrorPage, Themes, Ui};
+use crate::{ThemedErrorPage, Themes, Ui, csrf::CsrfKey};
 
 /// A password every default rule accepts.
 pub(crate) const PASSWORD: &str = "Tulip-Harbor-42";
@@ -46,8 +45,8 @@ impl Fixture {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
-        careid_store::migrate(&url).await.unwrap();
-        let db = careid_store::connect(&url, 4).await.unwrap();
+        careid_accounts::migrate(&url).await.unwrap();
+        let db = careid_accounts::connect(&url, 4).await.unwrap();
         let clock = Arc::new(ManualClock::new(datetime!(2026-01-05 09:00 UTC)));
         let themes_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../themes");
         let themes = Arc::new(Themes::new(themes_dir).unwrap());
@@ -77,51 +76,54 @@ impl Fixture {
             ..AccountsConfig::default()
         };
         let accounts = Arc::new(Accounts::new(db, clock.clone(), config));
-        let ui = Arc::new(Ui::new(protocol, accounts, themes));
+        let csrf = accounts.install_secret("csrf").await.unwrap();
+        let ui = Arc::new(Ui::new(protocol, accounts, themes, CsrfKey::new(&csrf)));
+        // The protocol's endpoints too: pending requests come from a real /authorize.
+        let router = crate::router(ui.clone()).merge(careid_protocol::router(ui.protocol.clone()));
         Self {
-            router: crate::router(ui.clone()),
+            router,
             ui,
             clock,
             _dir: dir,
         }
     }
 
-    /// An active account with [`PASSWORD`].
-    pub async fn account(&self, email: &str) -> Account {
+    /// An active account with [`PASSWORD`]; returns its own profile.
+    pub async fn account(&self, email: &str) -> Profile {
         let pw = || PlainPassword::new(PASSWORD);
-        self.ui
+        let account = self
+            .ui
             .accounts
             .create_account(email, "Ada Okafor", pw(), pw())
             .await
-            .unwrap()
+            .unwrap();
+        let id = account.id;
+        self.ui.accounts.profiles(id).await.unwrap().remove(0)
     }
 
-    /// A pending authorization request of `client_id`, as /authorize stores it.
+    /// A pending authorization request of `client_id`, made by a browser without a
+    /// session at the real `/authorize` (code flow, PKCE, a `login_hint`).
     pub async fn pending(&self, client_id: &str) -> String {
-        let id = careid_policy::one_time::new_token();
-        let request = json!({
-            "client_id": client_id,
-            "redirect_uri": format!("https://{client_id}.example/callback"),
-            "scope": "openid",
-            "state": null, "nonce": null,
-            "code_challenge": null, "code_challenge_method": null,
-            "max_age": null, "prompt": [],
-            "login_hint": "ada@clinic.example",
-            "stale_sid": null,
-        });
-        let now = self.clock.now();
-        let expires = now + Duration::minutes(30);
-        authorization_requests::insert_request(
-            &self.ui.protocol.db,
-            &id,
-            client_id,
-            &request,
-            now,
-            expires,
-        )
-        .await
-        .unwrap();
-        id
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair(
+                "redirect_uri",
+                &format!("https://{client_id}.example/callback"),
+            )
+            .append_pair("scope", "openid")
+            .append_pair(
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            )
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("login_hint", "ada@clinic.example")
+            .finish();
+        let response = self.get(&format!("/authorize?{query}"), "").await;
+        let to = location(&response);
+        to.strip_prefix("/sign-in?request=")
+            .unwrap_or_else(|| panic!("/authorize went to {to}"))
+            .to_owned()
     }
 
     pub async fn get(&self, uri: &str, cookies: &str) -> Response<Body> {
@@ -147,17 +149,26 @@ impl Fixture {
             .unwrap()
     }
 
-    /// Signs `email` in; returns the cookie header that carries the session and CSRF.
+    /// Signs `email` in; returns the cookie header that carries the session and the
+    /// pre-session CSRF cookie.
     pub async fn signed_in(&self, email: &str) -> String {
-        let csrf = "careid_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let pre = "careid_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let token = self.csrf(pre);
         let form = [
-            ("csrf", &csrf[12..]),
+            ("csrf", token.as_str()),
             ("email", email),
             ("password", PASSWORD),
         ];
-        let response = self.post("/sign-in", csrf, &form).await;
+        let response = self.post("/sign-in", pre, &form).await;
         let session = set_cookie(&response, "careid_session").unwrap();
-        format!("{csrf}; {session}")
+        format!("{pre}; {session}")
+    }
+
+    /// The CSRF token a form would carry for a browser with these cookies.
+    pub fn csrf(&self, cookies: &str) -> String {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(header::COOKIE, cookies.parse().unwrap());
+        crate::csrf::token(&self.ui, &headers).0
     }
 }
 

@@ -1,6 +1,7 @@
 //! Themes: one folder per brand under the themes directory, each with `templates/` and
-//! `static/`, and every file falling back on its own to `default/` (DESIGN.md). Mail
-//! templates (`email/`) are `careid-mail`'s.
+//! `static/`, and every file falling back on its own to `default/` (DESIGN.md). The one
+//! loader with that fallback is `careid_mail::theme_files`, shared with the mail
+//! templates (`email/`), which are `careid-mail`'s.
 //!
 //! A template is named `<theme>/<file>`, for example `crm/sign_in.html`. Inside a
 //! template, a name without a theme (`{% extends "base.html" %}`) resolves within the
@@ -14,19 +15,18 @@
 //! thread. A theme that did not exist at start-up is shown as `default`.
 
 use std::{
-    borrow::Cow,
     collections::BTreeSet,
     path::{Path, PathBuf},
 };
 
 use axum::response::Html;
-use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, context, value::Serde};
+use careid_mail::theme_files::{self, is_safe_file, is_safe_name, is_safe_path};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, context, value::Serde};
 use serde::Serialize;
 
 use crate::UiError;
 
-/// The theme every other theme falls back to, file by file.
-pub const DEFAULT_THEME: &str = "default";
+pub use careid_mail::theme_files::DEFAULT_THEME;
 
 /// The compiled templates of every theme, and where their static files are.
 pub struct Themes {
@@ -56,8 +56,8 @@ impl Themes {
         env.set_auto_escape_callback(|_| AutoEscape::Html);
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
         let dir = themes_dir.clone();
-        env.set_loader(move |name| load(&dir, name));
-        env.set_path_join_callback(join_within_theme);
+        env.set_loader(move |name| theme_files::load(&dir, "templates", name));
+        env.set_path_join_callback(theme_files::join_within_theme);
 
         let themes = Self {
             dir: themes_dir,
@@ -141,66 +141,6 @@ fn list(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<String>, UiError
     Ok(names)
 }
 
-/// Loads `<theme>/<file>` from the theme's `templates/` folder, else from the default's.
-fn load(themes_dir: &Path, name: &str) -> Result<Option<String>, minijinja::Error> {
-    let Some((theme, file)) = name.split_once('/') else {
-        return Ok(None);
-    };
-    if !is_safe_name(theme) || !is_safe_file(file) {
-        let why = format!("template name {name:?} is not <theme>/<file>");
-        return Err(minijinja::Error::new(ErrorKind::InvalidOperation, why));
-    }
-    for theme in [theme, DEFAULT_THEME] {
-        let path = templates_dir(themes_dir, theme).join(file);
-        match std::fs::read_to_string(&path) {
-            Ok(source) => return Ok(Some(source)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => {
-                let what = format!("could not read {}", path.display());
-                return Err(
-                    minijinja::Error::new(ErrorKind::InvalidOperation, what).with_source(err)
-                );
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Resolves a theme-less template name against the theme of the template naming it.
-fn join_within_theme<'s>(name: &'s str, parent: &'s str) -> Cow<'s, str> {
-    match parent.split_once('/') {
-        Some((theme, _)) if !name.contains('/') => Cow::Owned(format!("{theme}/{name}")),
-        _ => Cow::Borrowed(name),
-    }
-}
-
-/// A theme name: letters, digits, `-` and `_`.
-pub(crate) fn is_safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// A template file name: one path segment, see [`is_safe_path`].
-fn is_safe_file(file: &str) -> bool {
-    !file.contains('/') && is_safe_path(file)
-}
-
-/// A relative path that cannot leave its folder: `/`-separated segments of letters,
-/// digits, `-`, `_` and `.`, none empty and none starting with a dot (so no `..`, no
-/// hidden files, no absolute path, no backslash or drive letter).
-pub(crate) fn is_safe_path(path: &str) -> bool {
-    !path.is_empty()
-        && path.split('/').all(|segment| {
-            !segment.is_empty()
-                && !segment.starts_with('.')
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use std::fs;
@@ -278,7 +218,6 @@ mod tests {
         ] {
             assert!(themes.render("default", name, ()).is_err(), "{name}");
         }
-        assert!(load(Path::new("/"), "default/../../etc/passwd").is_err());
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use careid_store::{
     sessions,
 };
 
-use crate::{Client, Protocol, ProtocolError, grant::Grant, pkce, token::Form, tokens};
+use crate::{Client, Protocol, ProtocolError, form::Form, grant::Grant, pkce, tokens};
 
 /// Exchanges a code for tokens.
 pub async fn redeem(

@@ -1,7 +1,7 @@
 //! The client-credentials grant (RFC 6749 §4.4): a confidential client acting for
 //! itself. No person, so no ID token and no refresh token.
 
-use crate::{Client, Protocol, ProtocolError, scope, token::Form, tokens};
+use crate::{Client, Protocol, ProtocolError, form::Form, scope, tokens};
 
 /// Issues an access token to the client itself.
 pub fn issue(

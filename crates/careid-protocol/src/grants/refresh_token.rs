@@ -3,7 +3,7 @@
 use careid_policy::one_time;
 use careid_store::refresh_tokens;
 
-use crate::{Client, Protocol, ProtocolError, grant::Grant, scope, token::Form, tokens};
+use crate::{Client, Protocol, ProtocolError, form::Form, grant::Grant, scope, tokens};
 
 /// Exchanges a refresh token for new tokens and a new refresh token of the same family.
 pub async fn rotate(

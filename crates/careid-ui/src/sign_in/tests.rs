@@ -83,14 +83,13 @@ fn a_lock_reads_in_whole_minutes_rounded_up() {
 }
 
 mod flow {
-    use axum::http::header;
-    use careid_store::sessions;
+    use axum::http::{HeaderMap, HeaderValue, header};
+    use careid_protocol::session;
 
     use super::*;
     use crate::testing::{Fixture, PASSWORD, location, set_cookie, text};
 
     const CSRF: &str = "careid_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    const TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
     #[tokio::test]
     async fn the_page_is_themed_by_the_client_and_issues_a_csrf_cookie() {
@@ -101,7 +100,8 @@ mod flow {
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
         let csrf = set_cookie(&response, "careid_csrf").unwrap();
         let html = text(response).await;
-        assert!(html.contains(&format!(r#"name="csrf" value="{}""#, &csrf[12..])));
+        let token = fx.csrf(&csrf);
+        assert!(html.contains(&format!(r#"name="csrf" value="{token}""#)));
         assert!(html.contains("/static/crm/brand.css"));
         assert!(
             html.contains(r#"value="ada@clinic.example""#),
@@ -129,9 +129,10 @@ mod flow {
     #[tokio::test]
     async fn a_post_without_the_csrf_cookie_is_refused() {
         let fx = Fixture::new().await;
+        let token = fx.csrf(CSRF);
         fx.account("ada@clinic.example").await;
         let form = [
-            ("csrf", TOKEN),
+            ("csrf", token.as_str()),
             ("email", "ada@clinic.example"),
             ("password", PASSWORD),
         ];
@@ -144,10 +145,11 @@ mod flow {
     #[tokio::test]
     async fn a_wrong_password_and_an_unknown_email_read_alike() {
         let fx = Fixture::new().await;
+        let token = fx.csrf(CSRF);
         fx.account("ada@clinic.example").await;
         for email in ["ada@clinic.example", "nobody@clinic.example"] {
             let form = [
-                ("csrf", TOKEN),
+                ("csrf", token.as_str()),
                 ("email", email),
                 ("password", "Wrong-Pass-123"),
             ];
@@ -169,10 +171,11 @@ mod flow {
     #[tokio::test]
     async fn a_disabled_account_hears_why_once_the_password_is_right() {
         let fx = Fixture::new().await;
+        let token = fx.csrf(CSRF);
         fx.account("ada@clinic.example").await;
         fx.ui.accounts.disable("ada@clinic.example").await.unwrap();
         let form = [
-            ("csrf", TOKEN),
+            ("csrf", token.as_str()),
             ("email", "ada@clinic.example"),
             ("password", PASSWORD),
         ];
@@ -186,9 +189,10 @@ mod flow {
     #[tokio::test]
     async fn a_locked_account_is_told_how_many_minutes_are_left() {
         let fx = Fixture::new().await;
+        let token = fx.csrf(CSRF);
         fx.account("ada@clinic.example").await;
         let wrong = [
-            ("csrf", TOKEN),
+            ("csrf", token.as_str()),
             ("email", "ada@clinic.example"),
             ("password", "Wrong-Pass-123"),
         ];
@@ -197,7 +201,7 @@ mod flow {
         }
         fx.clock.advance(Duration::minutes(5));
         let right = [
-            ("csrf", TOKEN),
+            ("csrf", token.as_str()),
             ("email", "ada@clinic.example"),
             ("password", PASSWORD),
         ];
@@ -208,7 +212,8 @@ mod flow {
     #[tokio::test]
     async fn a_blank_field_is_asked_for_without_checking_anything() {
         let fx = Fixture::new().await;
-        let form = [("csrf", TOKEN), ("email", "ada@clinic.example")];
+        let token = fx.csrf(CSRF);
+        let form = [("csrf", token.as_str()), ("email", "ada@clinic.example")];
         let html = text(fx.post("/sign-in", CSRF, &form).await).await;
         assert!(
             html.contains("Enter your email and your password."),
@@ -219,10 +224,11 @@ mod flow {
     #[tokio::test]
     async fn a_client_without_passwords_refuses_one() {
         let fx = Fixture::new().await;
+        let token = fx.csrf(CSRF);
         fx.account("ada@clinic.example").await;
         let id = fx.pending("portal").await;
         let form = [
-            ("csrf", TOKEN),
+            ("csrf", token.as_str()),
             ("request", id.as_str()),
             ("email", "ada@clinic.example"),
             ("password", PASSWORD),
@@ -234,10 +240,11 @@ mod flow {
     #[tokio::test]
     async fn a_right_password_starts_a_session_and_returns_to_the_protocol() {
         let fx = Fixture::new().await;
+        let token = fx.csrf(CSRF);
         fx.account("ada@clinic.example").await;
         let id = fx.pending("crm").await;
         let form = [
-            ("csrf", TOKEN),
+            ("csrf", token.as_str()),
             ("request", id.as_str()),
             ("email", "ada@clinic.example"),
             ("password", PASSWORD),
@@ -257,18 +264,17 @@ mod flow {
         let fx = Fixture::new().await;
         fx.account("ada@clinic.example").await;
         let first = fx.signed_in("ada@clinic.example").await;
+        let token = fx.csrf(&first);
         let form = [
-            ("csrf", TOKEN),
+            ("csrf", token.as_str()),
             ("email", "ada@clinic.example"),
             ("password", PASSWORD),
         ];
         let response = fx.post("/sign-in", &first, &form).await;
         assert_eq!(location(&response), "/account");
-        let old = first.rsplit("careid_session=").next().unwrap();
-        let digest = careid_policy::one_time::digest(old);
-        let found = sessions::find_open_by_digest(&fx.ui.protocol.db, &digest)
-            .await
-            .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(&first).unwrap());
+        let found = session::current(&fx.ui.protocol, &headers).await.unwrap();
         assert!(found.is_none());
     }
 

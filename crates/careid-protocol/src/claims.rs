@@ -1,0 +1,35 @@
+//! The claims a granted scope string releases about a profile (OIDC Core §5.4), shared
+//! by `/userinfo` and the ID tokens `tokens` mints.
+
+use careid_store::{accounts::Account, profiles};
+use serde_json::{Map, Value, json};
+
+use crate::scope;
+
+/// The claims a scope string releases about a profile already read (OIDC Core §5.4),
+/// without `sub`.
+pub(crate) fn claims_of(
+    profile: &profiles::Profile,
+    account: &Account,
+    granted: &str,
+) -> Map<String, Value> {
+    let mut claims = Map::new();
+    if scope::contains(granted, "profile") {
+        claims.insert("name".into(), json!(profile.name));
+        if let Some(given) = &profile.given_name {
+            claims.insert("given_name".into(), json!(given));
+        }
+        if let Some(family) = &profile.family_name {
+            claims.insert("family_name".into(), json!(family));
+        }
+    }
+    if scope::contains(granted, "email") {
+        let email = profile
+            .email
+            .clone()
+            .unwrap_or_else(|| account.email.clone());
+        claims.insert("email".into(), json!(email));
+        claims.insert("email_verified".into(), json!(profile.email_verified));
+    }
+    claims
+}
