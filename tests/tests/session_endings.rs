@@ -219,6 +219,7 @@ impl Fixture {
                 new.clone(),
                 new,
                 None,
+                None,
             )
             .await
             .unwrap();

@@ -45,11 +45,12 @@ pub(crate) fn lookup_order(hint: Option<&str>) -> [TokenKind; 2] {
 /// `POST /introspect`.
 pub async fn introspect(
     State(app): State<Arc<Protocol>>,
+    address: crate::ClientAddress,
     headers: HeaderMap,
     crate::params::Body(body): crate::params::Body,
 ) -> Result<Response, ProtocolError> {
     let form = Form::read(&headers, &body)?;
-    let client = client_auth::authenticate(&app, &headers, &form).await?;
+    let client = client_auth::authenticate(&app, &address, &headers, &form).await?;
     if client.is_public() {
         // RFC 7662 §2.1: the caller must be authorized; a public client proves nothing.
         return Err(ProtocolError::InvalidClient {

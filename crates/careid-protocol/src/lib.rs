@@ -8,6 +8,7 @@ mod access_token;
 mod authorize;
 mod backchannel;
 mod client;
+mod client_address;
 mod client_assertion;
 mod client_auth;
 mod config;
@@ -24,6 +25,7 @@ mod logout;
 mod params;
 mod pending;
 mod pkce;
+mod rate_limit;
 mod register;
 mod revoke;
 mod scope;
@@ -42,6 +44,7 @@ pub use backchannel::{DeliveryCounts, deliver_due, http_client};
 pub use client::{
     AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource, ResetMode,
 };
+pub use client_address::{ClientAddress, KnowsProxies, TrustedProxies};
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
 pub use end_session::{LogoutRefused, LogoutTarget};
 pub use error::ProtocolError;
@@ -49,6 +52,10 @@ pub use key_encryption::Kek;
 pub use keys::{AccessTokenAlg, KeyInfo, Keys, SigningAlg};
 pub use logout::{browser_session, end_browser_session};
 pub use pending::{PendingRequest, find_pending};
+pub use rate_limit::{
+    AccountLimits, AddressLimit, Bucket, ClientLimits, Limit, RateLimitConfig, RateLimited,
+    RateLimits,
+};
 pub use register::registered_client;
 pub use state::{ErrorPage, PlainErrorPage, Protocol};
 

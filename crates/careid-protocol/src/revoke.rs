@@ -29,11 +29,12 @@ use crate::{
 /// `POST /revoke`: 200 with an empty body whenever the client authenticated.
 pub async fn revoke(
     State(app): State<Arc<Protocol>>,
+    address: crate::ClientAddress,
     headers: HeaderMap,
     crate::params::Body(body): crate::params::Body,
 ) -> Result<Response, ProtocolError> {
     let form = Form::read(&headers, &body)?;
-    let client = client_auth::authenticate(&app, &headers, &form).await?;
+    let client = client_auth::authenticate(&app, &address, &headers, &form).await?;
     let presented = form.require("token", "token is required")?;
     for kind in lookup_order(form.get("token_type_hint")) {
         let is_found = match kind {

@@ -75,6 +75,7 @@ pub fn is_form(headers: &HeaderMap) -> bool {
 /// `POST /token`.
 pub async fn exchange(
     State(app): State<Arc<Protocol>>,
+    address: crate::ClientAddress,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ProtocolError> {
@@ -86,7 +87,7 @@ pub async fn exchange(
         "client_credentials" => GrantType::ClientCredentials,
         _ => return Err(ProtocolError::UnsupportedGrantType),
     };
-    let client = client_auth::authenticate(&app, &headers, &form).await?;
+    let client = client_auth::authenticate(&app, &address, &headers, &form).await?;
     if !client.allows(grant) {
         return Err(ProtocolError::UnauthorizedClient(
             "this client may not use this grant type",
