@@ -301,3 +301,69 @@ async fn the_limits_are_on_by_default() {
     let refused = sign_in(&browser, "ada@clinic.example", "Wrong-1").await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn pending_authorization_requests_are_capped_per_address() {
+    let server = TestServer::start_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        with_rate_limits(config, |limits| {
+            limits.pending_authorizations_per_address = 3;
+        });
+    })
+    .await;
+    let url = server.authorize_url("crm", careid_tests::CRM_CALLBACK, &[]);
+    // Each request waits for a sign-in that never comes.
+    let browser = server.browser();
+    for _ in 0..3 {
+        let page = browser.visit(&url).await.page();
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.url.contains("/sign-in?request="), "{}", page.url);
+    }
+    let refused = browser.get(&url).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.retry_after.as_deref(), Some("60"));
+    assert!(refused.body.contains("Too many sign-ins are waiting"));
+    let audited = server.audit_events("rate_limited").await;
+    assert!(
+        audited[0].detail.contains("pending_authorizations"),
+        "{audited:?}"
+    );
+
+    // Another address has its own allowance.
+    let elsewhere = Browser::with_header(&server.url, "x-forwarded-for", "203.0.113.9");
+    assert_eq!(elsewhere.get(&url).await.status, StatusCode::SEE_OTHER);
+
+    // Expired requests no longer count.
+    server.clock.advance(Duration::minutes(31));
+    let page = browser.visit(&url).await.page();
+    assert!(page.url.contains("/sign-in?request="), "{}", page.url);
+}
+
+#[tokio::test]
+async fn a_finished_authorization_request_frees_its_place() {
+    let server = TestServer::start_with(|config| {
+        with_rate_limits(config, |limits| {
+            limits.pending_authorizations_per_address = 1;
+        });
+    })
+    .await;
+    server.add_account("ada@clinic.example", "Ada").await;
+    let url = server.authorize_url("crm", careid_tests::CRM_CALLBACK, &[]);
+    let browser = server.browser();
+    let form = browser.visit(&url).await.page();
+    let fill = [("email", "ada@clinic.example"), ("password", PASSWORD)];
+    let back = browser.submit(&form, &fill).await.left();
+    assert!(
+        back.as_str().starts_with(careid_tests::CRM_CALLBACK),
+        "{back}"
+    );
+
+    let other = server.browser();
+    let page = other.visit(&url).await.page();
+    assert!(page.url.contains("/sign-in?request="), "{}", page.url);
+}

@@ -43,6 +43,9 @@ pub struct RateLimitConfig {
     pub registration: AddressLimit,
     /// Failed client authentication at `/token`, `/introspect` and `/revoke`.
     pub client_auth_failures: ClientLimits,
+    /// The most authorization requests one client address may have waiting (stored
+    /// until the person signs in, or until they expire); 0 is no cap.
+    pub pending_authorizations_per_address: u32,
 }
 
 /// A quota: `requests` at once, refilled evenly over `per_seconds`. Written as one value,
@@ -186,6 +189,7 @@ impl Default for RateLimitConfig {
             },
             registration: AddressLimit::default(),
             client_auth_failures: ClientLimits::default(),
+            pending_authorizations_per_address: 100,
         }
     }
 }
@@ -203,6 +207,8 @@ pub enum Bucket {
     Registration,
     /// Failed client authentication at the token, introspection and revocation endpoints.
     ClientAuthFailure,
+    /// Authorization requests waiting for a sign-in, per address (a cap, not a rate).
+    PendingAuthorization,
 }
 
 impl Bucket {
@@ -214,6 +220,7 @@ impl Bucket {
             Self::PasswordCheck => "password_check",
             Self::Registration => "registration",
             Self::ClientAuthFailure => "client_auth_failures",
+            Self::PendingAuthorization => "pending_authorizations_per_address",
         }
     }
 }
@@ -270,6 +277,7 @@ type KeyedLimiter =
 /// Every limiter of this instance.
 pub struct RateLimits {
     is_enabled: bool,
+    max_pending: u32,
     clock: CareClock,
     limiters: HashMap<(Bucket, Scope), KeyedLimiter>,
     /// Keys over a quota and when they may come back: what lets a bucket charged only
@@ -332,6 +340,7 @@ impl RateLimits {
             .collect();
         Self {
             is_enabled: config.enabled,
+            max_pending: config.pending_authorizations_per_address,
             clock,
             limiters,
             refused_until: Mutex::new(HashMap::new()),
@@ -375,6 +384,25 @@ impl RateLimits {
             }
         }
         Ok(())
+    }
+
+    /// The cap on authorization requests waiting per address, if there is one.
+    pub fn max_pending(&self) -> Option<u32> {
+        (self.is_enabled && self.max_pending > 0).then_some(self.max_pending)
+    }
+
+    /// Records a refusal decided elsewhere (a cap the database counts): audited once
+    /// per stretch, like the limiters' own.
+    pub async fn refuse(
+        &self,
+        db: &Db,
+        bucket: Bucket,
+        address: &ClientAddress,
+        retry_after: Duration,
+    ) -> RateLimited {
+        let key = address.for_audit().unwrap_or_default();
+        self.refused(db, bucket, address, Scope::Address, key, retry_after)
+            .await
     }
 
     /// Forgets keys whose state is as good as new, so idle limiter memory stays bounded.
@@ -421,6 +449,24 @@ impl RateLimits {
         };
         let now = governor::clock::Clock::now(&self.clock);
         let retry_after = not_until.wait_time_from(now);
+        Err(self
+            .refused(db, bucket, address, scope, key, retry_after)
+            .await)
+    }
+
+    /// Notes that `key` is refused for `retry_after`, and audits the first refusal of a
+    /// stretch (`rate_limited`, with the bucket and address): a flood past a quota
+    /// writes one row per wait, not one per request.
+    async fn refused(
+        &self,
+        db: &Db,
+        bucket: Bucket,
+        address: &ClientAddress,
+        scope: Scope,
+        key: String,
+        retry_after: Duration,
+    ) -> RateLimited {
+        let now = governor::clock::Clock::now(&self.clock);
         let refused = RateLimited {
             bucket,
             retry_after,
@@ -447,7 +493,7 @@ impl RateLimits {
                 tracing::error!(%err, "rate_limited not audited");
             }
         }
-        Err(refused)
+        refused
     }
 }
 
