@@ -302,6 +302,33 @@ mod tests {
             config.registration.mode,
             careid_protocol::RegistrationMode::Open
         );
+        // The file spells out the rate-limit defaults; they must stay the same.
+        let (shipped, default) = (&config.rate_limit, RateLimitConfig::default());
+        assert!(shipped.enabled && config.trusted_proxies.is_empty());
+        assert_eq!(
+            shipped.pending_authorizations_per_address,
+            default.pending_authorizations_per_address
+        );
+        for (shipped, default) in [
+            (shipped.sign_in, default.sign_in),
+            (shipped.forgot_password, default.forgot_password),
+            (shipped.password_check, default.password_check),
+        ] {
+            assert_eq!(shipped.per_address, default.per_address);
+            assert_eq!(shipped.per_account, default.per_account);
+        }
+        assert_eq!(
+            shipped.registration.per_address,
+            default.registration.per_address
+        );
+        assert_eq!(
+            shipped.client_auth_failures.per_address,
+            default.client_auth_failures.per_address
+        );
+        assert_eq!(
+            shipped.client_auth_failures.per_client,
+            default.client_auth_failures.per_client
+        );
     }
 
     #[test]
