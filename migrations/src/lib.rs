@@ -10,6 +10,7 @@ mod m0004_audit_ip_index;
 mod m0005_client_assertions;
 mod m0006_session_endings;
 mod m0007_install_secrets;
+mod m0008_pending_request_address;
 
 /// Every careid migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_client_assertions::Migration),
             Box::new(m0006_session_endings::Migration),
             Box::new(m0007_install_secrets::Migration),
+            Box::new(m0008_pending_request_address::Migration),
         ]
     }
 }

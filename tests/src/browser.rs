@@ -18,6 +18,8 @@ pub struct Page {
     pub location: Option<String>,
     /// `Set-Cookie` headers, as sent.
     pub set_cookies: Vec<String>,
+    /// `Retry-After`, for refusals that say when to come back.
+    pub retry_after: Option<String>,
 }
 
 impl Page {
@@ -79,6 +81,26 @@ impl Browser {
         }
     }
 
+    /// A browser with no cookies whose every request carries `name: value`, as if a
+    /// proxy in front of careid added it (or the browser forged it).
+    pub fn with_header(base: &str, name: &str, value: &str) -> Self {
+        let mut headers = header::HeaderMap::new();
+        headers.insert(
+            header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            header::HeaderValue::from_str(value).unwrap(),
+        );
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        Self {
+            http,
+            base: Url::parse(base).unwrap(),
+        }
+    }
+
     /// The same browser (same cookies) talking to another careid instance.
     pub fn on(&self, base: &str) -> Self {
         Self {
@@ -104,6 +126,10 @@ impl Browser {
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
         let body = response.text().await.unwrap();
         Page {
             status,
@@ -111,6 +137,7 @@ impl Browser {
             body,
             location,
             set_cookies,
+            retry_after,
         }
     }
 

@@ -97,7 +97,19 @@ pub fn test_config(issuer: &str, database_url: &str) -> Config {
     // OWASP parameters cost ~20 ms a hash; rules are the same at any cost.
     config.policy.hash.memory_kib = 1024;
     config.policy.hash.iterations = 1;
+    // The clock stands still in tests, so a quota would be a total for the whole test:
+    // the rate limits are off unless a test turns them on ([`with_rate_limits`]).
+    config.rate_limit.enabled = false;
     config
+}
+
+/// Turns the rate limits on, with the defaults except as `adjust` changes them.
+pub fn with_rate_limits(
+    config: &mut Config,
+    adjust: impl FnOnce(&mut careid_protocol::RateLimitConfig),
+) {
+    config.rate_limit = careid_protocol::RateLimitConfig::default();
+    adjust(&mut config.rate_limit);
 }
 
 impl TestServer {
@@ -350,6 +362,16 @@ pub fn assert_oauth_error(
 }
 
 impl TestServer {
+    /// The audit events of `kind`, newest first.
+    pub async fn audit_events(&self, kind: &str) -> Vec<careid_store::audit::AuditEvent> {
+        careid_store::audit::find_events(&self.accounts.db, None, None, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|event| event.kind == kind)
+            .collect()
+    }
+
     /// `GET path` on careid, its body as JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         self.http()

@@ -220,6 +220,7 @@ impl Fixture {
                 new.clone(),
                 new,
                 None,
+                None,
             )
             .await
             .unwrap();

@@ -21,7 +21,8 @@ impl Accounts {
     /// The new password must meet the rules and differ from the last
     /// [`HISTORY_DEPTH`] (the current one included). Every other session of the account
     /// ends, so someone who knew the old password is signed out; `keep_session` (the one
-    /// making the change) stays.
+    /// making the change) stays. A wrong current password is audited
+    /// (`password_change_failed`, with `ip`), as a sign-in failure is.
     pub async fn change_password(
         &self,
         account_id: i64,
@@ -29,16 +30,26 @@ impl Accounts {
         new: PlainPassword,
         confirmation: PlainPassword,
         keep_session: Option<i64>,
+        ip: Option<String>,
     ) -> Result<(), AccountsError> {
         let account = self.find_account(account_id).await?;
-        let Some(phc) = account.password_hash.clone() else {
-            return Err(AccountsError::CurrentPasswordWrong);
+        let is_current = match account.password_hash.clone() {
+            Some(phc) => {
+                self.hasher
+                    .verify(current, PasswordHash::from_phc(phc))
+                    .await?
+            }
+            None => false,
         };
-        if !self
-            .hasher
-            .verify(current, PasswordHash::from_phc(phc))
-            .await?
-        {
+        if !is_current {
+            // Someone holding the session is guessing, or the person mistyped: either
+            // way the account's owner and administrators should be able to see it.
+            let failed = audit::NewEvent {
+                ip,
+                detail: json!({ "reason": "current_password_wrong" }),
+                ..event("password_change_failed", account.id)
+            };
+            audit::insert_event(&self.db, failed, self.clock.now()).await?;
             return Err(AccountsError::CurrentPasswordWrong);
         }
         let hash = self.acceptable_hash(&account, new, confirmation).await?;
@@ -154,7 +165,7 @@ mod tests {
         new: &str,
     ) -> Result<(), AccountsError> {
         fx.accounts
-            .change_password(account_id, pw(current), pw(new), pw(new), None)
+            .change_password(account_id, pw(current), pw(new), pw(new), None, None)
             .await
     }
 
@@ -187,6 +198,11 @@ mod tests {
         let account = fx.active(EMAIL, PASSWORD).await;
         let result = change(&fx, account.id, "Not-The-Password-1", "Willow-Creek-17").await;
         assert!(matches!(result, Err(AccountsError::CurrentPasswordWrong)));
+        assert!(
+            fx.events(account.id)
+                .await
+                .contains(&"password_change_failed".to_string())
+        );
         assert!(fx.sign_in(EMAIL, PASSWORD).await.is_ok());
     }
 
@@ -244,6 +260,7 @@ mod tests {
                 pw("Willow-Creek-17"),
                 pw("Willow-Creek-17"),
                 Some(mine.id),
+                None,
             )
             .await
             .unwrap();

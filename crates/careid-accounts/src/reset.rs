@@ -56,7 +56,8 @@ fn may_reset(account: &Account) -> bool {
 impl Lifecycle {
     /// "Forgot password?": mails a reset link (or, for a code-only client, a code) to the
     /// account with this email, if there is one that may reset. Answers the same either
-    /// way; the mail is sent in the background.
+    /// way: only the limits and the audit row are decided here; the link or code is
+    /// issued and mailed in the background.
     pub async fn request_reset(
         self: &Arc<Self>,
         email: &str,
@@ -64,7 +65,6 @@ impl Lifecycle {
         client_id: Option<String>,
         ip: Option<String>,
     ) -> Result<(), AccountsError> {
-        let db = &self.accounts.db;
         let now = self.accounts.clock.now();
         let requested = |account_id, detail| audit::NewEvent {
             kind: "reset_requested",
@@ -128,21 +128,41 @@ impl Lifecycle {
         if is_throttled {
             return Ok(());
         }
+        // Issuing the link or code and mailing it happen off the request path: a known
+        // email must not answer later than an unknown one (issue 12, item 10).
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let sent = this
+                .issue_reset(&account, &branding, client_id.as_deref())
+                .await;
+            if let Err(err) = sent {
+                tracing::error!(%err, account = account.id, "reset not issued or not mailed");
+            }
+        });
+        Ok(())
+    }
+
+    /// Issues the reset link (or, for a code-only client, the code) that
+    /// [`Self::request_reset`] decided on, and mails it.
+    async fn issue_reset(
+        &self,
+        account: &Account,
+        branding: &Branding,
+        client_id: Option<&str>,
+    ) -> Result<(), AccountsError> {
         let (message, link, code, lifetime) = if branding.is_code_only {
-            let code = self
-                .issue_code(account.id, client_id.as_deref(), None)
-                .await?;
+            let code = self.issue_code(account.id, client_id, None).await?;
             let sent = audit::NewEvent {
-                client_id: client_id.clone(),
-                detail: json!({ "mode": mode }),
+                client_id: client_id.map(str::to_owned),
+                detail: json!({ "mode": "code_only" }),
                 ..event("reset_code_sent", account.id)
             };
-            audit::insert_event(db, sent, now).await?;
+            audit::insert_event(&self.accounts.db, sent, self.accounts.clock.now()).await?;
             ("reset_code", String::new(), code, self.config.reset_code())
         } else {
             let lifetime = self.config.reset_link();
             let token = self
-                .issue_link(account.id, RESET_LINK, client_id.as_deref(), lifetime)
+                .issue_link(account.id, RESET_LINK, client_id, lifetime)
                 .await?;
             (
                 "reset_link",
@@ -151,17 +171,8 @@ impl Lifecycle {
                 lifetime,
             )
         };
-        // Waiting on the relay would make a known email answer slower than an unknown one.
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let sent = this
-                .mail(&account, &branding, message, &link, &code, lifetime)
-                .await;
-            if let Err(err) = sent {
-                tracing::error!(%err, account = account.id, "reset mail not sent");
-            }
-        });
-        Ok(())
+        self.mail(account, branding, message, &link, &code, lifetime)
+            .await
     }
 
     /// Checks a link that `/reset` received: a self-service reset link or an

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use time::Duration;
 
 use crate::{
-    GrantType, Protocol, ProtocolError,
+    ClientAddress, GrantType, Protocol, ProtocolError,
     grant::Grant,
     params,
     pending::{self, StoredRequest},
@@ -29,15 +29,18 @@ use crate::{
 /// `GET /authorize`.
 pub async fn start_get(
     State(app): State<Arc<Protocol>>,
+    address: ClientAddress,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    start(&app, &headers, query.unwrap_or_default().as_bytes()).await
+    let raw = query.unwrap_or_default();
+    start(&app, address, &headers, raw.as_bytes()).await
 }
 
 /// `POST /authorize` (OIDC Core §3.1.2.1: form-encoded, same parameters).
 pub async fn start_post(
     State(app): State<Arc<Protocol>>,
+    address: ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -55,7 +58,7 @@ pub async fn start_post(
             "The application sent the request in a format careid does not accept. Please go back and try again.",
         );
     }
-    start(&app, &headers, &body).await
+    start(&app, address, &headers, &body).await
 }
 
 #[derive(Deserialize)]
@@ -89,6 +92,16 @@ fn expired_page(app: &Protocol) -> Response {
 }
 
 fn internal_page(app: &Protocol, err: ProtocolError) -> Response {
+    if let ProtocolError::RateLimited(refused) = err {
+        let mut page = app.error_page.render(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins are waiting",
+            "Too many sign-ins were started from your network and not finished. Finish one you started, or wait a minute and try again.",
+        );
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, refused.retry_after_seconds().into());
+        return page;
+    }
     tracing::error!(%err, "authorization request failed");
     app.error_page.render(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -189,7 +202,12 @@ fn see_other(location: &str) -> Response {
         .into_response()
 }
 
-async fn start(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Response {
+async fn start(
+    app: &Protocol,
+    address: ClientAddress,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Response {
     let params = Params::parse(raw);
     let bad = |title: &str, detail: &str| {
         app.error_page
@@ -248,7 +266,7 @@ async fn start(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Response {
                 }
                 // Kept in the database only if the person must act first (sign in, pick a
                 // profile, consent): an SSO request with a live session is answered at once.
-                let slot = Slot::New(one_time::new_token());
+                let slot = Slot::New(one_time::new_token(), address);
                 decide(app, &slot, request, live).await
             }
             .await;
@@ -263,8 +281,8 @@ type Invalid = (&'static str, &'static str);
 /// in the database only when it must wait ([`Slot::keep`]), a stored one is removed once
 /// it is answered ([`Slot::forget`]).
 enum Slot {
-    /// Not stored yet; the id it will be stored under.
-    New(String),
+    /// Not stored yet; the id it will be stored under, and who asked.
+    New(String, ClientAddress),
     /// Stored under this id.
     Stored(String),
 }
@@ -272,19 +290,40 @@ enum Slot {
 impl Slot {
     fn id(&self) -> &str {
         match self {
-            Self::New(id) | Self::Stored(id) => id,
+            Self::New(id, _) | Self::Stored(id) => id,
         }
     }
 
-    /// Stores a new request so that any instance can finish it.
+    /// Stores a new request so that any instance can finish it; refused once its
+    /// address has `pending_authorizations_per_address` waiting (issue 12, item 6: each
+    /// stored request costs storage for half an hour, and a stranger can ask for many).
     async fn keep(&self, app: &Protocol, request: &StoredRequest) -> Result<(), ProtocolError> {
-        let Self::New(id) = self else {
+        let Self::New(id, address) = self else {
             return Ok(());
         };
         let now = app.clock.now();
         let expires = now + Duration::minutes(app.config.authorization_request_minutes.into());
         let json =
             serde_json::to_value(request).map_err(|e| ProtocolError::Internal(e.to_string()))?;
+        if let (Some(max), Some(ip)) = (app.rate_limits.max_pending(), address.for_audit()) {
+            let new = authorization_requests::NewRequest {
+                id,
+                client_id: &request.client_id,
+                request: &json,
+                client_ip: &ip,
+                expires_at: expires,
+            };
+            if authorization_requests::insert_request_capped(&app.db, new, max, now).await? {
+                return Ok(());
+            }
+            let bucket = crate::Bucket::PendingAuthorization;
+            let wait = std::time::Duration::from_secs(60);
+            return Err(app
+                .rate_limits
+                .refuse(&app.db, bucket, address, wait)
+                .await
+                .into());
+        }
         authorization_requests::insert_request(
             &app.db,
             id,

@@ -9,25 +9,33 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use careid_store::audit;
 use serde_json::json;
 
-use crate::{AuthMethod, Client, Protocol, ProtocolError, client_assertion};
+use crate::{AuthMethod, Bucket, Client, ClientAddress, Protocol, ProtocolError, client_assertion};
 
 /// Identifies and authenticates the client of a token request. A failure is audited
-/// with the client it claimed to be, so secret guessing shows in the audit trail.
+/// with the client it claimed to be and the address it came from, so secret guessing
+/// shows in the audit trail, and is charged to both: past either quota every attempt is
+/// refused before any check, so a guesser cannot tell a right guess from a wrong one.
+/// Successes are never charged, so a busy resource server introspecting is not limited.
 pub async fn authenticate(
     app: &Protocol,
+    address: &ClientAddress,
     headers: &HeaderMap,
     form: &super::form::Form,
 ) -> Result<Arc<Client>, ProtocolError> {
+    let claimed = basic_credentials(headers)
+        .ok()
+        .flatten()
+        .map(|(id, _)| id)
+        .or_else(|| form.get("client_id").map(str::to_owned));
+    let bucket = Bucket::ClientAuthFailure;
+    app.rate_limits
+        .refuse_if_over(bucket, address, claimed.as_deref())?;
     let outcome = identify(app, headers, form).await;
     if let Err(ProtocolError::InvalidClient { reason, .. }) = &outcome {
-        let claimed = basic_credentials(headers)
-            .ok()
-            .flatten()
-            .map(|(id, _)| id)
-            .or_else(|| form.get("client_id").map(str::to_owned));
         let event = audit::NewEvent {
             kind: "client_auth_failed",
-            client_id: claimed,
+            client_id: claimed.clone(),
+            ip: address.for_audit(),
             detail: json!({ "reason": reason }),
             ..Default::default()
         };
@@ -35,6 +43,7 @@ pub async fn authenticate(
         if let Err(err) = audit::insert_event(&app.db, event, app.clock.now()).await {
             tracing::error!(%err, "client_auth_failed not audited");
         }
+        app.rate_limit(bucket, address, claimed.as_deref()).await?;
     }
     outcome
 }

@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 
-use crate::{Client, Protocol, ProtocolError, client_auth, form::Form, params::Body};
+use crate::{
+    Client, ClientAddress, Protocol, ProtocolError, client_auth, form::Form, params::Body,
+};
 
 /// A client's POST whose sender has authenticated.
 pub(crate) struct ClientRequest {
@@ -22,9 +24,12 @@ impl FromRequest<Arc<Protocol>> for ClientRequest {
 
     async fn from_request(req: Request, app: &Arc<Protocol>) -> Result<Self, Self::Rejection> {
         let headers = req.headers().clone();
+        let (mut parts, body) = req.into_parts();
+        let Ok(address) = ClientAddress::from_request_parts(&mut parts, app).await;
+        let req = Request::from_parts(parts, body);
         let Body(body) = Body::from_request(req, app).await?;
         let form = Form::read(&headers, &body)?;
-        let client = client_auth::authenticate(app, &headers, &form).await?;
+        let client = client_auth::authenticate(app, &address, &headers, &form).await?;
         Ok(Self { client, form })
     }
 }

@@ -47,6 +47,9 @@ pub enum ProtocolError {
     /// Password hashing or the database is saturated; the client should retry.
     #[error("temporarily_unavailable")]
     Busy,
+    /// Over a rate limit: 429 with `Retry-After`.
+    #[error("temporarily_unavailable: {0}")]
+    RateLimited(#[from] crate::RateLimited),
     /// The signing keys cannot be loaded or changed: no key-encryption key or the wrong
     /// one (which stops a start), or a refused rotation or retirement. Said to the
     /// operator; answered as `server_error` if it ever reaches a client.
@@ -147,6 +150,17 @@ impl IntoResponse for ProtocolError {
                 "temporarily_unavailable",
                 None,
             ),
+            // RFC 6749 has no error for "too many requests"; `temporarily_unavailable`
+            // (§4.1.2.1) is its word for "try again later", which with 429 and
+            // `Retry-After` (RFC 6585 §4) is what a client must do. `invalid_request`
+            // would call a well-formed request malformed, `invalid_client` would say the
+            // credentials were checked (they are not, past the limit), and `slow_down`
+            // is RFC 8628's signal to a polling device.
+            Self::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                Some("too many requests; retry after the time in Retry-After"),
+            ),
             Self::SigningKeys(err) | Self::Internal(err) => {
                 tracing::error!(%err, "protocol request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None)
@@ -180,6 +194,12 @@ impl IntoResponse for ProtocolError {
             Self::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            Self::RateLimited(refused) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(refused.retry_after_seconds()),
+                );
+            }
             _ => {}
         }
         response
@@ -210,6 +230,10 @@ mod tests {
             ProtocolError::InvalidClientMetadata(NASTY.to_owned()),
             ProtocolError::RegistrationOff,
             ProtocolError::Busy,
+            ProtocolError::RateLimited(crate::RateLimited {
+                bucket: crate::Bucket::ClientAuthFailure,
+                retry_after: std::time::Duration::from_secs(3),
+            }),
             ProtocolError::SigningKeys(NASTY.to_owned()),
             ProtocolError::Internal(NASTY.to_owned()),
         ];
@@ -228,6 +252,7 @@ mod tests {
                 | ProtocolError::InvalidClientMetadata(_)
                 | ProtocolError::RegistrationOff
                 | ProtocolError::Busy
+                | ProtocolError::RateLimited(_)
                 | ProtocolError::SigningKeys(_)
                 | ProtocolError::Internal(_) => {}
             }

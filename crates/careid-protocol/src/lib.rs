@@ -9,6 +9,7 @@ mod authorize;
 mod backchannel;
 mod claims;
 mod client;
+mod client_address;
 mod client_assertion;
 mod client_auth;
 mod client_request;
@@ -28,6 +29,7 @@ mod logout;
 mod params;
 mod pending;
 mod pkce;
+mod rate_limit;
 mod register;
 mod revoke;
 mod scope;
@@ -47,6 +49,7 @@ pub use backchannel::{DeliveryCounts, deliver_due};
 pub use client::{
     AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource, ResetMode,
 };
+pub use client_address::{ClientAddress, KnowsProxies, TrustedProxies};
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
 pub use egress::Reach;
 pub use end_session::{LogoutRefused, LogoutTarget};
@@ -55,6 +58,10 @@ pub use key_encryption::Kek;
 pub use keys::{AccessTokenAlg, KeyInfo, Keys, SigningAlg};
 pub use logout::{browser_session, end_browser_session};
 pub use pending::{PendingRequest, find_pending};
+pub use rate_limit::{
+    AccountLimits, AddressLimit, Bucket, ClientLimits, Limit, RateLimitConfig, RateLimited,
+    RateLimits,
+};
 pub use register::registered_client;
 pub use state::{ErrorPage, PlainErrorPage, Protocol};
 

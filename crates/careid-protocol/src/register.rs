@@ -27,9 +27,12 @@ use crate::{Client, Protocol, ProtocolError, config::RegistrationMode};
 /// `POST /register`.
 pub async fn create(
     State(app): State<Arc<Protocol>>,
+    address: crate::ClientAddress,
     headers: HeaderMap,
     crate::params::Body(body): crate::params::Body,
 ) -> Result<Response, ProtocolError> {
+    app.rate_limit(crate::Bucket::Registration, &address, None)
+        .await?;
     match app.registration.mode {
         RegistrationMode::Off => return Err(ProtocolError::RegistrationOff),
         RegistrationMode::Open => {}

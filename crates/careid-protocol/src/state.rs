@@ -9,7 +9,10 @@ use axum::{
 use careid_policy::SessionRules;
 use careid_store::{Clock, Db, StoreError, clients};
 
-use crate::{Client, Clients, Keys, ProtocolConfig, ProtocolError, config::RegistrationConfig};
+use crate::{
+    Client, ClientAddress, Clients, Keys, KnowsProxies, ProtocolConfig, ProtocolError,
+    RateLimitConfig, RateLimits, TrustedProxies, config::RegistrationConfig, rate_limit::Bucket,
+};
 
 /// Renders the page a person sees when a request cannot go back to the client: an
 /// unknown client, a redirect URI that is not registered (OIDC Core 3.1.2.6), an
@@ -57,6 +60,10 @@ pub struct Protocol {
     pub keys: Keys,
     /// The page for errors that must not redirect.
     pub error_page: Arc<dyn ErrorPage>,
+    /// The per-address and per-account rate limits (`[rate_limit]`).
+    pub rate_limits: RateLimits,
+    /// Whose `Forwarded` / `X-Forwarded-For` headers name the client (`trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
     pub(crate) discovery: Vec<u8>,
     /// Keys fetched from `private_key_jwt` clients' `jwks_uri`s.
     pub(crate) client_jwks: crate::client_assertion::JwksCache,
@@ -81,6 +88,7 @@ impl Protocol {
         let issuer = issuer.trim_end_matches('/').to_owned();
         let registration = RegistrationConfig::default();
         let discovery = crate::discovery::document(&issuer, registration.mode);
+        let rate_limits = RateLimits::new(&RateLimitConfig::default(), clock.clone());
         Self {
             db,
             clock,
@@ -92,6 +100,8 @@ impl Protocol {
             registration,
             keys,
             error_page,
+            rate_limits,
+            trusted_proxies: TrustedProxies::default(),
             discovery,
             client_jwks: crate::client_assertion::JwksCache::default(),
             egress: crate::egress::Egress::new(),
@@ -104,6 +114,31 @@ impl Protocol {
         self.discovery = crate::discovery::document(&self.issuer, registration.mode);
         self.registration = registration;
         self
+    }
+
+    /// Sets the rate limits (`[rate_limit]`); without this call the defaults apply.
+    pub fn with_rate_limits(mut self, config: &RateLimitConfig) -> Self {
+        self.rate_limits = RateLimits::new(config, self.clock.clone());
+        self
+    }
+
+    /// Sets the proxies whose forwarding headers name the client (`trusted_proxies`).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Charges one request to `bucket` for the client address and, if given, the
+    /// account (or client id); refused, and audited, past either quota.
+    pub async fn rate_limit(
+        &self,
+        bucket: Bucket,
+        address: &ClientAddress,
+        account: Option<&str>,
+    ) -> Result<(), crate::RateLimited> {
+        self.rate_limits
+            .charge(&self.db, bucket, address, account)
+            .await
     }
 
     /// The client with this id: a client file's first, else one registered over HTTP
@@ -133,5 +168,11 @@ impl Protocol {
     /// An absolute URL on this issuer.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
+    }
+}
+
+impl KnowsProxies for Protocol {
+    fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
     }
 }

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use axum::{Router, extract::DefaultBodyLimit};
 use careid_accounts::{Accounts, Lifecycle};
-use careid_protocol::{Clients, Keys, Protocol};
+use careid_protocol::{Clients, Keys, Protocol, TrustedProxies};
 use careid_store::{Clock, Db};
 use careid_ui::{ThemedErrorPage, Themes, Ui};
 use tokio::{net::TcpListener, sync::watch};
@@ -71,7 +71,9 @@ impl App {
                 keys,
                 Arc::new(ThemedErrorPage::new(themes.clone())),
             )
-            .with_registration(config.registration.clone()),
+            .with_registration(config.registration.clone())
+            .with_rate_limits(&config.rate_limit)
+            .with_trusted_proxies(TrustedProxies::new(config.trusted_proxies.clone())),
         );
         let accounts = Arc::new(Accounts::new(db.clone(), clock, config.accounts()));
         let mailer = careid_mail::Mailer::new(&config.mail).context("setting up [mail]")?;
@@ -119,13 +121,17 @@ impl App {
 
     /// Starts what keeps this instance in step with the files and with other
     /// instances, until `stop` turns true: the client-file watcher (about once a second),
-    /// the signing-key watcher (once a second) and the back-channel logout sender (once a
-    /// second). The client files are handed over on the first call; a second call starts
-    /// the other two only.
+    /// the signing-key watcher (once a second), the back-channel logout sender (once a
+    /// second) and the pruning of idle rate-limit keys. The client files are handed over
+    /// on the first call; a second call starts the others only.
     pub fn watch(&mut self, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let mut handles = vec![
             tokio::spawn(jobs::watch_keys(self.protocol.clone(), stop.clone())),
             tokio::spawn(jobs::deliver_logouts(self.protocol.clone(), stop.clone())),
+            tokio::spawn(jobs::forget_idle_limits(
+                self.protocol.clone(),
+                stop.clone(),
+            )),
         ];
         if let Some(files) = self.client_files.take() {
             handles.push(tokio::spawn(clients::watch(

@@ -1,13 +1,15 @@
 //! careid.toml: one file, every key overridable from the environment as
 //! `CAREID_SECTION__KEY` (and the top-level keys as `CAREID_ISSUER`, `CAREID_LISTEN`,
-//! `CAREID_DATABASE_URL`…).
+//! `CAREID_DATABASE_URL`…). Any other `CAREID_…` variable is refused, naming it, unless
+//! careid reads it itself ([`OTHER_VARIABLES`]) or the config names it (`password_env`,
+//! a client's `env:` secret): a misspelt override must not be silently dropped.
 
 use std::path::{Path, PathBuf};
 
 use careid_accounts::{AccountsConfig, LifecycleConfig};
 use careid_mail::MailConfig;
 use careid_policy::{HashParams, LockoutRules, PasswordRules, SessionRules};
-use careid_protocol::{ProtocolConfig, RegistrationConfig};
+use careid_protocol::{ClientSecret, ProtocolConfig, RateLimitConfig, RegistrationConfig};
 use figment::{
     Figment,
     providers::{Env, Format, Toml},
@@ -49,6 +51,12 @@ pub struct Config {
     pub registration: RegistrationConfig,
     /// `[keys]`: the key-encryption key's file and the rotation publish delay.
     pub keys: KeysConfig,
+    /// The networks (CIDRs) of the load balancers and reverse proxies in front of
+    /// careid. Only a request from one of them may name its client in `Forwarded` or
+    /// `X-Forwarded-For`; empty, every request's TCP peer is its client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `[rate_limit]`: quotas per client address and per account.
+    pub rate_limit: RateLimitConfig,
 }
 
 /// `[keys]`: signing keys at rest and their rotation.
@@ -156,13 +164,15 @@ impl Default for Config {
             lifecycle: LifecycleConfig::default(),
             registration: RegistrationConfig::default(),
             keys: KeysConfig::default(),
+            trusted_proxies: Vec::new(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
 
-/// The top-level keys, so unrelated `CAREID_*` variables (such as the test suite's
-/// `CAREID_TEST_DATABASE_URL`) are not mistaken for configuration.
-const KEYS: [&str; 15] = [
+/// The top-level keys: a `CAREID_…` variable whose first part is one of these is
+/// configuration.
+const KEYS: [&str; 17] = [
     "issuer",
     "listen",
     "database_url",
@@ -178,12 +188,76 @@ const KEYS: [&str; 15] = [
     "lifecycle",
     "registration",
     "keys",
+    "trusted_proxies",
+    "rate_limit",
 ];
 
+/// `CAREID_…` variables careid (or its scripts and tests) reads itself, outside the
+/// configuration: left to their readers, not refused as unknown settings.
+pub const OTHER_VARIABLES: [&str; 6] = [
+    "CAREID_CONFIG",
+    "CAREID_LOG",
+    KEK_VARIABLE,
+    "CAREID_TEST_DATABASE_URL",
+    "CAREID_PG_DIR_FILE",
+    "CAREID_PG_PORT",
+];
+
+/// The `CAREID_` prefix of every override.
+const PREFIX: &str = "CAREID_";
+
+/// The configuration key a `CAREID_…` variable sets (`tokens.access_token_seconds`),
+/// or `None` when its first part is no top-level key.
+fn config_key(variable: &str) -> Option<String> {
+    let rest = variable.strip_prefix(PREFIX)?;
+    let key = rest.to_ascii_lowercase().replace("__", ".");
+    let top = key.split('.').next().unwrap_or_default();
+    KEYS.contains(&top).then_some(key)
+}
+
 impl Config {
-    /// Reads `path` (if it exists) and the environment over it.
+    /// Reads `path` (if it exists) and the environment over it, and refuses a
+    /// `CAREID_…` variable that is neither a setting nor read elsewhere.
     pub fn load(path: &Path) -> Result<Self, Box<figment::Error>> {
-        Self::figment(path).extract().map_err(Box::new)
+        let config: Self = Self::figment(path).extract().map_err(Box::new)?;
+        config
+            .check_variables(std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()))
+            .map_err(|message| Box::new(figment::Error::from(message)))?;
+        Ok(config)
+    }
+
+    /// Refuses the first of `variables` that starts with `CAREID_` but is no setting,
+    /// none of [`OTHER_VARIABLES`], and not named by `password_env` or a client file's
+    /// `env:` secret. (An unknown key inside a known section, such as
+    /// `CAREID_TOKENS__BOGUS`, is already refused by the sections' `deny_unknown_fields`.)
+    pub fn check_variables(
+        &self,
+        variables: impl IntoIterator<Item = String>,
+    ) -> Result<(), String> {
+        let mut named: Vec<String> = OTHER_VARIABLES.iter().map(|v| (*v).to_owned()).collect();
+        named.extend(self.mail.smtp.password_env.clone());
+        let (clients, _) = crate::clients::load_dir(&self.clients_dir);
+        named.extend(
+            clients
+                .into_iter()
+                .filter_map(|client| match client.secret {
+                    Some(ClientSecret::Env(variable)) => Some(variable),
+                    _ => None,
+                }),
+        );
+        let mut unknown: Vec<String> = variables
+            .into_iter()
+            .filter(|v| v.starts_with(PREFIX) && config_key(v).is_none() && !named.contains(v))
+            .collect();
+        unknown.sort();
+        match unknown.as_slice() {
+            [] => Ok(()),
+            _ => Err(format!(
+                "unknown environment variable{} {}: not a careid setting (settings are CAREID_<SECTION>__<KEY>, e.g. CAREID_TOKENS__ACCESS_TOKEN_SECONDS; see docs/configuration.md)",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.join(", ")
+            )),
+        }
     }
 
     /// The layered sources: defaults, the file, then `CAREID_…` variables.
@@ -192,16 +266,9 @@ impl Config {
         Figment::new().merge(Toml::file(path)).merge(
             Env::prefixed("CAREID_")
                 .split("__")
-                // The filter sees keys as written (upper case); figment lower-cases later.
-                .filter(|key| {
-                    let top = key
-                        .as_str()
-                        .split('.')
-                        .next()
-                        .unwrap_or_default()
-                        .to_ascii_lowercase();
-                    KEYS.contains(&top.as_str())
-                }),
+                // The filter sees keys as written (upper case), without the prefix; the
+                // others are refused by `check_variables`, or read elsewhere.
+                .filter(|key| config_key(&format!("{PREFIX}{}", key.as_str())).is_some()),
         )
     }
 
@@ -234,6 +301,33 @@ mod tests {
         assert_eq!(
             config.registration.mode,
             careid_protocol::RegistrationMode::Open
+        );
+        // The file spells out the rate-limit defaults; they must stay the same.
+        let (shipped, default) = (&config.rate_limit, RateLimitConfig::default());
+        assert!(shipped.enabled && config.trusted_proxies.is_empty());
+        assert_eq!(
+            shipped.pending_authorizations_per_address,
+            default.pending_authorizations_per_address
+        );
+        for (shipped, default) in [
+            (shipped.sign_in, default.sign_in),
+            (shipped.forgot_password, default.forgot_password),
+            (shipped.password_check, default.password_check),
+        ] {
+            assert_eq!(shipped.per_address, default.per_address);
+            assert_eq!(shipped.per_account, default.per_account);
+        }
+        assert_eq!(
+            shipped.registration.per_address,
+            default.registration.per_address
+        );
+        assert_eq!(
+            shipped.client_auth_failures.per_address,
+            default.client_auth_failures.per_address
+        );
+        assert_eq!(
+            shipped.client_auth_failures.per_client,
+            default.client_auth_failures.per_client
         );
     }
 
@@ -273,6 +367,65 @@ mod tests {
             assert!(Config::load(Path::new("careid.toml")).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type.
+    fn an_unknown_careid_variable_is_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("careid.toml", "")?;
+            jail.set_env("CAREID_TOKENZ__X", "1");
+            let err = Config::load(Path::new("careid.toml")).unwrap_err();
+            assert!(err.to_string().contains("CAREID_TOKENZ__X"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type.
+    fn a_known_nested_key_and_the_variables_read_elsewhere_are_accepted() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("careid.toml", "")?;
+            jail.set_env("CAREID_TOKENS__ACCESS_TOKEN_SECONDS", "120");
+            jail.set_env("CAREID_RATE_LIMIT__SIGN_IN__PER_ADDRESS", "7/minute");
+            jail.set_env("CAREID_TRUSTED_PROXIES", "[\"10.0.0.0/8\"]");
+            for variable in OTHER_VARIABLES {
+                jail.set_env(variable, "x");
+            }
+            // CAREID_KEK is read by `keys.kek()`, not here.
+            let config = Config::load(Path::new("careid.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(config.tokens.access_token_seconds, 120);
+            assert_eq!(
+                config.rate_limit.sign_in.per_address,
+                careid_protocol::Limit::new(7, 60)
+            );
+            assert_eq!(config.trusted_proxies, vec!["10.0.0.0/8".parse().unwrap()]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn variables_the_config_names_for_secrets_are_not_unknown() {
+        let clients = tempfile::tempdir().unwrap();
+        std::fs::write(
+            clients.path().join("emr.toml"),
+            "client_id = \"emr\"\nname = \"EMR\"\nsecret = \"env:CAREID_EMR_SECRET\"\nredirect_uris = [\"https://emr.example/cb\"]\n",
+        )
+        .unwrap();
+        let mut config = Config {
+            clients_dir: clients.path().to_owned(),
+            ..Config::default()
+        };
+        config.mail.smtp.password_env = Some("CAREID_SMTP_PASSWORD".into());
+        let vars = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            config.check_variables(vars(&["CAREID_SMTP_PASSWORD", "CAREID_EMR_SECRET", "PATH"])),
+            Ok(())
+        );
+        let err = config
+            .check_variables(vars(&["CAREID_SMTP_PASWORD", "CAREID_EMR_SECRET"]))
+            .unwrap_err();
+        assert!(err.contains("CAREID_SMTP_PASWORD"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Background jobs: the inactivity sweep, the clean-up of expired rows, the signing-key
-//! watcher and the back-channel logout sender. Spawned by `serve`, stopped on shutdown.
+//! watcher, the back-channel logout sender and the pruning of idle rate-limit keys.
+//! Spawned by `serve`, stopped on shutdown.
 
 use std::{sync::Arc, time::Duration};
 
@@ -53,6 +54,23 @@ pub async fn deliver_logouts(protocol: Arc<Protocol>, mut stop: watch::Receiver<
                 ),
                 Err(err) => tracing::error!(%err, "sending back-channel logouts failed"),
             },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// How often the rate limiters forget keys whose state is as good as new.
+const LIMIT_PRUNE: Duration = Duration::from_secs(10);
+
+/// Keeps the rate limiters' memory bounded by what was used lately: every
+/// [`LIMIT_PRUNE`], keys whose quota has fully come back are dropped (a key seen again
+/// starts fresh, which is the same answer). Runs until `stop` changes.
+pub async fn forget_idle_limits(protocol: Arc<Protocol>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(LIMIT_PRUNE);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => protocol.rate_limits.forget_idle(),
             _ = stop.changed() => return,
         }
     }

@@ -1,7 +1,12 @@
 //! Validated /authorize requests waiting for the person to finish signing in. Any
 //! instance can finish one: the request lives here, not in a process.
 
-use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*};
+use sea_orm::{
+    ActiveValue::Set,
+    QueryFilter,
+    entity::prelude::*,
+    sea_query::{Expr, ExprTrait, Func, Query},
+};
 use time::OffsetDateTime;
 
 use crate::StoreError;
@@ -18,6 +23,8 @@ pub(crate) mod entity {
         pub request: String,
         pub created_at: TimeDateTimeWithTimeZone,
         pub expires_at: TimeDateTimeWithTimeZone,
+        /// The address the request came from; `None` when the server did not know it.
+        pub client_ip: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -43,10 +50,70 @@ pub async fn insert_request(
         request: Set(request.to_string()),
         created_at: Set(now),
         expires_at: Set(expires_at),
+        client_ip: Set(None),
     }
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// A new request to keep, and where it came from.
+pub struct NewRequest<'a> {
+    /// Its random id.
+    pub id: &'a str,
+    /// The client that sent the person.
+    pub client_id: &'a str,
+    /// The request, serialised by the protocol crate.
+    pub request: &'a serde_json::Value,
+    /// The client address.
+    pub client_ip: &'a str,
+    /// When it stops being usable.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Stores a request unless `client_ip` already has `max_pending` live ones; `false`
+/// when it is refused. One `INSERT … SELECT … WHERE (count) < max` statement, so the cap
+/// is checked by the write itself rather than by a read before it.
+pub async fn insert_request_capped(
+    db: &impl ConnectionTrait,
+    new: NewRequest<'_>,
+    max_pending: u32,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let live_from_address = Query::select()
+        .expr(Func::count(Expr::col(Column::Id)))
+        .from(Entity)
+        .and_where(Expr::col(Column::ClientIp).eq(new.client_ip))
+        .and_where(Expr::col(Column::ExpiresAt).gt(now))
+        .to_owned();
+    let values = Query::select()
+        .exprs([
+            Expr::val(new.id),
+            Expr::val(new.client_id),
+            Expr::val(new.request.to_string()),
+            Expr::val(now),
+            Expr::val(new.expires_at),
+            Expr::val(new.client_ip),
+        ])
+        .and_where(
+            Expr::expr(Expr::SubQuery(None, Box::new(live_from_address.into())))
+                .lt(i64::from(max_pending)),
+        )
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(Entity)
+        .columns([
+            Column::Id,
+            Column::ClientId,
+            Column::Request,
+            Column::CreatedAt,
+            Column::ExpiresAt,
+            Column::ClientIp,
+        ])
+        .select_from(values)
+        .map_err(|err| StoreError::from(DbErr::Custom(err.to_string())))?
+        .to_owned();
+    Ok(db.execute(&insert).await?.rows_affected() == 1)
 }
 
 /// The stored request, unless it has expired.

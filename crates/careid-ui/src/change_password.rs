@@ -12,7 +12,10 @@ use axum::{
 };
 use careid_accounts::AccountsError;
 use careid_policy::PlainPassword;
-use careid_protocol::session::{self, LiveSession};
+use careid_protocol::{
+    Bucket, ClientAddress,
+    session::{self, LiveSession},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -56,6 +59,7 @@ pub(crate) async fn show(
 /// `POST /account/password`.
 pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
+    address: ClientAddress,
     headers: HeaderMap,
     PageForm(form): PageForm<ChangeForm>,
 ) -> Result<Response, UiError> {
@@ -63,6 +67,11 @@ pub(crate) async fn submit(
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
         return Ok(see_other("/sign-in", None));
     };
+    // Every submission checks the current password: a stolen session must not get
+    // unlimited guesses at it.
+    ui.protocol
+        .rate_limit(Bucket::PasswordCheck, &address, Some(&live.account.email))
+        .await?;
     let outcome = ui
         .accounts
         .change_password(
@@ -71,6 +80,7 @@ pub(crate) async fn submit(
             PlainPassword::new(form.new_password),
             PlainPassword::new(form.new_password_again),
             Some(live.session.id),
+            address.for_audit(),
         )
         .await;
     let problems = match outcome {

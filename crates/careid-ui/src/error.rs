@@ -49,6 +49,9 @@ pub enum UiError {
         /// Minutes until the address may try again.
         retry_after_minutes: u32,
     },
+    /// Over a rate limit (`[rate_limit]`): 429 with `Retry-After`.
+    #[error("{0}")]
+    RateLimited(#[from] careid_protocol::RateLimited),
     /// The themes folder or a template in it could not be read at start-up.
     #[error("could not read {path}: {source}")]
     ThemesUnreadable {
@@ -146,6 +149,11 @@ impl UiError {
                 "Too many requests",
                 "There have been too many requests from your network. Wait an hour and try again, or ask your practice administrator for help.",
             ),
+            Self::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "There have been too many attempts like this one, from your network or for this account. Wait a minute and try again; if it keeps happening, ask your practice administrator for help.",
+            ),
             Self::ThemesUnreadable { .. }
             | Self::Template(_)
             | Self::Protocol(_)
@@ -174,6 +182,7 @@ impl IntoResponse for UiError {
             Self::TooManyRequests {
                 retry_after_minutes,
             } => Some(u64::from(*retry_after_minutes) * 60),
+            Self::RateLimited(refused) => Some(refused.retry_after_seconds()),
             _ => None,
         };
         if let Some(seconds) = retry_after {

@@ -5,15 +5,15 @@
 //! the form for the emailed code and the new password; otherwise it says to check the
 //! email for a link, which `reset.rs` takes from there.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{ConnectInfo, State, rejection::ExtensionRejection},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
 };
 use careid_accounts::expires_in;
-use careid_protocol::{PendingRequest, find_pending};
+use careid_protocol::{Bucket, ClientAddress, PendingRequest, find_pending};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -63,7 +63,7 @@ pub(crate) async fn show(
 /// `POST /forgot-password`.
 pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
-    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    address: ClientAddress,
     headers: HeaderMap,
     PageForm(form): PageForm<ForgotForm>,
 ) -> Result<Response, UiError> {
@@ -76,9 +76,12 @@ pub(crate) async fn submit(
         let message = Some("Enter the email address of your account.");
         return form_page(&ui, &headers, pending.as_ref(), email, message);
     }
+    ui.protocol
+        .rate_limit(Bucket::ForgotPassword, &address, Some(email))
+        .await?;
     let client_id = pending.as_ref().map(|p| p.client.client_id.clone());
     let branding = ui.branding(client_id.as_deref());
-    let ip = peer.ok().map(|ConnectInfo(addr)| addr.ip().to_string());
+    let ip = address.for_audit();
     let is_code_only = branding.is_code_only;
     let theme = branding.theme.clone();
     lifecycle

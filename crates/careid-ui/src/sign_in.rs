@@ -7,16 +7,18 @@
 //! so the page never tells which emails have accounts. Profile choice and consent are the
 //! protocol's next redirects; magic links and PINs arrive as pages of their own.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{ConnectInfo, State, rejection::ExtensionRejection},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
 };
 use careid_accounts::SignInError;
 use careid_policy::PlainPassword;
-use careid_protocol::{PendingRequest, end_browser_session, find_pending, session};
+use careid_protocol::{
+    Bucket, ClientAddress, PendingRequest, end_browser_session, find_pending, session,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -80,15 +82,18 @@ pub(crate) async fn show(
 /// `POST /sign-in`.
 pub(crate) async fn submit(
     State(ui): State<Arc<Ui>>,
-    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    address: ClientAddress,
     headers: HeaderMap,
     PageForm(form): PageForm<SignInForm>,
 ) -> Result<Response, UiError> {
     csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let request = request_id(Some(&form.request));
     let pending = pending(&ui, request).await?;
-    let ip = peer.ok().map(|ConnectInfo(addr)| addr.ip().to_string());
+    let ip = address.for_audit();
     let email = form.email.trim();
+    ui.protocol
+        .rate_limit(Bucket::SignIn, &address, Some(email))
+        .await?;
     match check_password(&ui, pending.as_ref(), email, form.password, ip).await? {
         Ok(account_id) => {
             let cookie = replace_session(&ui, &headers, account_id).await?;

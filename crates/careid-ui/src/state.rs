@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use careid_accounts::{Accounts, Branding, Lifecycle};
-use careid_protocol::{Protocol, ResetMode};
+use careid_protocol::{KnowsProxies, Protocol, ResetMode, TrustedProxies};
 
 use crate::{ThemedErrorPage, Themes, csrf::CsrfKey};
 
@@ -70,5 +70,12 @@ impl Ui {
     /// Whether cookies carry `Secure` (not for a plain-http issuer).
     pub(crate) fn is_secure(&self) -> bool {
         self.protocol.secure_cookies()
+    }
+}
+
+/// Pages find the client's address as the protocol does (`trusted_proxies`).
+impl KnowsProxies for Ui {
+    fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.protocol.trusted_proxies
     }
 }

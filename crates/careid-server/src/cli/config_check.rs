@@ -34,7 +34,10 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
                     .as_ref()
                     .map(|m| m.name.to_string())
                     .unwrap_or_default();
-                problems.push(format!("{source}: {key}: {}", err.kind));
+                match (source.is_empty(), key.is_empty()) {
+                    (true, true) => problems.push(err.kind.to_string()),
+                    _ => problems.push(format!("{source}: {key}: {}", err.kind)),
+                }
             }
             None
         }
