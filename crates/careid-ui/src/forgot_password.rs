@@ -87,7 +87,7 @@ pub(crate) async fn submit(
     let is_code_only = branding.is_code_only;
     let theme = branding.theme.clone();
     lifecycle
-        .request_reset(email, branding, client_id, ip)
+        .request_reset(email, branding, client_id, ip, None)
         .await?;
     if is_code_only {
         let page = PasswordPage {
