@@ -17,13 +17,14 @@ use axum::{
     response::Response,
 };
 use careid_accounts::expires_in;
+use careid_policy::one_time;
 use careid_protocol::{PendingRequest, find_pending};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Ui, UiError, csrf,
     page::{request_id, respond},
-    reset::{PasswordPage, code_form, password_page},
+    reset::{PasswordPage, binding_cookie, code_form, password_page},
     themes::DEFAULT_THEME,
 };
 
@@ -86,8 +87,10 @@ pub(crate) async fn submit(
     let ip = peer.ok().map(|ConnectInfo(addr)| addr.ip().to_string());
     let is_code_only = branding.is_code_only;
     let theme = branding.theme.clone();
+    // A code-only code is bound to this browser, whether or not the email has an account.
+    let binding = is_code_only.then(one_time::new_token);
     lifecycle
-        .request_reset(email, branding, client_id, ip, None)
+        .request_reset(email, branding, client_id, ip, binding.as_deref())
         .await?;
     if is_code_only {
         let page = PasswordPage {
@@ -100,7 +103,10 @@ pub(crate) async fn submit(
             mode: Some("code_only"),
             ..code_form(request)
         };
-        return password_page(&ui, &headers, &theme, page, StatusCode::OK, None);
+        let minutes = i64::from(lifecycle.config.reset_code_minutes);
+        let cookie =
+            binding.and_then(|secret| binding_cookie(&secret, minutes * 60, ui.is_secure()));
+        return password_page(&ui, &headers, &theme, page, StatusCode::OK, cookie);
     }
     let view = serde_json::json!({
         "email": email,
