@@ -14,6 +14,8 @@ mod config;
 mod discovery;
 mod end_session;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grant;
 mod grants;
 mod introspect;
