@@ -240,6 +240,36 @@ pub const CRM_CALLBACK: &str = "http://127.0.0.1:8081/callback";
 /// The EMR's registered redirect URI.
 pub const EMR_CALLBACK: &str = "http://127.0.0.1:8082/callback";
 
+/// An /authorize URL on the careid at `base` for `client_id` with PKCE S256 over
+/// [`VERIFIER`]; `extra` adds or (with an empty value) removes parameters.
+pub fn authorize_url_at(
+    base: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let challenge = pkce_s256(VERIFIER);
+    let mut params: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid profile email"),
+        ("state", "st4te"),
+        ("nonce", "n0nce"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    for (name, value) in extra {
+        params.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            params.push((name, value));
+        }
+    }
+    let mut url = url::Url::parse(&format!("{base}/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(params);
+    url.to_string()
+}
+
 impl TestServer {
     /// An /authorize URL for `client_id` with PKCE S256 over [`VERIFIER`]; `extra`
     /// adds or (with an empty value) removes parameters.
@@ -249,26 +279,7 @@ impl TestServer {
         redirect_uri: &str,
         extra: &[(&str, &str)],
     ) -> String {
-        let challenge = pkce_s256(VERIFIER);
-        let mut params: Vec<(&str, &str)> = vec![
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", redirect_uri),
-            ("scope", "openid profile email"),
-            ("state", "st4te"),
-            ("nonce", "n0nce"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ];
-        for (name, value) in extra {
-            params.retain(|(n, _)| n != name);
-            if !value.is_empty() {
-                params.push((name, value));
-            }
-        }
-        let mut url = url::Url::parse(&format!("{}/authorize", self.url)).unwrap();
-        url.query_pairs_mut().extend_pairs(params);
-        url.to_string()
+        authorize_url_at(&self.url, client_id, redirect_uri, extra)
     }
 
     /// A CRM code for `email`, asking for [`OFFLINE_SCOPE`] so that its exchange brings

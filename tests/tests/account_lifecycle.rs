@@ -453,9 +453,9 @@ async fn an_admin_reset_link_works_until_its_expiry_and_not_after() {
     );
 }
 
-#[tokio::test]
-async fn a_code_only_client_mails_the_code_directly() {
-    let mut sink = SmtpSink::start().await.unwrap();
+/// A server whose CRM client has `reset_mode = "code_only"`; keep the folder alive as
+/// long as the server.
+async fn code_only_server(sink: &SmtpSink) -> (TestServer, tempfile::TempDir) {
     let clients = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(workspace().join("config/clients")).unwrap() {
         let path = entry.unwrap().path();
@@ -473,8 +473,12 @@ async fn a_code_only_client_mails_the_code_directly() {
     })
     .await;
     server.add_account(EMAIL, "Ada").await;
+    (server, clients)
+}
 
-    let browser = server.browser();
+/// "Forgot password?" from the CRM's sign-in page in `browser`: the code-and-password
+/// form careid answers with.
+async fn code_only_form(server: &TestServer, browser: &Browser) -> Page {
     let url = server.authorize_url("crm", careid_tests::CRM_CALLBACK, &[]);
     let sign_in = browser.visit(&url).await.page();
     let request = sign_in
@@ -487,11 +491,71 @@ async fn a_code_only_client_mails_the_code_directly() {
         .visit(&format!("/forgot-password?request={request}"))
         .await
         .page();
-    let form = submit_page(&browser, &forgot, &[("email", EMAIL)]).await;
+    let form = submit_page(browser, &forgot, &[("email", EMAIL)]).await;
     assert!(form.body.contains("6-digit security code"), "{}", form.body);
+    form
+}
+
+#[tokio::test]
+async fn a_code_only_client_mails_the_code_directly() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let (server, _clients) = code_only_server(&sink).await;
+    let browser = server.browser();
+    let form = code_only_form(&server, &browser).await;
     let raw = sink.next_message().await;
     assert!(links(&raw).is_empty(), "a code-only mail has no link");
     let code = code_in(&raw);
+    let done = reset_with_code(&browser, &form, &code, NEW).await;
+    assert!(done.body.contains(CHANGED), "{}", done.body);
+    assert!(signs_in(&server, EMAIL, NEW).await);
+}
+
+#[tokio::test]
+async fn a_code_only_code_works_only_in_the_browser_that_asked_for_it() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let (server, _clients) = code_only_server(&sink).await;
+    let browser = server.browser();
+    let form = code_only_form(&server, &browser).await;
+    let code = code_in(&sink.next_message().await);
+
+    // The right code from a second cookie jar (a CSRF cookie of its own, no binding
+    // cookie) is refused as a wrong one, and costs an attempt.
+    let thief = server.browser();
+    let their_page = thief.visit("/forgot-password").await.page();
+    let csrf = their_page.form().unwrap().fields(&[]);
+    let csrf = csrf.iter().find(|(n, _)| n == "csrf").unwrap().1.clone();
+    let fields: Vec<(String, String)> = form.form().unwrap().fields(&[
+        ("csrf", &csrf),
+        ("code", &code),
+        ("password", NEW),
+        ("confirmation", NEW),
+    ]);
+    let refused = thief.post("/reset/code", &fields).await;
+    assert!(refused.body.contains(CODE_REFUSED), "{}", refused.body);
+    assert!(
+        !refused
+            .body
+            .contains("only in the browser where you opened")
+    );
+    assert!(signs_in(&server, EMAIL, PASSWORD).await);
+    let account = accounts::find_by_email(&server.accounts.db, EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let failures: Vec<_> = audit::find_events(&server.accounts.db, Some(account.id), None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "reset_code_failed")
+        .collect();
+    assert_eq!(failures.len(), 1);
+    assert!(
+        failures[0].detail.contains("other_browser"),
+        "{}",
+        failures[0].detail
+    );
+
+    // The browser that asked sets the password with the same code.
     let done = reset_with_code(&browser, &form, &code, NEW).await;
     assert!(done.body.contains(CHANGED), "{}", done.body);
     assert!(signs_in(&server, EMAIL, NEW).await);

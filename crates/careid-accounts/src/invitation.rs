@@ -168,8 +168,8 @@ impl Lifecycle {
         if account.status() != Status::Invited {
             return Err(AccountsError::LinkNotUsable(LinkProblem::Used));
         }
-        self.set_with_token(&stored, new, confirmation).await?;
-        self.finish_activation(account.id).await?;
+        self.set_with_token(&stored, new, confirmation, None)
+            .await?;
         self.account(account.id).await
     }
 }

@@ -19,11 +19,15 @@ use careid_store::{
     one_time_tokens::{self, NewToken, OneTimeToken},
     profiles,
 };
+use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
 use serde_json::json;
 use time::Duration;
 
-use crate::{Accounts, AccountsError, LinkProblem, service::event};
+use crate::{
+    Accounts, AccountsError, LinkProblem,
+    service::{commit, event},
+};
 
 /// Token purposes, as stored.
 pub(crate) const INVITATION: &str = "invitation";
@@ -165,10 +169,27 @@ impl Lifecycle {
         format!("{}{path}?token={token}", self.issuer)
     }
 
-    /// Mints a link token for the account and stores its digest. With `supersede`, the
-    /// account's older unused tokens of the same purpose stop working.
+    /// Mints a link token for the account and stores its digest; the account's older
+    /// unused tokens of the same purpose stop working, in the same transaction.
     pub(crate) async fn issue_link(
         &self,
+        account_id: i64,
+        purpose: &'static str,
+        client_id: Option<&str>,
+        lifetime: Duration,
+    ) -> Result<String, AccountsError> {
+        let txn = self.accounts.begin().await?;
+        let token = self
+            .insert_link(&txn, account_id, purpose, client_id, lifetime)
+            .await?;
+        commit(txn).await?;
+        Ok(token)
+    }
+
+    /// [`Self::issue_link`] in the caller's transaction.
+    pub(crate) async fn insert_link(
+        &self,
+        txn: &DatabaseTransaction,
         account_id: i64,
         purpose: &'static str,
         client_id: Option<&str>,
@@ -184,14 +205,16 @@ impl Lifecycle {
             binding_digest: None,
             expires_at: now + lifetime,
         };
-        one_time_tokens::insert_token(&self.accounts.db, new, true, now).await?;
+        one_time_tokens::insert_token(txn, new, true, now).await?;
         Ok(token)
     }
 
-    /// Mints a 6-digit reset code for the account, superseding its older codes, bound to
-    /// the browser whose secret digests to `binding_digest` (if any).
-    pub(crate) async fn issue_code(
+    /// Mints a 6-digit reset code for the account in the caller's transaction,
+    /// superseding its older codes, bound to the browser whose secret digests to
+    /// `binding_digest` (if any).
+    pub(crate) async fn insert_code(
         &self,
+        txn: &DatabaseTransaction,
         account_id: i64,
         client_id: Option<&str>,
         binding_digest: Option<String>,
@@ -199,20 +222,28 @@ impl Lifecycle {
         let now = self.accounts.clock.now();
         for _ in 0..CODE_DRAWS {
             let code = one_time::new_code();
+            let digest = code_digest(account_id, &code);
+            // Digests are unique and an old code of this account may share this one. It
+            // is looked for rather than caught as a failed insert, because on PostgreSQL
+            // a failed statement aborts the whole transaction. The caller's transaction
+            // holds the account (SQLite's write lock, or its row), so nobody inserts this
+            // account's codes in between.
+            if one_time_tokens::find_by_digest(txn, &digest, RESET_CODE)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
             let new = NewToken {
-                digest: code_digest(account_id, &code),
+                digest,
                 account_id,
                 purpose: RESET_CODE,
                 client_id: client_id.map(str::to_owned),
-                binding_digest: binding_digest.clone(),
+                binding_digest,
                 expires_at: now + self.config.reset_code(),
             };
-            // Digests are unique; an old code of this account may share the digest.
-            match one_time_tokens::insert_token(&self.accounts.db, new, true, now).await {
-                Ok(()) => return Ok(code),
-                Err(StoreError::Duplicate) => continue,
-                Err(err) => return Err(err.into()),
-            }
+            one_time_tokens::insert_token(txn, new, true, now).await?;
+            return Ok(code);
         }
         Err(AccountsError::Store(StoreError::Duplicate))
     }
@@ -229,49 +260,54 @@ impl Lifecycle {
         check_link(found, self.accounts.clock.now())
     }
 
-    /// Uses `token` up and sets the account's password. A password the rules refuse gives
-    /// the token back, so the person can correct it on the same page; any other outcome
-    /// leaves it used.
+    /// Sets the account's password from a link or code and uses `token` up, in one
+    /// transaction with everything that goes with it: the history, the sessions ended,
+    /// the audit (`reset_via` names the reset path, if this is a reset) and an invitation
+    /// accepted. A crash or a failure anywhere leaves the token usable and the account as
+    /// it was, never a used token without its password. A password the rules refuse is
+    /// refused before anything is written, so the token stays usable.
     pub(crate) async fn set_with_token(
         &self,
         token: &OneTimeToken,
         new: PlainPassword,
         confirmation: PlainPassword,
+        reset_via: Option<&'static str>,
     ) -> Result<(), AccountsError> {
+        let account = self.account(token.account_id).await?;
+        // argon2 runs before the transaction: it must not hold the write lock.
+        let hash = self
+            .accounts
+            .acceptable_hash(&account, new, confirmation)
+            .await?;
         let now = self.accounts.clock.now();
-        if !one_time_tokens::take_token(&self.accounts.db, token.id, now).await? {
+        let txn = self.accounts.begin().await?;
+        if !one_time_tokens::take_token(&txn, token.id, now).await? {
             return Err(AccountsError::LinkNotUsable(LinkProblem::Used));
         }
-        match self
-            .accounts
-            .set_password(token.account_id, new, confirmation)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                one_time_tokens::update_released(&self.accounts.db, token.id, now).await?;
-                Err(err)
-            }
+        self.accounts
+            .write_set_password(&txn, account.id, &hash, now)
+            .await?;
+        if let Some(via) = reset_via {
+            let reset = audit::NewEvent {
+                detail: json!({ "via": via }),
+                ..event("password_reset", account.id)
+            };
+            audit::insert_event(&txn, reset, now).await?;
         }
-    }
-
-    /// After a password was set through any link or code: a pending invitation is now
-    /// accepted (the reset flow completes an activation too).
-    pub(crate) async fn finish_activation(&self, account_id: i64) -> Result<(), AccountsError> {
-        let db = &self.accounts.db;
-        let now = self.accounts.clock.now();
+        // A password set through any link or code accepts a pending invitation (the
+        // reset flow completes an activation too).
         if accounts::update_invitation_state_from(
-            db,
-            account_id,
+            &txn,
+            account.id,
             &PENDING_INVITATION,
             "accepted",
             now,
         )
         .await?
         {
-            audit::insert_event(db, event("invitation_accepted", account_id), now).await?;
+            audit::insert_event(&txn, event("invitation_accepted", account.id), now).await?;
         }
-        Ok(())
+        commit(txn).await
     }
 
     /// Renders message `name` for the account in `branding` and sends it.

@@ -8,7 +8,9 @@ use careid_store::{
     audit, password_history,
     sessions::{self, Ending},
 };
+use sea_orm::DatabaseTransaction;
 use serde_json::json;
+use time::OffsetDateTime;
 
 use crate::{
     Accounts, AccountsError,
@@ -84,25 +86,44 @@ impl Accounts {
         let account = self.find_account(account_id).await?;
         let hash = self.acceptable_hash(&account, new, confirmation).await?;
         let now = self.clock.now();
-        let is_activation = account.status() == Status::Invited;
         let txn = self.begin().await?;
+        self.write_set_password(&txn, account.id, &hash, now)
+            .await?;
+        commit(txn).await
+    }
+
+    /// The writes of [`Self::set_password`] for an already accepted `hash`, in the
+    /// caller's transaction, so that a link or code can be used up in the same one.
+    pub(crate) async fn write_set_password(
+        &self,
+        txn: &DatabaseTransaction,
+        account_id: i64,
+        hash: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> Result<(), AccountsError> {
+        // Read in the transaction, which holds the write lock: the status is the one the
+        // writes below change.
+        let account = accounts::find_by_id(txn, account_id)
+            .await?
+            .ok_or(AccountsError::UnknownAccount)?;
+        let is_activation = account.status() == Status::Invited;
         // `update_signed_in` is exactly "new hash, counters cleared, activity now".
-        accounts::update_signed_in(&txn, account.id, Some(hash.as_str().to_owned()), now).await?;
-        password_history::insert_entry(&txn, account.id, hash.as_str(), now).await?;
+        accounts::update_signed_in(txn, account.id, Some(hash.as_str().to_owned()), now).await?;
+        password_history::insert_entry(txn, account.id, hash.as_str(), now).await?;
         if is_activation {
-            accounts::update_status(&txn, account.id, Status::Active, now).await?;
+            accounts::update_status(txn, account.id, Status::Active, now).await?;
         }
         let which = Ending::Account {
             account_id: account.id,
             keep: None,
         };
-        sessions::end_sessions(&txn, which, now).await?;
+        sessions::end_sessions(txn, which, now).await?;
         let set = audit::NewEvent {
             detail: json!({ "activated": is_activation }),
             ..event("password_set", account.id)
         };
-        audit::insert_event(&txn, set, now).await?;
-        commit(txn).await
+        audit::insert_event(txn, set, now).await?;
+        Ok(())
     }
 
     /// The account with this id, or `UnknownAccount`.
@@ -113,7 +134,7 @@ impl Accounts {
     }
 
     /// Checks a new password against the rules and the account's history, then hashes it.
-    async fn acceptable_hash(
+    pub(crate) async fn acceptable_hash(
         &self,
         account: &Account,
         new: PlainPassword,

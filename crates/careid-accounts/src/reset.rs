@@ -1,6 +1,7 @@
 //! Password resets: self-service in two steps (a reset link by email, then a 6-digit
 //! security code sent when the link is opened, good only in that browser), the code-only
-//! variant some clients choose (the first email carries the code), and the reset link an
+//! variant some clients choose (the first email carries the code, good only in the
+//! browser that asked for it), and the reset link an
 //! administrator issues (no code step: the administrator vouches for the person).
 //!
 //! An unknown email gets no mail and no different answer, and the mail is sent off the
@@ -56,14 +57,16 @@ fn may_reset(account: &Account) -> bool {
 impl Lifecycle {
     /// "Forgot password?": mails a reset link (or, for a code-only client, a code) to the
     /// account with this email, if there is one that may reset. Answers the same either
-    /// way: only the limits and the audit row are decided here; the link or code is
-    /// issued and mailed in the background.
+    /// way; the mail is sent in the background. A code-only code is bound to the browser
+    /// holding `binding` (a random secret in a cookie), when one is given: the code is
+    /// refused in any other browser.
     pub async fn request_reset(
         self: &Arc<Self>,
         email: &str,
         branding: Branding,
         client_id: Option<String>,
         ip: Option<String>,
+        binding: Option<&str>,
     ) -> Result<(), AccountsError> {
         let now = self.accounts.clock.now();
         let requested = |account_id, detail| audit::NewEvent {
@@ -124,45 +127,27 @@ impl Lifecycle {
             requested(Some(account.id), json!({ "mode": mode }))
         };
         audit::insert_event(&txn, recorded, now).await?;
-        commit(txn).await?;
         if is_throttled {
-            return Ok(());
+            return commit(txn).await;
         }
-        // Issuing the link or code and mailing it happen off the request path: a known
-        // email must not answer later than an unknown one (issue 12, item 10).
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let sent = this
-                .issue_reset(&account, &branding, client_id.as_deref())
-                .await;
-            if let Err(err) = sent {
-                tracing::error!(%err, account = account.id, "reset not issued or not mailed");
-            }
-        });
-        Ok(())
-    }
-
-    /// Issues the reset link (or, for a code-only client, the code) that
-    /// [`Self::request_reset`] decided on, and mails it.
-    async fn issue_reset(
-        &self,
-        account: &Account,
-        branding: &Branding,
-        client_id: Option<&str>,
-    ) -> Result<(), AccountsError> {
+        // The new link or code is stored (voiding the older ones) in the same transaction
+        // as the request is recorded: a crash leaves both or neither.
         let (message, link, code, lifetime) = if branding.is_code_only {
-            let code = self.issue_code(account.id, client_id, None).await?;
+            let bound = binding.map(one_time::digest);
+            let code = self
+                .insert_code(&txn, account.id, client_id.as_deref(), bound)
+                .await?;
             let sent = audit::NewEvent {
-                client_id: client_id.map(str::to_owned),
-                detail: json!({ "mode": "code_only" }),
+                client_id: client_id.clone(),
+                detail: json!({ "mode": mode, "bound": binding.is_some() }),
                 ..event("reset_code_sent", account.id)
             };
-            audit::insert_event(&self.accounts.db, sent, self.accounts.clock.now()).await?;
+            audit::insert_event(&txn, sent, now).await?;
             ("reset_code", String::new(), code, self.config.reset_code())
         } else {
             let lifetime = self.config.reset_link();
             let token = self
-                .issue_link(account.id, RESET_LINK, client_id, lifetime)
+                .insert_link(&txn, account.id, RESET_LINK, client_id.as_deref(), lifetime)
                 .await?;
             (
                 "reset_link",
@@ -171,8 +156,18 @@ impl Lifecycle {
                 lifetime,
             )
         };
-        self.mail(account, branding, message, &link, &code, lifetime)
-            .await
+        commit(txn).await?;
+        // Waiting on the relay would make a known email answer slower than an unknown one.
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let sent = this
+                .mail(&account, &branding, message, &link, &code, lifetime)
+                .await;
+            if let Err(err) = sent {
+                tracing::error!(%err, account = account.id, "reset mail not sent");
+            }
+        });
+        Ok(())
     }
 
     /// Checks a link that `/reset` received: a self-service reset link or an
@@ -211,16 +206,21 @@ impl Lifecycle {
         }
         let db = &self.accounts.db;
         let now = self.accounts.clock.now();
-        if !one_time_tokens::take_token(db, stored.id, now).await? {
+        // The link is used up and the code stored in one transaction: a crash between
+        // the two cannot leave a used link and no code.
+        let txn = self.accounts.begin().await?;
+        if !one_time_tokens::take_token(&txn, stored.id, now).await? {
             return Err(AccountsError::LinkNotUsable(LinkProblem::Used));
         }
         let code = self
-            .issue_code(
+            .insert_code(
+                &txn,
                 account.id,
                 stored.client_id.as_deref(),
                 Some(one_time::digest(binding)),
             )
             .await?;
+        commit(txn).await?;
         let lifetime = self.config.reset_code();
         if let Err(err) = self
             .mail(&account, branding, "reset_code", "", &code, lifetime)
@@ -240,7 +240,9 @@ impl Lifecycle {
 
     /// Last step of a self-service reset: the code from the mail and the new password,
     /// typed twice. `binding` is the browser's binding secret; a code sent for one browser
-    /// is refused in any other. A wrong code counts; at the limit the code stops working.
+    /// is refused in any other. Every try counts, from any browser; at the limit the code
+    /// stops working. Only a right code entered in another browser is told
+    /// [`AccountsError::WrongBrowser`]; a wrong one is wrong wherever it is entered.
     pub async fn complete_code_reset(
         &self,
         email: &str,
@@ -262,14 +264,6 @@ impl Lifecycle {
             detail: json!({ "reason": reason, "attempts": attempts }),
             ..event("reset_code_failed", account.id)
         };
-        if let Some(bound) = &stored.binding_digest {
-            let is_same_browser = binding
-                .is_some_and(|secret| one_time::digests_match(&one_time::digest(secret), bound));
-            if !is_same_browser {
-                audit::insert_event(db, failed("other_browser", stored.attempts), now).await?;
-                return Err(AccountsError::WrongBrowser);
-            }
-        }
         // Every guess takes an attempt before it is compared, in one conditional
         // statement: concurrent guesses get no more comparisons than the limit allows.
         let rules = self.config.one_time_rules();
@@ -280,25 +274,37 @@ impl Lifecycle {
             return Err(AccountsError::CodeDead);
         };
         let presented = code_digest(account.id, code.trim());
-        if !one_time::digests_match(&presented, &stored.digest) {
-            audit::insert_event(db, failed("wrong_code", attempts), now).await?;
+        let is_right = one_time::digests_match(&presented, &stored.digest);
+        let is_same_browser = stored.binding_digest.as_deref().is_none_or(|bound| {
+            binding.is_some_and(|secret| one_time::digests_match(&one_time::digest(secret), bound))
+        });
+        if !is_right || !is_same_browser {
+            let reason = if is_right {
+                "other_browser"
+            } else {
+                "wrong_code"
+            };
+            audit::insert_event(db, failed(reason, attempts), now).await?;
             let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
             if one_time::attempts_exhausted(attempts, &rules) {
                 // Used up: the next guess, right or wrong, finds no code.
                 one_time_tokens::take_token(db, stored.id, now).await?;
                 return Err(AccountsError::CodeDead);
             }
+            if is_right {
+                return Err(AccountsError::WrongBrowser);
+            }
             return Err(AccountsError::CodeWrong {
                 attempts_left: rules.code_attempts - attempts,
             });
         }
-        self.set_with_token(&stored, new, confirmation).await?;
-        let reset = audit::NewEvent {
-            detail: json!({ "via": "code" }),
-            ..event("password_reset", account.id)
-        };
-        audit::insert_event(db, reset, self.accounts.clock.now()).await?;
-        self.finish_activation(account.id).await?;
+        // A concurrent try that already used the right code up leaves this one a dead code.
+        self.set_with_token(&stored, new, confirmation, Some("code"))
+            .await
+            .map_err(|err| match err {
+                AccountsError::LinkNotUsable(_) => AccountsError::CodeDead,
+                other => other,
+            })?;
         self.account(account.id).await
     }
 
@@ -314,13 +320,8 @@ impl Lifecycle {
         if !may_reset(&account) {
             return Err(AccountsError::LinkNotUsable(LinkProblem::Used));
         }
-        self.set_with_token(&stored, new, confirmation).await?;
-        let reset = audit::NewEvent {
-            detail: json!({ "via": "admin_link" }),
-            ..event("password_reset", account.id)
-        };
-        audit::insert_event(&self.accounts.db, reset, self.accounts.clock.now()).await?;
-        self.finish_activation(account.id).await?;
+        self.set_with_token(&stored, new, confirmation, Some("admin_link"))
+            .await?;
         self.account(account.id).await
     }
 
@@ -408,7 +409,7 @@ mod tests {
     async fn started(fx: &Fixture, sink: &mut SmtpSink) -> (Arc<Lifecycle>, String) {
         let life = lifecycle(fx, &sink.mail_config());
         fx.active(EMAIL, PASSWORD).await;
-        life.request_reset(EMAIL, Branding::default(), None, None)
+        life.request_reset(EMAIL, Branding::default(), None, None, None)
             .await
             .unwrap();
         let token = token_of(&sink.next_message().await);
@@ -513,7 +514,7 @@ mod tests {
         fx.accounts.disable("off@clinic.example").await.unwrap();
         fx.active(EMAIL, PASSWORD).await;
         for email in ["nobody@clinic.example", "off@clinic.example", EMAIL] {
-            life.request_reset(email, Branding::default(), None, None)
+            life.request_reset(email, Branding::default(), None, None, None)
                 .await
                 .unwrap();
         }

@@ -121,7 +121,7 @@ const MAX_VALUE_BYTES: usize = 512;
 
 /// Form-encoded parameters, with repeats noted (RFC 6749 §3.1: a parameter MUST NOT
 /// appear more than once).
-struct Params {
+pub(crate) struct Params {
     pairs: Vec<(String, String)>,
     repeated: std::collections::HashSet<String>,
     is_too_many: bool,
@@ -129,7 +129,7 @@ struct Params {
 }
 
 impl Params {
-    fn parse(raw: &[u8]) -> Self {
+    pub(crate) fn parse(raw: &[u8]) -> Self {
         let parsed = params::parse(raw);
         Self {
             pairs: parsed.pairs,
@@ -140,7 +140,7 @@ impl Params {
     }
 
     /// The parameter's value; empty values count as absent (RFC 6749 §3.1).
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(k, v)| k == name && !v.is_empty())
@@ -275,7 +275,7 @@ async fn start(
     }
 }
 
-type Invalid = (&'static str, &'static str);
+pub(crate) type Invalid = (&'static str, &'static str);
 
 /// Where an authorization request waits while the person acts: a new request is kept
 /// in the database only when it must wait ([`Slot::keep`]), a stored one is removed once
@@ -346,7 +346,7 @@ impl Slot {
 }
 
 /// Checks everything but the client and redirect URI; errors here go back to the client.
-fn validate(client: &crate::Client, params: &Params) -> Result<StoredRequest, Invalid> {
+pub(crate) fn validate(client: &crate::Client, params: &Params) -> Result<StoredRequest, Invalid> {
     if params.is_too_long {
         return Err(("invalid_request", "the request is longer than 8 KiB"));
     }

@@ -115,10 +115,12 @@ pub(crate) async fn authenticate(
 }
 
 /// A JOSE header or a claims set.
-type JsonObject = Map<String, Value>;
+pub(crate) type JsonObject = Map<String, Value>;
 
 /// The header and claims of a compact JWS, not yet verified.
-fn decode_unverified(assertion: &str) -> Result<(JsonObject, JsonObject), ProtocolError> {
+pub(crate) fn decode_unverified(
+    assertion: &str,
+) -> Result<(JsonObject, JsonObject), ProtocolError> {
     let malformed = || refused("client_assertion is not a signed JWT");
     let mut parts = assertion.split('.');
     let (Some(header), Some(payload), Some(_), None) =
@@ -135,7 +137,7 @@ fn decode_unverified(assertion: &str) -> Result<(JsonObject, JsonObject), Protoc
 
 /// The client an assertion claims to come from: its `iss`, which must equal its `sub`
 /// (RFC 7523 §3 items 1 and 2 for client authentication).
-fn claimed_client(claims: &Map<String, Value>) -> Result<&str, ProtocolError> {
+pub(crate) fn claimed_client(claims: &Map<String, Value>) -> Result<&str, ProtocolError> {
     let iss = claims.get("iss").and_then(Value::as_str);
     let sub = claims.get("sub").and_then(Value::as_str);
     match (iss, sub) {
@@ -148,7 +150,7 @@ fn claimed_client(claims: &Map<String, Value>) -> Result<&str, ProtocolError> {
 
 /// Why a signature was not accepted.
 #[derive(Debug, PartialEq, Eq)]
-enum Rejection {
+pub(crate) enum Rejection {
     /// No key of the client has the assertion's `kid` or fits its algorithm.
     NoKey,
     /// Not signed with one of [`ALGS`], or a key fitted and the signature did not verify.
@@ -167,7 +169,7 @@ impl From<Rejection> for ProtocolError {
 /// Verifies the signature with one of `keys`: the one with the header's `kid`, or
 /// without a `kid` each key whose type and `alg` fit. Only the algorithms of [`ALGS`]
 /// are accepted: never `none`, and never HMAC, whose "key" would be a shared secret.
-fn verify_signature(
+pub(crate) fn verify_signature(
     assertion: &str,
     header: &Map<String, Value>,
     keys: &[Jwk],
@@ -248,7 +250,7 @@ fn fits(key: &Jwk, alg: SigningAlg) -> bool {
 
 /// What careid keeps of an accepted assertion.
 #[derive(Debug, PartialEq, Eq)]
-struct Checked {
+pub(crate) struct Checked {
     jti: String,
     expires_at: OffsetDateTime,
 }
@@ -256,7 +258,7 @@ struct Checked {
 /// Checks the claims of an assertion, before its signature (RFC 7523 §3, OIDC Core §9): `iss` and
 /// `sub` are the client, `aud` names careid, `exp` is after `now`, `iat` and `nbf` are
 /// not later than `now` plus [`CLOCK_SKEW`], and there is a `jti`.
-fn check_claims(
+pub(crate) fn check_claims(
     claims: &Map<String, Value>,
     client_id: &str,
     audiences: &[String],

@@ -132,7 +132,9 @@ async fn identify(
 
 /// The id and secret of an `Authorization: Basic` header, form-decoded (RFC 6749
 /// §2.3.1). `None` when there is no Basic header.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ProtocolError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, ProtocolError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

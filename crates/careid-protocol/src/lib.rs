@@ -19,6 +19,8 @@ mod egress;
 mod end_session;
 mod error;
 mod form;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grant;
 mod grants;
 mod introspect;

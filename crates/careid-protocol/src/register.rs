@@ -46,8 +46,10 @@ pub async fn create(
     let now = app.clock.now();
     let stored =
         serde_json::to_value(&metadata).map_err(|err| ProtocolError::Internal(err.to_string()))?;
+    // The client and its audit event are written together: a crash leaves both or neither.
+    let txn = app.db.begin().await?;
     clients::insert_client(
-        &app.db,
+        &txn,
         &client_id,
         &stored,
         secret_digest,
@@ -55,7 +57,8 @@ pub async fn create(
         now,
     )
     .await?;
-    record(&app, "client_registered", &client_id, &metadata).await?;
+    record(&app, &txn, "client_registered", &client_id, &metadata).await?;
+    txn.commit().await?;
 
     let mut body = response_body(&app, &client_id, &stored, now.unix_timestamp());
     body["registration_access_token"] = json!(access_token);
@@ -126,8 +129,10 @@ pub async fn update(
     let now = app.clock.now();
     let value =
         serde_json::to_value(&metadata).map_err(|err| ProtocolError::Internal(err.to_string()))?;
-    clients::update_client(&app.db, &client_id, &value, secret_digest, now).await?;
-    record(&app, "client_updated", &client_id, &metadata).await?;
+    let txn = app.db.begin().await?;
+    clients::update_client(&txn, &client_id, &value, secret_digest, now).await?;
+    record(&app, &txn, "client_updated", &client_id, &metadata).await?;
+    txn.commit().await?;
     let mut body = response_body(&app, &client_id, &value, stored.created_at.unix_timestamp());
     if let Some(secret) = new_secret {
         body["client_secret"] = json!(secret);
@@ -143,9 +148,10 @@ pub async fn delete(
     Path(client_id): Path<String>,
 ) -> Result<Response, ProtocolError> {
     authorized(&app, &headers, &client_id).await?;
-    clients::delete_client(&app.db, &client_id).await?;
+    let txn = app.db.begin().await?;
+    clients::delete_client(&txn, &client_id).await?;
     audit::insert_event(
-        &app.db,
+        &txn,
         audit::NewEvent {
             kind: "client_deleted",
             client_id: Some(client_id),
@@ -154,6 +160,7 @@ pub async fn delete(
         app.clock.now(),
     )
     .await?;
+    txn.commit().await?;
     Ok((
         StatusCode::NO_CONTENT,
         [(header::CACHE_CONTROL, "no-store")],
@@ -172,7 +179,7 @@ fn client_metadata_error(why: &str) -> ProtocolError {
 }
 
 /// Reads a JSON registration request.
-fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Metadata, ProtocolError> {
+pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Metadata, ProtocolError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -272,12 +279,13 @@ fn no_store(status: StatusCode, body: Value) -> Response {
 /// Records a registration or update in the audit trail: the names, never a secret.
 async fn record(
     app: &Protocol,
+    db: &impl careid_store::ConnectionTrait,
     kind: &'static str,
     client_id: &str,
     metadata: &Metadata,
 ) -> Result<(), ProtocolError> {
     audit::insert_event(
-        &app.db,
+        db,
         audit::NewEvent {
             kind,
             client_id: Some(client_id.to_owned()),

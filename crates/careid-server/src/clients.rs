@@ -103,13 +103,20 @@ pub fn load_file(path: &Path) -> Result<Client, Vec<FileProblem>> {
             message: format!("cannot read: {err}"),
         }]
     })?;
-    let client: Client = toml::from_str(&text).map_err(|err| {
+    parse_file(&file, &text)
+}
+
+/// Parses and checks the text of client file `file`. Each problem names the file and,
+/// where it can be told, the line and key.
+pub fn parse_file(file: &str, text: &str) -> Result<Client, Vec<FileProblem>> {
+    let file = file.to_owned();
+    let client: Client = toml::from_str(text).map_err(|err| {
         let line = err
             .span()
             .map(|span| text[..span.start].lines().count().max(1));
         let key = err
             .span()
-            .map(|span| key_at(&text, span.start))
+            .map(|span| key_at(text, span.start))
             .filter(|k| !k.is_empty());
         vec![FileProblem {
             file: file.clone(),
@@ -123,7 +130,7 @@ pub fn load_file(path: &Path) -> Result<Client, Vec<FileProblem>> {
         .into_iter()
         .map(|(key, message)| FileProblem {
             file: file.clone(),
-            line: line_of(&text, key),
+            line: line_of(text, key),
             key: Some(key.into()),
             message,
         })

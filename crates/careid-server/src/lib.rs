@@ -10,5 +10,5 @@ mod headers;
 mod jobs;
 
 pub use app::{App, redact};
-pub use clients::{FileProblem, load_dir as load_clients};
+pub use clients::{FileProblem, load_dir as load_clients, parse_file as parse_client_file};
 pub use config::{Config, KEK_VARIABLE, KeysConfig, PolicyConfig};

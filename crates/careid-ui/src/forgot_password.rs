@@ -13,6 +13,7 @@ use axum::{
     response::Response,
 };
 use careid_accounts::expires_in;
+use careid_policy::one_time;
 use careid_protocol::{Bucket, ClientAddress, PendingRequest, find_pending};
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,7 @@ use crate::{
     Ui, UiError, csrf,
     extract::{PageForm, PageQuery},
     page::{request_id, respond},
-    reset::{PasswordPage, code_form, password_page},
+    reset::{PasswordPage, binding_cookie, code_form, password_page},
     themes::DEFAULT_THEME,
 };
 
@@ -84,8 +85,10 @@ pub(crate) async fn submit(
     let ip = address.for_audit();
     let is_code_only = branding.is_code_only;
     let theme = branding.theme.clone();
+    // A code-only code is bound to this browser, whether or not the email has an account.
+    let binding = is_code_only.then(one_time::new_token);
     lifecycle
-        .request_reset(email, branding, client_id, ip)
+        .request_reset(email, branding, client_id, ip, binding.as_deref())
         .await?;
     if is_code_only {
         let page = PasswordPage {
@@ -98,7 +101,10 @@ pub(crate) async fn submit(
             mode: Some("code_only"),
             ..code_form(request)
         };
-        return password_page(&ui, &headers, &theme, page, StatusCode::OK, None);
+        let minutes = i64::from(lifecycle.config.reset_code_minutes);
+        let cookie =
+            binding.and_then(|secret| binding_cookie(&secret, minutes * 60, ui.is_secure()));
+        return password_page(&ui, &headers, &theme, page, StatusCode::OK, cookie);
     }
     let view = serde_json::json!({
         "email": email,

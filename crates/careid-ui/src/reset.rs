@@ -163,6 +163,10 @@ pub(crate) async fn submit_code(
         .await;
     let refusal = match outcome {
         Ok(_) => return password_set(&ui, false, request),
+        // The code-only form is shown for any email, so it never tells that a code is
+        // waiting: a code from another browser is as wrong as a made-up one (it has cost
+        // an attempt all the same).
+        Err(AccountsError::WrongBrowser) if is_code_only => refusal(&ui, AccountsError::CodeDead)?,
         Err(err) => refusal(&ui, err)?,
     };
     let page = PasswordPage {
@@ -255,7 +259,7 @@ pub(crate) fn refusal(ui: &Ui, err: AccountsError) -> Result<Refusal, UiError> {
         // One answer for a wrong code and a dead one: the page must not tell whether an
         // email has an account with a code waiting.
         AccountsError::CodeWrong { .. } | AccountsError::CodeDead => Refusal::Message(format!(
-            "That security code is not right, or it no longer works. A code works for {} minutes and stops after {} wrong tries; if yours has, start again from \"Forgot password?\".",
+            "That security code is not right, or it no longer works. A code works for {} minutes, only in the browser where you asked for it, and stops after {} wrong tries; if yours has, start again from \"Forgot password?\".",
             lifecycle.config.reset_code_minutes, lifecycle.config.code_attempts
         )),
         AccountsError::WrongBrowser => Refusal::Message(
@@ -360,9 +364,10 @@ pub(crate) fn theme_of(ui: &Ui, client_id: Option<&str>) -> String {
     ui.branding(client_id).theme
 }
 
-/// The binding cookie: only for `/reset` pages, script-proof, same-site only, and gone
+/// The binding cookie (set by `POST /reset` and, for code-only clients, by
+/// `POST /forgot-password`): only for `/reset` pages, script-proof, same-site only, and gone
 /// when the code expires.
-fn binding_cookie(secret: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
+pub(crate) fn binding_cookie(secret: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{BINDING_COOKIE}={secret}; Path=/reset; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
