@@ -6,6 +6,7 @@
 
 pub mod backchannel;
 pub mod browser;
+pub mod registration;
 pub mod rp;
 
 /// The form reader the tests' browser uses (shared with `careid bench`).

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use axum::{
     body::Bytes,
     extract::{Query, RawQuery, State, rejection::BytesRejection},
-    http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::{HeaderMap, StatusCode},
+    response::Response,
 };
 use careid_policy::one_time;
 use careid_store::{authorization_requests, codes, consents, profiles};
@@ -18,9 +18,9 @@ use serde::Deserialize;
 use time::Duration;
 
 use crate::{
-    GrantType, Protocol, ProtocolError,
+    GrantType, PersonActed, Protocol, ProtocolError,
     grant::Grant,
-    params,
+    leave, params,
     pending::{self, StoredRequest},
     pkce, scope,
     session::{self, LiveSession},
@@ -139,11 +139,15 @@ impl Params {
     }
 }
 
-/// Where errors go once the client and redirect URI are trusted.
+/// Where errors go once the client and redirect URI are checked.
 struct Reply<'a> {
     app: &'a Protocol,
+    client: Arc<crate::Client>,
     redirect_uri: String,
     state: Option<String>,
+    /// Whether the person acted on a careid page in this request: a third-party client
+    /// gets its errors by redirect only then ([`crate::leave`]).
+    acted: PersonActed,
 }
 
 impl Reply<'_> {
@@ -153,13 +157,26 @@ impl Reply<'_> {
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
-        redirect_to_client(self.app, &self.redirect_uri, &pairs)
+        redirect_to_client(
+            self.app,
+            &self.client,
+            &self.redirect_uri,
+            &pairs,
+            self.acted,
+        )
     }
 }
 
-/// A 303 to the client's redirect URI with `pairs` and `iss` (RFC 9207) added to its
-/// query. 303 so a POSTed form is never re-sent (RFC 9700 §4.12).
-fn redirect_to_client(app: &Protocol, redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+/// Sends the browser to the client's redirect URI with `pairs` and `iss` (RFC 9207)
+/// added to its query: a 303 (so a POSTed form is never re-sent, RFC 9700 §4.12), or,
+/// for a third-party client the person has not acted for, the page naming it.
+fn redirect_to_client(
+    app: &Protocol,
+    client: &crate::Client,
+    redirect_uri: &str,
+    pairs: &[(&str, &str)],
+    acted: PersonActed,
+) -> Response {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
         return internal_page(
             app,
@@ -175,18 +192,7 @@ fn redirect_to_client(app: &Protocol, redirect_uri: &str, pairs: &[(&str, &str)]
         }
         query.append_pair("iss", &app.issuer);
     }
-    see_other(url.as_str())
-}
-
-fn see_other(location: &str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, location),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-    )
-        .into_response()
+    leave::to_client(app, client, url.as_str(), acted, None)
 }
 
 async fn start(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Response {
@@ -225,6 +231,8 @@ async fn start(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Response {
     };
     let reply = Reply {
         app,
+        client: client.clone(),
+        acted: PersonActed::No,
         redirect_uri: redirect_uri.to_owned(),
         // An over-long state is refused below and not echoed back.
         state: params
@@ -361,10 +369,12 @@ fn validate(client: &crate::Client, params: &Params) -> Result<StoredRequest, In
 
     let code_challenge = params.get("code_challenge").map(str::to_owned);
     let code_challenge_method = match (&code_challenge, params.get("code_challenge_method")) {
-        (None, None) if client.is_public() => {
+        // RFC 9700 §2.1.1: PKCE also guards a confidential client's codes against
+        // injection, so every client needs it unless its file says `require_pkce = false`.
+        (None, None) if client.needs_pkce() => {
             return Err((
                 "invalid_request",
-                "PKCE (code_challenge) is required for public clients",
+                "PKCE (code_challenge with code_challenge_method S256) is required for this client",
             ));
         }
         (None, None) => None,
@@ -440,8 +450,13 @@ async fn decide(
     let Some(client) = app.find_client(&request.client_id).await? else {
         return Ok(expired_page(app));
     };
+    // A stored request is finished here after a careid page, but the link to
+    // `/authorize/continue` may have come from anywhere: an error still counts as
+    // unasked-for. A code needs consent to this client, given now or before.
     let reply = Reply {
         app,
+        client: client.clone(),
+        acted: PersonActed::No,
         redirect_uri: request.redirect_uri.clone(),
         state: request.state.clone(),
     };
@@ -459,7 +474,7 @@ async fn decide(
             return Ok(reply.error("login_required", "the person is not signed in"));
         }
         slot.keep(app, &request).await?;
-        return Ok(see_other(&format!("/sign-in?request={id}")));
+        return Ok(leave::see_other(&format!("/sign-in?request={id}")));
     };
 
     let profiles = profiles::find_for_account(&app.db, live.account.id).await?;
@@ -485,7 +500,7 @@ async fn decide(
         }
         (None, _) => {
             slot.keep(app, &request).await?;
-            return Ok(see_other(&format!("/select-profile?request={id}")));
+            return Ok(leave::see_other(&format!("/select-profile?request={id}")));
         }
     };
 
@@ -506,7 +521,7 @@ async fn decide(
                 ));
             }
             slot.keep(app, &request).await?;
-            return Ok(see_other(&format!("/consent?request={id}")));
+            return Ok(leave::see_other(&format!("/consent?request={id}")));
         }
     }
 
@@ -541,7 +556,13 @@ async fn decide(
     if let Some(state) = &request.state {
         pairs.push(("state", state));
     }
-    Ok(redirect_to_client(app, &request.redirect_uri, &pairs))
+    Ok(redirect_to_client(
+        app,
+        &client,
+        &request.redirect_uri,
+        &pairs,
+        PersonActed::Yes,
+    ))
 }
 
 /// The person allowed the client on the consent page: remembers the request's scopes
@@ -598,12 +619,15 @@ pub async fn deny_consent(app: &Protocol, request_id: &str) -> Response {
         let Some(request) = pending::load(app, request_id).await? else {
             return Ok(expired_page(app));
         };
-        if app.find_client(&request.client_id).await?.is_none() {
+        let Some(client) = app.find_client(&request.client_id).await? else {
             return Ok(expired_page(app));
-        }
+        };
         authorization_requests::delete_request(&app.db, request_id).await?;
         let reply = Reply {
             app,
+            client,
+            // The person pressed "Deny" on careid's consent page.
+            acted: PersonActed::Yes,
             redirect_uri: request.redirect_uri,
             state: request.state,
         };

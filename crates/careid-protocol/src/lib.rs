@@ -20,6 +20,7 @@ mod introspect;
 mod jwks;
 mod key_encryption;
 mod keys;
+mod leave;
 mod logout;
 mod params;
 mod pending;
@@ -41,13 +42,15 @@ pub use authorize::{deny_consent, record_consent};
 pub use backchannel::{DeliveryCounts, deliver_due, http_client};
 pub use client::{
     AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource, ResetMode,
+    SubjectType,
 };
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
 pub use end_session::{LogoutRefused, LogoutTarget};
 pub use error::ProtocolError;
 pub use key_encryption::Kek;
 pub use keys::{AccessTokenAlg, KeyInfo, Keys, SigningAlg};
-pub use logout::{browser_session, end_browser_session};
+pub use leave::{Leaving, PersonActed};
+pub use logout::{browser_session, end_browser_session, sign_out_browser};
 pub use pending::{PendingRequest, find_pending};
 pub use register::registered_client;
 pub use state::{ErrorPage, PlainErrorPage, Protocol};

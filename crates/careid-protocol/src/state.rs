@@ -9,7 +9,7 @@ use axum::{
 use careid_policy::SessionRules;
 use careid_store::{Clock, Db, StoreError, clients};
 
-use crate::{Client, Clients, Keys, ProtocolConfig, config::RegistrationConfig};
+use crate::{Client, Clients, Keys, ProtocolConfig, config::RegistrationConfig, leave::Leaving};
 
 /// Renders the page a person sees when a request cannot go back to the client: an
 /// unknown client, a redirect URI that is not registered (OIDC Core 3.1.2.6), an
@@ -17,6 +17,21 @@ use crate::{Client, Clients, Keys, ProtocolConfig, config::RegistrationConfig};
 pub trait ErrorPage: Send + Sync {
     /// A page with this status, title and explanation.
     fn render(&self, status: StatusCode, title: &str, detail: &str) -> Response;
+
+    /// The page shown instead of a redirect to a third-party client's address that the
+    /// person has not asked for on a careid page ([`crate::leave`]): it names the
+    /// destination and links to it. 200, `no-store`.
+    fn leaving(&self, leaving: Leaving<'_>) -> Response {
+        (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            format!(
+                "You are leaving careid for {}\n\n{} asked careid to send you to {}\n",
+                leaving.origin, leaving.client_name, leaving.url
+            ),
+        )
+            .into_response()
+    }
 }
 
 /// A plain-text error page, for a server without themes.

@@ -317,7 +317,9 @@ impl Metadata {
         if let Some(digest) = secret_digest {
             client["secret"] = json!(format!("sha256:{digest}"));
         }
-        serde_json::from_value(client)
+        let mut client: Client = serde_json::from_value(client)?;
+        client.dynamically_registered = true;
+        Ok(client)
     }
 }
 
