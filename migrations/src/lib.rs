@@ -9,6 +9,7 @@ mod m0003_registration_tokens;
 mod m0004_audit_ip_index;
 mod m0005_client_assertions;
 mod m0006_session_endings;
+mod m0007_registration_tokens_and_pairwise;
 
 /// Every careid migration, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_audit_ip_index::Migration),
             Box::new(m0005_client_assertions::Migration),
             Box::new(m0006_session_endings::Migration),
+            Box::new(m0007_registration_tokens_and_pairwise::Migration),
         ]
     }
 }

@@ -479,7 +479,7 @@ async fn mode_token_needs_an_initial_access_token_from_config_or_the_cli() {
     let (status, body) = register(&server, Some(configured), &metadata).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    // What `careid client token` stores: the digest of a token shown once.
+    // What `careid registration token issue` stores: the digest of a token shown once.
     let db = careid_store::connect(&server.database_url, 1)
         .await
         .unwrap();
@@ -488,6 +488,7 @@ async fn mode_token_needs_an_initial_access_token_from_config_or_the_cli() {
         &db,
         &careid_policy::one_time::digest(&made),
         server.clock.now(),
+        server.clock.now() + time::Duration::days(1),
     )
     .await
     .unwrap();

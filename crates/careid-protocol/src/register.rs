@@ -199,7 +199,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Mode `token`: the request must carry an initial access token (RFC 7591 §3) whose
-/// digest is configured or was made by `careid client token`.
+/// digest is configured or was made by `careid registration token issue`, unexpired and
+/// not revoked. A refusal is audited, so token guessing shows in the audit trail.
 async fn check_initial_access_token(
     app: &Protocol,
     headers: &HeaderMap,
@@ -216,36 +217,59 @@ async fn check_initial_access_token(
     for expected in &configured {
         is_configured |= bool::from(expected.as_bytes().ct_eq(digest.as_bytes()));
     }
-    if is_configured || registration_tokens::exists(&app.db, &digest).await? {
-        Ok(())
-    } else {
-        Err(ProtocolError::InvalidToken(
-            "the initial access token is not valid",
-        ))
+    let now = app.clock.now();
+    if is_configured || registration_tokens::is_usable(&app.db, &digest, now).await? {
+        return Ok(());
     }
+    refused(app, "initial_access_token_refused", None).await;
+    Err(ProtocolError::InvalidToken(
+        "the initial access token is not valid, expired or revoked",
+    ))
 }
 
 /// The stored client, if the request carries its registration access token. An unknown
-/// client and a wrong token answer alike (RFC 7592 §2: 401, no hint which).
+/// client and a wrong token answer alike (RFC 7592 §2: 401, no hint which); a wrong
+/// token is audited with the client it named.
 async fn authorized(
     app: &Protocol,
     headers: &HeaderMap,
     client_id: &str,
 ) -> Result<clients::StoredClient, ProtocolError> {
-    let refused = ProtocolError::InvalidToken("the registration access token is not valid");
-    let token = bearer(headers).ok_or(ProtocolError::InvalidToken(
-        "the registration access token is required",
-    ))?;
-    let stored =
-        clients::find_by_id(&app.db, client_id)
-            .await?
-            .ok_or(ProtocolError::InvalidToken(
-                "the registration access token is not valid",
-            ))?;
+    let refusal = ProtocolError::InvalidToken("the registration access token is not valid");
+    let Some(token) = bearer(headers) else {
+        refused(app, "registration_access_token_refused", Some(client_id)).await;
+        return Err(ProtocolError::InvalidToken(
+            "the registration access token is required",
+        ));
+    };
+    let stored = clients::find_by_id(&app.db, client_id).await?;
     let presented = one_time::digest(token);
-    match &stored.registration_token_digest {
-        Some(expected) if one_time::digests_match(expected, &presented) => Ok(stored),
-        _ => Err(refused),
+    match stored {
+        Some(stored)
+            if stored
+                .registration_token_digest
+                .as_deref()
+                .is_some_and(|expected| one_time::digests_match(expected, &presented)) =>
+        {
+            Ok(stored)
+        }
+        _ => {
+            refused(app, "registration_access_token_refused", Some(client_id)).await;
+            Err(refusal)
+        }
+    }
+}
+
+/// Audits a refused registration or management request. The refusal stands whether
+/// or not it could be recorded.
+async fn refused(app: &Protocol, kind: &'static str, client_id: Option<&str>) {
+    let event = audit::NewEvent {
+        kind,
+        client_id: client_id.map(str::to_owned),
+        ..Default::default()
+    };
+    if let Err(err) = audit::insert_event(&app.db, event, app.clock.now()).await {
+        tracing::error!(%err, kind, "refused registration request not audited");
     }
 }
 

@@ -16,6 +16,7 @@ mod db;
 mod error;
 pub mod logout_deliveries;
 pub mod one_time_tokens;
+pub mod pairwise;
 pub mod password_history;
 pub mod profiles;
 pub mod refresh_tokens;
