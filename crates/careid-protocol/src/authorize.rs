@@ -529,7 +529,7 @@ async fn decide(
     let grant = Grant {
         account_id: live.account.id,
         profile_id: profile.id,
-        subject: profile.subject.clone(),
+        subject: crate::subject::issue(app, &client, profile).await?,
         client_id: client.client_id.clone(),
         scope: request.scope.clone(),
         redirect_uri: Some(request.redirect_uri.clone()),

@@ -16,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::one_time;
-use careid_store::{profiles, refresh_tokens};
+use careid_store::refresh_tokens;
 use serde_json::{Map, Value, json};
 
 use crate::{
@@ -95,7 +95,7 @@ async fn access(
             .get("sub")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let Some(profile) = profiles::find_by_subject(&app.db, subject).await? else {
+        let Some(profile) = crate::subject::find_profile(app, subject).await? else {
             return Ok(None);
         };
         if !is_in_good_standing(app, profile.account_id).await? {

@@ -30,6 +30,7 @@ mod revoke;
 mod scope;
 pub mod session;
 mod state;
+mod subject;
 mod token;
 mod tokens;
 mod userinfo;

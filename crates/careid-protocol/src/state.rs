@@ -74,6 +74,8 @@ pub struct Protocol {
     pub(crate) discovery: Vec<u8>,
     /// Keys fetched from `private_key_jwt` clients' `jwks_uri`s.
     pub(crate) client_jwks: crate::client_assertion::JwksCache,
+    /// The installation's pairwise salt, read from the database when first needed.
+    pub(crate) pairwise_salt: tokio::sync::OnceCell<String>,
 }
 
 impl Protocol {
@@ -106,6 +108,7 @@ impl Protocol {
             error_page,
             discovery,
             client_jwks: crate::client_assertion::JwksCache::new(),
+            pairwise_salt: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -89,7 +89,7 @@ async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError>
         .get("sub")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let Some(profile) = profiles::find_by_subject(&app.db, subject).await? else {
+    let Some(profile) = crate::subject::find_profile(app, subject).await? else {
         return Err(ProtocolError::InvalidToken(
             "the token's subject no longer exists",
         ));
@@ -101,7 +101,8 @@ async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError>
         ));
     };
     let mut body = claims_of(&profile, &account, granted);
-    body.insert("sub".into(), json!(profile.subject));
+    // The token's `sub`: pairwise for a pairwise client (OIDC Core §5.3.2).
+    body.insert("sub".into(), json!(subject));
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(Value::Object(body)),
