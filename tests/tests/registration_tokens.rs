@@ -142,3 +142,44 @@ async fn a_wrong_registration_access_token_is_audited() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_name_imitating_a_practice_application_is_refused() {
+    let server = TestServer::start().await;
+    // The shipped client files: "CarePortals CRM", "CarePortals EMR", "Client Portal".
+    for name in [
+        "CarePortals CRM",
+        "careportals  crm",
+        "CarePortaIs CRM",
+        "C4rePortals EMR",
+        "Client Portal Login",
+        "\u{421}lient Portal",
+        "careid",
+    ] {
+        let (status, body) = server
+            .register(
+                None,
+                &json!({"redirect_uris": ["https://diary.example/callback"], "client_name": name}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
+        assert_eq!(body["error"], "invalid_client_metadata", "{name}: {body}");
+    }
+    let app = server.register_ok(&metadata()).await;
+    // Renaming to an imitation is refused as well.
+    let response = server
+        .http()
+        .put(app["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(app["registration_access_token"].as_str().unwrap())
+        .json(&json!({
+            "client_id": app["client_id"],
+            "redirect_uris": ["https://diary.example/callback"],
+            "client_name": "CarePortals  CRM",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client_metadata", "{body}");
+}

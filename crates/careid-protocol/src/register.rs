@@ -5,6 +5,7 @@
 //! Registered clients are third-party: they always get the consent page. Only SHA-256
 //! digests of their secrets and registration access tokens are stored.
 
+mod imitation;
 mod metadata;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub async fn create(
         RegistrationMode::Token => check_initial_access_token(&app, &headers).await?,
     }
     let metadata = parse(&headers, &body)?.validated()?;
+    check_name(&app, &metadata)?;
     let client_id = one_time::new_token();
     let secret = metadata.is_confidential().then(one_time::new_token);
     let secret_digest = secret.as_deref().map(one_time::digest);
@@ -109,6 +111,7 @@ pub async fn update(
         }
     }
     let metadata = parse(&headers, &body)?.validated()?;
+    check_name(&app, &metadata)?;
     let mut new_secret = None;
     let secret_digest = match (&stored.secret_digest, metadata.is_confidential()) {
         (_, false) => None,
@@ -162,6 +165,27 @@ pub async fn delete(
 pub fn registered_client(stored: &clients::StoredClient) -> Result<Client, serde_json::Error> {
     let metadata: Metadata = serde_json::from_str(&stored.metadata)?;
     metadata.to_client(&stored.id, stored.secret_digest.as_deref())
+}
+
+/// Refuses a `client_name` that imitates careid's or a client file's name: people
+/// trust the practice's own applications, and a registered app must not borrow that.
+fn check_name(app: &Protocol, metadata: &Metadata) -> Result<(), ProtocolError> {
+    let Some(name) = &metadata.client_name else {
+        return Ok(());
+    };
+    let files = app.clients.snapshot();
+    let protected = files
+        .values()
+        .map(|client| client.name.as_str())
+        .chain(["careid"]);
+    for own in protected {
+        if imitation::imitates(name, own) {
+            return Err(ProtocolError::InvalidClientMetadata(format!(
+                "client_name: '{own}' is the name of one of this practice's applications; choose a name of your own"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn client_metadata_error(why: &str) -> ProtocolError {
