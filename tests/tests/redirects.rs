@@ -220,3 +220,81 @@ async fn a_posted_id_token_hint_never_lands_in_a_url() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.headers().get(header::LOCATION).is_none());
 }
+
+/// The audit events of `account_id`, oldest first, as (kind, client_id, detail).
+async fn audited(server: &TestServer, account_id: i64) -> Vec<(String, Option<String>, Value)> {
+    let mut events =
+        careid_store::audit::find_events(&server.accounts.db, Some(account_id), None, 1000)
+            .await
+            .unwrap();
+    events.reverse();
+    events
+        .into_iter()
+        .map(|e| {
+            let detail = serde_json::from_str(&e.detail).unwrap();
+            (e.kind, e.client_id, detail)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn consent_answers_and_sign_outs_are_audited() {
+    let server = TestServer::start().await;
+    let account = server.add_account(ADA, "Ada").await;
+    let app = diary(&server).await;
+    let app_id = app["client_id"].as_str().unwrap().to_owned();
+    let browser = server.browser();
+    let tokens = server
+        .registered_tokens(&browser, &app, APP_CALLBACK, ADA)
+        .await;
+
+    // Deny on a second consent page.
+    let url = server.authorize_url(&app_id, APP_CALLBACK, &[("prompt", "consent")]);
+    let page = browser.visit(&url).await.page();
+    let deny = &careid_tests::html::forms(&page.body)[1];
+    let back = browser
+        .follow(browser.post(&deny.action, &deny.fields(&[])).await)
+        .await
+        .left();
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+
+    // RP-initiated logout with a hint naming the session ends it at once.
+    let hint = tokens["id_token"].as_str().unwrap();
+    browser
+        .get(&end_session_url(&server, &[("id_token_hint", hint)]))
+        .await;
+    // Signing in again and out on the sign-out page.
+    server.crm_code(&browser, ADA).await;
+    let page = browser.visit("/sign-out").await.page();
+    browser.submit(&page, &[]).await.page();
+
+    let events = audited(&server, account.id).await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|(kind, _, _)| kind.as_str())
+        .filter(|k| k.starts_with("consent_") || *k == "signed_out")
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "consent_granted",
+            "consent_denied",
+            "signed_out",
+            "signed_out"
+        ],
+        "{events:?}"
+    );
+    let of = |kind: &'static str| events.iter().filter(move |(k, _, _)| k == kind);
+    let granted = of("consent_granted").next().unwrap();
+    assert_eq!(granted.1.as_deref(), Some(app_id.as_str()));
+    assert_eq!(granted.2["scope"], "openid profile email");
+    assert_eq!(
+        of("consent_denied").next().unwrap().1.as_deref(),
+        Some(app_id.as_str())
+    );
+    let outs: Vec<_> = of("signed_out").collect();
+    assert_eq!(outs[0].1.as_deref(), Some(app_id.as_str()));
+    assert_eq!(outs[0].2["via"], "end_session");
+    assert_eq!(outs[1].1, None);
+    assert_eq!(outs[1].2["via"], "sign_out_page");
+}

@@ -13,7 +13,7 @@ use axum::{
     response::Response,
 };
 use careid_policy::one_time;
-use careid_store::{authorization_requests, codes, consents, profiles};
+use careid_store::{audit, authorization_requests, codes, consents, profiles};
 use serde::Deserialize;
 use time::Duration;
 
@@ -566,8 +566,9 @@ async fn decide(
 }
 
 /// The person allowed the client on the consent page: remembers the request's scopes
-/// for `profile_id` (added to what was granted before) and marks the request so that
-/// `prompt=consent` is satisfied. `false` if the request expired.
+/// for `profile_id` (added to what was granted before), marks the request so that
+/// `prompt=consent` is satisfied, and records `consent_granted` in the audit trail, in
+/// one transaction. `false` if the request expired.
 pub async fn record_consent(
     app: &Protocol,
     request_id: &str,
@@ -576,8 +577,14 @@ pub async fn record_consent(
     let Some(mut request) = pending::load(app, request_id).await? else {
         return Ok(false);
     };
+    let Some(profile) = profiles::find_by_id(&app.db, profile_id).await? else {
+        return Err(ProtocolError::Internal(format!(
+            "profile {profile_id} is gone"
+        )));
+    };
     let now = app.clock.now();
-    let earlier = consents::find_scopes(&app.db, profile_id, &request.client_id)
+    let txn = app.db.begin().await?;
+    let earlier = consents::find_scopes(&txn, profile_id, &request.client_id)
         .await?
         .unwrap_or_default();
     let mut granted = scope::split(&earlier);
@@ -587,20 +594,28 @@ pub async fn record_consent(
         }
     }
     consents::upsert(
-        &app.db,
+        &txn,
         profile_id,
         &request.client_id,
         &granted.join(" "),
         now,
     )
     .await?;
+    let granted_event = audit::NewEvent {
+        kind: "consent_granted",
+        account_id: Some(profile.account_id),
+        client_id: Some(request.client_id.clone()),
+        ip: None,
+        detail: serde_json::json!({ "profile_id": profile_id, "scope": request.scope }),
+    };
+    audit::insert_event(&txn, granted_event, now).await?;
     request.consent_given = true;
     let json =
         serde_json::to_value(&request).map_err(|e| ProtocolError::Internal(e.to_string()))?;
     let expires = now + Duration::minutes(app.config.authorization_request_minutes.into());
-    authorization_requests::delete_request(&app.db, request_id).await?;
+    authorization_requests::delete_request(&txn, request_id).await?;
     authorization_requests::insert_request(
-        &app.db,
+        &txn,
         request_id,
         &request.client_id,
         &json,
@@ -608,13 +623,15 @@ pub async fn record_consent(
         expires,
     )
     .await?;
+    txn.commit().await?;
     Ok(true)
 }
 
-/// The person refused the client on the consent page: the request ends and the browser
-/// goes back to the client with `error=access_denied` (RFC 6749 §4.1.2.1). An expired
-/// request gets the error page, since its redirect URI can no longer be trusted.
-pub async fn deny_consent(app: &Protocol, request_id: &str) -> Response {
+/// The person (`account_id`) refused the client on the consent page: the request ends,
+/// `consent_denied` is recorded in the audit trail, and the browser goes back to the
+/// client with `error=access_denied` (RFC 6749 §4.1.2.1). An expired request gets the
+/// error page, since its redirect URI can no longer be trusted.
+pub async fn deny_consent(app: &Protocol, request_id: &str, account_id: i64) -> Response {
     let outcome = async {
         let Some(request) = pending::load(app, request_id).await? else {
             return Ok(expired_page(app));
@@ -622,7 +639,18 @@ pub async fn deny_consent(app: &Protocol, request_id: &str) -> Response {
         let Some(client) = app.find_client(&request.client_id).await? else {
             return Ok(expired_page(app));
         };
-        authorization_requests::delete_request(&app.db, request_id).await?;
+        let now = app.clock.now();
+        let txn = app.db.begin().await?;
+        authorization_requests::delete_request(&txn, request_id).await?;
+        let denied = audit::NewEvent {
+            kind: "consent_denied",
+            account_id: Some(account_id),
+            client_id: Some(request.client_id.clone()),
+            ip: None,
+            detail: serde_json::json!({ "scope": request.scope }),
+        };
+        audit::insert_event(&txn, denied, now).await?;
+        txn.commit().await?;
         let reply = Reply {
             app,
             client,
