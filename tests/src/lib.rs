@@ -42,6 +42,8 @@ pub struct TestServer {
     /// The protocol state behind the server (keys, clients), to act as its background
     /// jobs would without waiting for them.
     pub protocol: Arc<careid_protocol::Protocol>,
+    /// The server's database handle, to count the statements a request runs.
+    pub db: careid_store::Db,
     _stop: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
@@ -130,6 +132,24 @@ impl TestServer {
         issuer: Option<String>,
         adjust: impl FnOnce(&mut Config),
     ) -> Self {
+        Self::launch(dir, database_url, issuer, adjust, true).await
+    }
+
+    /// Starts a server whose background jobs (file and key watchers, back-channel
+    /// sender) never run, so that every statement it sends comes from a request.
+    pub async fn start_without_jobs() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database(dir.path()).await;
+        Self::launch(dir, database_url, None, |_| {}, false).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        database_url: String,
+        issuer: Option<String>,
+        adjust: impl FnOnce(&mut Config),
+        jobs: bool,
+    ) -> Self {
         let clock = Arc::new(ManualClock::starting_now());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -140,10 +160,13 @@ impl TestServer {
         let accounts = app.accounts.clone();
         let lifecycle = app.lifecycle.clone();
         let protocol = app.protocol.clone();
+        let db = app.db.clone();
         // Client files and keys changed elsewhere take effect, as under `careid serve`;
         // the watchers stop when the server is dropped.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        app.watch(stopped);
+        if jobs {
+            app.watch(stopped);
+        }
         tokio::spawn(app.serve(listener, std::future::pending()));
         Self {
             url,
@@ -153,6 +176,7 @@ impl TestServer {
             lifecycle,
             database_url,
             protocol,
+            db,
             _stop: stop,
             _dir: dir,
         }

@@ -7,6 +7,7 @@ use careid_policy::{is_inactive_expired, is_session_live, one_time};
 use careid_store::{
     ConnectionTrait, StoreError,
     accounts::{self, Account, Status},
+    profiles::{self, Profile, ProfileKey},
     sessions::{self, Session},
 };
 
@@ -108,13 +109,38 @@ pub async fn account_in_good_standing(
     let Some(account) = accounts::find_by_id(db, account_id).await? else {
         return Ok(None);
     };
-    let is_usable = account.status() == Status::Active
+    Ok(is_in_good_standing(app, &account).then_some(account))
+}
+
+/// Who a token speaks for: a profile and the account that owns it.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// The profile: its `sub` and claims.
+    pub profile: Profile,
+    /// The owning account: its standing and email.
+    pub account: Account,
+}
+
+/// A profile and its account, if the account may still act
+/// ([`account_in_good_standing`]'s rule), read in one statement.
+pub async fn person_in_good_standing(
+    app: &Protocol,
+    db: &impl ConnectionTrait,
+    key: ProfileKey<'_>,
+) -> Result<Option<Person>, StoreError> {
+    let person = profiles::find_with_account(db, key).await?;
+    Ok(person
+        .filter(|(_, account)| is_in_good_standing(app, account))
+        .map(|(profile, account)| Person { profile, account }))
+}
+
+fn is_in_good_standing(app: &Protocol, account: &Account) -> bool {
+    account.status() == Status::Active
         && !is_inactive_expired(
             account.activity_at,
             app.clock.now(),
             app.inactivity_expiry_days,
-        );
-    Ok(is_usable.then_some(account))
+        )
 }
 
 /// A `Set-Cookie` value that installs a session secret: `HttpOnly; SameSite=Lax`, and

@@ -10,10 +10,16 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_policy::one_time;
-use careid_store::{StoreError, pairwise, profiles};
+use careid_store::{
+    StoreError, pairwise,
+    profiles::{self, ProfileKey},
+};
 use sha2::{Digest, Sha256};
 
-use crate::{Client, Protocol, ProtocolError, SubjectType};
+use crate::{
+    Client, Protocol, ProtocolError, SubjectType,
+    session::{self, Person},
+};
 
 /// OIDC Core §8.1: the pairwise `sub` of `subject` in `sector`.
 fn derive(sector: &str, subject: &str, salt: &str) -> String {
@@ -46,16 +52,15 @@ pub(crate) async fn issue(
     Ok(sub)
 }
 
-/// The profile a `sub` careid issued stands for, public or pairwise.
-pub(crate) async fn find_profile(
-    app: &Protocol,
-    sub: &str,
-) -> Result<Option<profiles::Profile>, StoreError> {
-    if let Some(profile) = profiles::find_by_subject(&app.db, sub).await? {
-        return Ok(Some(profile));
+/// The person a `sub` careid issued stands for, public or pairwise, if their account
+/// may still act. A public `sub` costs the one statement it always did.
+pub(crate) async fn find_person(app: &Protocol, sub: &str) -> Result<Option<Person>, StoreError> {
+    let by_subject = session::person_in_good_standing(app, &app.db, ProfileKey::Subject(sub));
+    if let Some(person) = by_subject.await? {
+        return Ok(Some(person));
     }
     match pairwise::find_profile_id(&app.db, sub).await? {
-        Some(id) => profiles::find_by_id(&app.db, id).await,
+        Some(id) => session::person_in_good_standing(app, &app.db, ProfileKey::Id(id)).await,
         None => Ok(None),
     }
 }

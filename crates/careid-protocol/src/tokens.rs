@@ -5,7 +5,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_policy::one_time;
 use careid_store::{
     ConnectionTrait,
-    accounts::Account,
+    profiles::ProfileKey,
     refresh_tokens::{self, NewRefreshToken},
 };
 use serde::Serialize;
@@ -13,7 +13,9 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256, Sha512};
 use time::{Duration, OffsetDateTime};
 
-use crate::{Client, GrantType, Protocol, ProtocolError, SigningAlg, grant::Grant, scope};
+use crate::{
+    Client, GrantType, Protocol, ProtocolError, SigningAlg, grant::Grant, scope, session::Person,
+};
 
 /// The successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Serialize)]
@@ -212,22 +214,32 @@ pub async fn prepare_for_person(
     db: &impl ConnectionTrait,
     client: &Client,
     grant: &Grant,
-    account: &Account,
+    person: &Person,
     scope: &str,
     is_session_live: bool,
     now: OffsetDateTime,
 ) -> Result<PersonTokens, ProtocolError> {
-    let id_token_claims = if is_session_live && scope::contains(scope, "openid") {
-        Some(crate::userinfo::claims_for(db, account, grant.profile_id, scope).await?)
-    } else {
-        None
-    };
+    let id_token_claims = (is_session_live && scope::contains(scope, "openid"))
+        .then(|| crate::userinfo::claims_of(&person.profile, &person.account, scope));
     let refresh_token = refresh_token(app, db, client, grant, now).await?;
     Ok(PersonTokens {
         scope: scope.to_owned(),
         id_token_claims,
         refresh_token,
     })
+}
+
+/// The person a grant speaks for, if the account may still act: its profile and account
+/// in one read. A grant whose profile has left its account is refused like a disabled
+/// one, never answered with another account's claims.
+pub async fn person_of(
+    app: &Protocol,
+    db: &impl ConnectionTrait,
+    grant: &Grant,
+) -> Result<Option<Person>, ProtocolError> {
+    let person =
+        crate::session::person_in_good_standing(app, db, ProfileKey::Id(grant.profile_id)).await?;
+    Ok(person.filter(|person| person.account.id == grant.account_id))
 }
 
 impl PersonTokens {

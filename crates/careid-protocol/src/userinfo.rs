@@ -10,7 +10,7 @@ use axum::{
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
-use careid_store::{ConnectionTrait, accounts::Account, profiles};
+use careid_store::{accounts::Account, profiles};
 use serde_json::{Map, Value, json};
 
 use crate::{Protocol, ProtocolError, access_token, scope, session, token};
@@ -89,15 +89,11 @@ async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError>
         .get("sub")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let Some(profile) = crate::subject::find_profile(app, subject).await? else {
-        return Err(ProtocolError::InvalidToken(
-            "the token's subject no longer exists",
-        ));
-    };
-    let Some(account) = session::account_in_good_standing(app, &app.db, profile.account_id).await?
+    let Some(session::Person { profile, account }) =
+        crate::subject::find_person(app, subject).await?
     else {
         return Err(ProtocolError::InvalidToken(
-            "the account can no longer sign in",
+            "the token's subject no longer exists or can no longer sign in",
         ));
     };
     let mut body = claims_of(&profile, &account, granted);
@@ -110,28 +106,13 @@ async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError>
         .into_response())
 }
 
-/// The claims a scope string releases about a profile (OIDC Core §5.4), without `sub`.
-pub(crate) async fn claims_for(
-    db: &impl ConnectionTrait,
-    account: &Account,
-    profile_id: i64,
-    granted: &str,
-) -> Result<Map<String, Value>, ProtocolError> {
-    let profile = profiles::find_by_id(db, profile_id)
-        .await?
-        .filter(|p| p.account_id == account.id)
-        .ok_or_else(|| {
-            ProtocolError::Internal(format!(
-                "profile {profile_id} is not account {}'s",
-                account.id
-            ))
-        })?;
-    Ok(claims_of(&profile, account, granted))
-}
-
 /// The claims a scope string releases about a profile already read (OIDC Core §5.4),
 /// without `sub`.
-fn claims_of(profile: &profiles::Profile, account: &Account, granted: &str) -> Map<String, Value> {
+pub(crate) fn claims_of(
+    profile: &profiles::Profile,
+    account: &Account,
+    granted: &str,
+) -> Map<String, Value> {
     let mut claims = Map::new();
     if scope::contains(granted, "profile") {
         claims.insert("name".into(), json!(profile.name));

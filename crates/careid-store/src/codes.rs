@@ -75,17 +75,22 @@ pub async fn take_code(
     digest: &str,
     now: OffsetDateTime,
 ) -> Result<Taken, StoreError> {
+    // The first use is one statement; only a code that was not taken is read again,
+    // to tell a replay (whose grant must be revoked) from a code that never worked.
     let consumed = Entity::update_many()
         .col_expr(Column::UsedAt, Expr::value(now))
         .filter(Column::Digest.eq(digest))
         .filter(Column::UsedAt.is_null())
         .filter(Column::ExpiresAt.gt(now))
-        .exec(db)
+        .exec_with_returning(db)
         .await?
-        .rows_affected
-        == 1;
-    let Some(row) = Entity::find_by_id(digest.to_owned()).one(db).await? else {
-        return Ok(Taken::Invalid);
+        .pop();
+    let (consumed, row) = match consumed {
+        Some(row) => (true, row),
+        None => match Entity::find_by_id(digest.to_owned()).one(db).await? {
+            Some(row) => (false, row),
+            None => return Ok(Taken::Invalid),
+        },
     };
     let grant = serde_json::from_str(&row.grant)?;
     Ok(if consumed {

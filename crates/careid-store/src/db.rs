@@ -1,6 +1,13 @@
 //! Connecting to the database and running migrations.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -57,12 +64,42 @@ const MIGRATION_WAIT: Duration = Duration::from_secs(600);
 pub struct Db {
     reader: DatabaseConnection,
     writer: DatabaseConnection,
+    counts: Arc<Counts>,
+}
+
+/// How much work this handle has sent to the database since it was opened: what the
+/// statement budgets of the hot paths are measured with (tests/tests/statements.rs).
+#[derive(Debug, Default)]
+pub struct Counts {
+    statements: AtomicU64,
+    transactions: AtomicU64,
+}
+
+/// A reading of [`Counts`]; subtract two readings to get what happened in between.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Statements run, inside transactions or not (`BEGIN`/`COMMIT` not included).
+    pub statements: u64,
+    /// Transactions begun.
+    pub transactions: u64,
+}
+
+impl std::ops::Sub for Tally {
+    type Output = Tally;
+
+    fn sub(self, earlier: Tally) -> Tally {
+        Tally {
+            statements: self.statements - earlier.statements,
+            transactions: self.transactions - earlier.transactions,
+        }
+    }
 }
 
 impl Db {
     /// Starts a transaction on the writer; on SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`). Dropping it without `commit` rolls it back.
     pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.counts.transactions.fetch_add(1, Ordering::Relaxed);
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.writer.get_database_backend() == DbBackend::Sqlite)
                 .then_some(SqliteTransactionMode::Immediate),
@@ -79,6 +116,33 @@ impl Db {
     /// A connection for reads that need not see an open transaction.
     pub fn reader(&self) -> &DatabaseConnection {
         &self.reader
+    }
+
+    /// Statements and transactions sent so far, by this handle and its clones.
+    pub fn tally(&self) -> Tally {
+        Tally {
+            statements: self.counts.statements.load(Ordering::Relaxed),
+            transactions: self.counts.transactions.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Wraps the two connections, counting every statement either runs (also inside
+    /// transactions, which inherit the connection's callback).
+    fn counting(mut reader: DatabaseConnection, mut writer: DatabaseConnection) -> Self {
+        let counts = Arc::new(Counts::default());
+        for connection in [&mut reader, &mut writer] {
+            let counts = counts.clone();
+            connection.set_metric_callback(move |info| {
+                // `CAREID_LOG=careid_store::sql=trace` lists what a request sends.
+                tracing::trace!(target: "careid_store::sql", sql = %info.statement.sql);
+                counts.statements.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        Self {
+            reader,
+            writer,
+            counts,
+        }
     }
 
     /// Closes both pools.
@@ -156,25 +220,19 @@ pub async fn connect_with(
         let lock_timeout = format!("{}ms", wait.as_millis());
         opts.map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", lock_timeout.clone())]));
         let db = Database::connect(opts).await?;
-        return Ok(Db {
-            reader: db.clone(),
-            writer: db,
-        });
+        return Ok(Db::counting(db.clone(), db));
     }
     let Some(dir) = sqlite_dir(url) else {
         // An in-memory database lives in one connection: it reads and writes there.
         let db = open_sqlite(url, 1, wait, false).await?;
-        return Ok(Db {
-            reader: db.clone(),
-            writer: db,
-        });
+        return Ok(Db::counting(db.clone(), db));
     };
     std::fs::create_dir_all(dir)
         .map_err(|err| StoreError::Corrupt(format!("cannot create {}: {err}", dir.display())))?;
     // The writer first: it creates the file and switches it to WAL, which readers need.
     let writer = open_sqlite(url, 1, wait, false).await?;
     let reader = open_sqlite(url, max_connections, wait, true).await?;
-    Ok(Db { reader, writer })
+    Ok(Db::counting(reader, writer))
 }
 
 fn options(url: &str, max_connections: u32, wait: Duration) -> ConnectOptions {

@@ -30,7 +30,20 @@ pub(crate) mod entity {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "crate::accounts::entity::Entity",
+            from = "Column::AccountId",
+            to = "crate::accounts::entity::Column::Id"
+        )]
+        Account,
+    }
+
+    impl Related<crate::accounts::entity::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Account.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }
@@ -108,6 +121,32 @@ pub async fn find_by_subject(
         .await?)
 }
 
+/// Which profile [`find_with_account`] looks for.
+#[derive(Debug, Clone, Copy)]
+pub enum ProfileKey<'a> {
+    /// By its row id (what grants and sessions hold).
+    Id(i64),
+    /// By its OIDC subject (what tokens carry).
+    Subject(&'a str),
+}
+
+/// A profile and the account that owns it, in one statement: every token, userinfo and
+/// introspection answer needs both (the claims, and the account's standing).
+pub async fn find_with_account(
+    db: &impl ConnectionTrait,
+    key: ProfileKey<'_>,
+) -> Result<Option<(Profile, crate::accounts::Account)>, StoreError> {
+    let query = match key {
+        ProfileKey::Id(id) => Entity::find_by_id(id),
+        ProfileKey::Subject(subject) => Entity::find().filter(Column::Subject.eq(subject)),
+    };
+    Ok(query
+        .find_also_related(crate::accounts::entity::Entity)
+        .one(db)
+        .await?
+        .and_then(|(profile, account)| Some((profile, account?))))
+}
+
 /// Marks the profile's email as verified (an emailed link was followed).
 pub async fn update_email_verified(
     db: &impl ConnectionTrait,
@@ -134,7 +173,40 @@ pub(crate) fn split_name(name: &str) -> (Option<String>, Option<String>) {
 
 #[cfg(test)]
 mod tests {
+    use migration::{Migrator, MigratorTrait};
+    use time::macros::datetime;
+
     use super::*;
+    use crate::accounts::{NewAccount, Status, insert_account};
+
+    #[tokio::test]
+    async fn a_profile_comes_with_its_own_account_by_id_or_subject() {
+        let db = crate::connect("sqlite::memory:", 1).await.unwrap();
+        Migrator::up(db.writer(), None).await.unwrap();
+        let mut accounts = Vec::new();
+        for who in ["ada", "bo"] {
+            let new = NewAccount {
+                email: format!("{who}@clinic.example"),
+                password_hash: None,
+                status: Status::Active,
+                invitation_state: "none",
+                name: who.into(),
+                subject: format!("sub-{who}"),
+            };
+            let account = insert_account(&db, new, datetime!(2026-01-01 09:00 UTC));
+            accounts.push(account.await.unwrap());
+        }
+        let bo = &accounts[1];
+        let (profile, account) = find_with_account(&db, ProfileKey::Subject("sub-bo"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((profile.name.as_str(), account.id), ("bo", bo.id));
+        let by_id = find_with_account(&db, ProfileKey::Id(profile.id)).await;
+        assert_eq!(by_id.unwrap().unwrap().1.email, "bo@clinic.example");
+        let unknown = find_with_account(&db, ProfileKey::Subject("sub-nobody")).await;
+        assert!(unknown.unwrap().is_none());
+    }
 
     #[test]
     fn a_name_splits_at_its_last_space() {

@@ -63,15 +63,13 @@ pub async fn redeem(
         }
         (None, None) => {}
     }
-    let Some(account) =
-        crate::session::account_in_good_standing(app, &txn, grant.account_id).await?
-    else {
+    let Some(person) = tokens::person_of(app, &txn, &grant).await? else {
         return Err(ProtocolError::InvalidGrant(
             "the account can no longer sign in",
         ));
     };
     let prepared =
-        tokens::prepare_for_person(app, &txn, client, &grant, &account, &grant.scope, true, now)
+        tokens::prepare_for_person(app, &txn, client, &grant, &person, &grant.scope, true, now)
             .await?;
     // Back-Channel Logout 1.0 §2.7: when this session ends, this client is told.
     sessions::insert_client(&txn, &grant.sid, &client.client_id, &grant.subject, now).await?;

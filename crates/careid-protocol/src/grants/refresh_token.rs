@@ -43,9 +43,7 @@ pub async fn rotate(
             requested.join(" ")
         }
     };
-    let Some(account) =
-        crate::session::account_in_good_standing(app, &app.db, grant.account_id).await?
-    else {
+    let Some(person) = tokens::person_of(app, &app.db, &grant).await? else {
         refresh_tokens::revoke_family(&app.db, &token.family_id, now).await?;
         return Err(ProtocolError::InvalidGrant(
             "the account can no longer sign in",
@@ -69,7 +67,7 @@ pub async fn rotate(
         &txn,
         client,
         &grant,
-        &account,
+        &person,
         &scope,
         is_session_live,
         now,
