@@ -6,6 +6,8 @@
 
 pub mod backchannel;
 pub mod browser;
+pub mod client_key;
+pub mod loopback;
 pub mod registration;
 pub mod rp;
 

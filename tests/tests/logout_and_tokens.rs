@@ -624,6 +624,7 @@ secret = "rp-demo-secret"
 redirect_uris = ["{base}/callback"]
 post_logout_redirect_uris = ["{base}/bye"]
 backchannel_logout_uri = "{base}/backchannel"
+allow_private_network = true
 backchannel_logout_session_required = true
 id_token_signed_response_alg = "ES256"
 first_party = true

@@ -5,75 +5,17 @@
 
 use std::sync::{Arc, RwLock};
 
-use careid_store::Clock;
 use careid_tests::{
     PASSWORD, TestServer, VERIFIER,
     browser::{Browser, param},
-};
-use josekit::{
-    jwk::Jwk,
-    jws::{ES256, JwsHeader, JwsSigner, RS256},
-    jwt::{self, JwtPayload},
+    client_key::{ClientKey, JWT_BEARER},
+    clients_dir_with,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// The redirect URI of the test app (loopback http is allowed).
 const APP_CALLBACK: &str = "http://127.0.0.1:9200/callback";
-
-const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// A key pair of the test app: signs assertions, publishes its public half.
-struct AppKey {
-    kid: String,
-    signer: Box<dyn JwsSigner>,
-    public: Jwk,
-}
-
-impl AppKey {
-    fn es256(kid: &str) -> Self {
-        let pair = ES256.generate_key_pair().unwrap();
-        let mut public = pair.to_jwk_public_key();
-        public.set_key_id(kid);
-        Self {
-            kid: kid.to_owned(),
-            signer: Box::new(ES256.signer_from_jwk(&pair.to_jwk_private_key()).unwrap()),
-            public,
-        }
-    }
-
-    fn rs256(kid: &str) -> Self {
-        let pair = RS256.generate_key_pair(2048).unwrap();
-        let mut public = pair.to_jwk_public_key();
-        public.set_key_id(kid);
-        Self {
-            kid: kid.to_owned(),
-            signer: Box::new(RS256.signer_from_jwk(&pair.to_jwk_private_key()).unwrap()),
-            public,
-        }
-    }
-
-    fn jwks(&self) -> Value {
-        json!({ "keys": [self.public] })
-    }
-
-    /// A fresh assertion for `client_id`, valid for a minute from the server's now.
-    fn assertion(&self, server: &TestServer, client_id: &str, jti: &str) -> String {
-        let now = server.clock.now().unix_timestamp();
-        let claims = json!({
-            "iss": client_id,
-            "sub": client_id,
-            "aud": format!("{}/token", server.issuer),
-            "iat": now,
-            "exp": now + 60,
-            "jti": jti,
-        });
-        let mut header = JwsHeader::new();
-        header.set_key_id(&self.kid);
-        let payload = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
-        jwt::encode_with_signer(&payload, &header, self.signer.as_ref()).unwrap()
-    }
-}
 
 /// POSTs `metadata` to /register (open mode) and returns the registration response.
 async fn register(server: &TestServer, metadata: Value) -> Value {
@@ -155,7 +97,7 @@ async fn a_registered_app_with_inline_keys_redeems_a_code_with_a_signed_assertio
         json!(["RS256", "ES256", "PS256", "EdDSA"])
     );
 
-    let key = AppKey::es256("app-key-1");
+    let key = ClientKey::es256("app-key-1");
     let app = register(
         &server,
         json!({
@@ -172,7 +114,7 @@ async fn a_registered_app_with_inline_keys_redeems_a_code_with_a_signed_assertio
 
     let browser = server.browser();
     let code = code_through_consent(&server, &browser, client_id).await;
-    let assertion = key.assertion(&server, client_id, "jti-1");
+    let assertion = key.assertion(&server, client_id, "jti-1", json!({}));
     let (status, tokens) = post(&server, "/token", &code_form(&code, &assertion)).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert!(tokens["id_token"].is_string() && tokens["access_token"].is_string());
@@ -184,20 +126,20 @@ async fn a_registered_app_with_inline_keys_redeems_a_code_with_a_signed_assertio
     assert_eq!(body["error"], "invalid_client");
 
     // An assertion signed by another key with the registered kid is refused.
-    let impostor = AppKey::es256("app-key-1");
-    let forged = impostor.assertion(&server, client_id, "jti-2");
+    let impostor = ClientKey::es256("app-key-1");
+    let forged = impostor.assertion(&server, client_id, "jti-2", json!({}));
     let (status, body) = post(&server, "/token", &code_form(&code, &forged)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_client");
 
     // A new jti from the right key still works; the code was not spent by the failures.
-    let assertion = key.assertion(&server, client_id, "jti-3");
+    let assertion = key.assertion(&server, client_id, "jti-3", json!({}));
     let (status, body) = post(&server, "/token", &code_form(&code, &assertion)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // /introspect accepts the same kind of authentication.
     let access = body["access_token"].as_str().unwrap();
-    let assertion = key.assertion(&server, client_id, "jti-4");
+    let assertion = key.assertion(&server, client_id, "jti-4", json!({}));
     let (status, body) = post(
         &server,
         "/introspect",
@@ -216,7 +158,7 @@ async fn a_registered_app_with_inline_keys_redeems_a_code_with_a_signed_assertio
 #[tokio::test]
 async fn an_assertion_may_not_be_mixed_with_a_secret_or_sent_by_a_secret_client() {
     let server = TestServer::start().await;
-    let key = AppKey::rs256("k");
+    let key = ClientKey::rs256("k");
     let app = register(
         &server,
         json!({
@@ -229,7 +171,7 @@ async fn an_assertion_may_not_be_mixed_with_a_secret_or_sent_by_a_secret_client(
     let client_id = app["client_id"].as_str().unwrap();
 
     // An assertion plus Basic credentials: two methods in one request.
-    let assertion = key.assertion(&server, client_id, "mixed");
+    let assertion = key.assertion(&server, client_id, "mixed", json!({}));
     let response = server
         .post_form(
             "/token",
@@ -256,7 +198,7 @@ async fn an_assertion_may_not_be_mixed_with_a_secret_or_sent_by_a_secret_client(
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     // The CRM authenticates with a secret; an assertion naming it is refused.
-    let crm_assertion = key.assertion(&server, "crm", "crm-1");
+    let crm_assertion = key.assertion(&server, "crm", "crm-1", json!({}));
     let (status, body) = post(
         &server,
         "/token",
@@ -314,20 +256,25 @@ async fn serve_jwks(keys: Arc<RwLock<Value>>) -> String {
 
 #[tokio::test]
 async fn a_jwks_uri_client_is_checked_with_fetched_keys_refetched_a_minute_after_for_a_new_kid() {
-    let server = TestServer::start().await;
-    let first = AppKey::es256("first");
+    let first = ClientKey::es256("first");
     let published = Arc::new(RwLock::new(first.jwks()));
     let jwks_uri = serve_jwks(published.clone()).await;
-    let app = register(
-        &server,
-        json!({
-            "grant_types": ["client_credentials"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks_uri": jwks_uri,
-        }),
-    )
-    .await;
-    let client_id = app["client_id"].as_str().unwrap();
+    // Keys on loopback http: only a client file that allows its private network may
+    // have careid fetch them (registration refuses such a jwks_uri; see `egress`).
+    let file = format!(
+        r#"client_id = "keyed-backend"
+name = "Keyed backend"
+redirect_uris = []
+grant_types = ["client_credentials"]
+token_endpoint_auth_method = "private_key_jwt"
+jwks_uri = "{jwks_uri}"
+allow_private_network = true
+"#
+    );
+    let dir = clients_dir_with(&[("keyed-backend.toml", &file)]);
+    let path = dir.path().to_owned();
+    let server = TestServer::start_with(|c| c.clients_dir = path).await;
+    let client_id = "keyed-backend";
     let grant = |assertion: &str| {
         vec![
             ("grant_type".to_owned(), "client_credentials".to_owned()),
@@ -347,24 +294,24 @@ async fn a_jwks_uri_client_is_checked_with_fetched_keys_refetched_a_minute_after
         }
     };
 
-    let (status, body) = token(grant(&first.assertion(&server, client_id, "a"))).await;
+    let (status, body) = token(grant(&first.assertion(&server, client_id, "a", json!({})))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["token_type"], "Bearer");
 
     // The client rotates to a new key; careid has the old set cached.
-    let second = AppKey::es256("second");
+    let second = ClientKey::es256("second");
     *published.write().unwrap() = second.jwks();
     server.clock.advance(time::Duration::seconds(59));
-    let (status, body) = token(grant(&second.assertion(&server, client_id, "b"))).await;
+    let (status, body) = token(grant(&second.assertion(&server, client_id, "b", json!({})))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_client");
 
     // A minute after the fetch, an unknown kid makes careid fetch the keys again.
     server.clock.advance(time::Duration::seconds(1));
-    let (status, body) = token(grant(&second.assertion(&server, client_id, "c"))).await;
+    let (status, body) = token(grant(&second.assertion(&server, client_id, "c", json!({})))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // The old key is gone from the published set.
-    let (status, body) = token(grant(&first.assertion(&server, client_id, "d"))).await;
+    let (status, body) = token(grant(&first.assertion(&server, client_id, "d", json!({})))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }

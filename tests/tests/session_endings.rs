@@ -41,6 +41,7 @@ name = "Back-channel RP {rp}"
 secret = "{rp}-secret"
 redirect_uris = ["{base}/{rp}/callback"]
 backchannel_logout_uri = "{base}/{rp}/backchannel"
+allow_private_network = true
 first_party = true
 session_refresh_tokens = true
 "#

@@ -62,7 +62,7 @@ async fn each_hot_operation_stays_within_its_statement_budget() {
         &server,
         "password sign-in",
         Budget {
-            statements: 14,
+            statements: 12,
             transactions: 1,
         },
         browser.submit(&page, &[(&login, "ada@example.org"), (&secret, PASSWORD)]),
@@ -88,7 +88,7 @@ async fn each_hot_operation_stays_within_its_statement_budget() {
         &server,
         "SSO authorize",
         Budget {
-            statements: 4,
+            statements: 3,
             transactions: 0,
         },
         browser.visit(&url),

@@ -206,12 +206,12 @@ impl Accounts {
         let detail = json!({ "rehashed": rehashed.is_some() });
         // A rehash stores the same password under new parameters; it is not a new
         // password, so the history is left alone.
-        accounts::update_signed_in(&txn, account.id, rehashed, now).await?;
+        let signed_in = accounts::update_signed_in(&txn, account.id, rehashed, now)
+            .await?
+            .ok_or_else(|| SignInError::Internal("account vanished during sign-in".into()))?;
         audit::insert_event(&txn, origin.event("sign_in", Some(account.id), detail), now).await?;
         commit(txn).await?;
-        accounts::find_by_id(&self.db, account.id)
-            .await?
-            .ok_or_else(|| SignInError::Internal("account vanished during sign-in".into()))
+        Ok(signed_in)
     }
 
     /// Spends the argon2 time of checking `password` against the account and discards

@@ -9,8 +9,6 @@
 //! retried with exponential backoff (measured on the `Clock`) for [`GIVE_UP_AFTER`],
 //! then given up; every outcome is logged.
 
-use std::time::Duration;
-
 use careid_policy::one_time;
 use careid_store::logout_deliveries::{self, LogoutDelivery};
 use serde_json::{Map, json};
@@ -25,9 +23,6 @@ pub(crate) const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchann
 /// that a captured one is soon useless (§2.4 recommends at most two minutes). Tokens are
 /// signed at each attempt, so a retry carries a fresh one.
 const TOKEN_SECONDS: i64 = 120;
-
-/// How long careid waits for one client's back-channel endpoint.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a claimed delivery stays invisible to other instances. Longer than an
 /// attempt can take, so a live sender always reports first; an instance that died
@@ -68,21 +63,9 @@ fn backoff(attempts: i32) -> time::Duration {
     delay.min(MAX_BACKOFF)
 }
 
-/// An HTTP client for deliveries: a bounded wait, and no redirects followed (§2.5: the
-/// client answers 200 or 204 itself).
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .timeout(DELIVERY_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-}
-
 /// One pass of the delivery job: claims the deliveries due now, sends each, and records
 /// the outcome. Called by the server's job loop on every instance.
-pub async fn deliver_due(
-    app: &Protocol,
-    http: &reqwest::Client,
-) -> Result<DeliveryCounts, ProtocolError> {
+pub async fn deliver_due(app: &Protocol) -> Result<DeliveryCounts, ProtocolError> {
     let now = app.clock.now();
     let mut counts = DeliveryCounts::default();
     for candidate in logout_deliveries::find_due(&app.db, now, BATCH).await? {
@@ -91,7 +74,7 @@ pub async fn deliver_due(
         else {
             continue; // Another instance has it.
         };
-        match attempt(app, http, &claimed, now).await {
+        match attempt(app, &claimed, now).await {
             Attempt::Delivered => {
                 logout_deliveries::update_delivered(&app.db, claimed.id, app.clock.now()).await?;
                 tracing::info!(client = %claimed.client_id, attempts = claimed.attempts, "back-channel logout delivered");
@@ -124,13 +107,12 @@ enum Attempt {
     Failed(String),
 }
 
-/// Signs a fresh logout token for the delivery and POSTs it.
-async fn attempt(
-    app: &Protocol,
-    http: &reqwest::Client,
-    delivery: &LogoutDelivery,
-    now: OffsetDateTime,
-) -> Attempt {
+/// Signs a fresh logout token for the delivery and POSTs it through the outbound
+/// policy (`egress`): https on port 443 to a public address unless the client's file
+/// allows its private network; no redirects followed (§2.5: the client answers 200 or
+/// 204 itself); a bounded wait. A refused address is a failure like any other and is
+/// retried on the backoff: DNS may change, and a refusal costs no request.
+async fn attempt(app: &Protocol, delivery: &LogoutDelivery, now: OffsetDateTime) -> Attempt {
     let client = match app.find_client(&delivery.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => return Attempt::NothingToSend,
@@ -143,15 +125,9 @@ async fn attempt(
         Ok(token) => token,
         Err(err) => return Attempt::Failed(format!("signing: {err}")),
     };
-    let outcome = http
-        .post(uri)
-        .header(reqwest::header::CACHE_CONTROL, "no-store")
-        .form(&[("logout_token", token.as_str())])
-        .send()
-        .await;
-    match outcome {
-        Ok(response) if response.status().is_success() => Attempt::Delivered,
-        Ok(response) => Attempt::Failed(format!("answered {}", response.status())),
+    let form = [("logout_token", token.as_str())];
+    match app.egress.post_form(uri, client.reach(), &form).await {
+        Ok(()) => Attempt::Delivered,
         Err(err) => Attempt::Failed(err.to_string()),
     }
 }

@@ -14,7 +14,10 @@ use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::keys::{AccessTokenAlg, SigningAlg};
+use crate::{
+    egress::Reach,
+    keys::{AccessTokenAlg, SigningAlg},
+};
 
 /// How a client authenticates at the token endpoint (RFC 6749 §2.3, OIDC Core §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -266,10 +269,15 @@ pub struct Client {
     /// The public keys of a `private_key_jwt` client, inline.
     #[serde(default)]
     pub jwks: Option<InlineJwks>,
-    /// Where a `private_key_jwt` client publishes its public keys: https, or http on a
-    /// loopback host.
+    /// Where a `private_key_jwt` client publishes its public keys: https on port 443
+    /// at a public address (see `allow_private_network`).
     #[serde(default)]
     pub jwks_uri: Option<String>,
+    /// Development only: lets careid fetch this client's `jwks_uri` and post to its
+    /// `backchannel_logout_uri` over http, on any port, at loopback and private
+    /// addresses. Only a client file can set it; a registered client never has it.
+    #[serde(default)]
+    pub allow_private_network: bool,
     /// Whether the client must send a PKCE challenge (S256) with every authorization
     /// request, confidential or not (RFC 9700 §2.1.1). On unless the file says
     /// `require_pkce = false`; a public client needs PKCE whatever this says.
@@ -380,6 +388,16 @@ impl Client {
         }
     }
 
+    /// Which addresses careid may reach for this client's `jwks_uri` and
+    /// `backchannel_logout_uri` (the outbound policy, `egress`).
+    pub fn reach(&self) -> Reach {
+        if self.allow_private_network {
+            Reach::PrivateNetwork
+        } else {
+            Reach::PublicOnly
+        }
+    }
+
     /// Whether `uri` is one of the registered redirect URIs, compared as strings.
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
         self.redirect_uris
@@ -415,6 +433,19 @@ impl Client {
             .then(|| format!("{uri:?} must have the scheme, host and port of a redirect URI"))
     }
 
+    /// Why careid would refuse to send a request to `uri` for this client, as far as
+    /// the URL tells (its addresses are checked at each request).
+    fn egress_problem(&self, uri: &str) -> Option<String> {
+        let refusal = crate::egress::check_url(uri, self.reach()).err()?;
+        let hint = match self.reach() {
+            Reach::PublicOnly => {
+                " (a development client file may set allow_private_network = true)"
+            }
+            Reach::PrivateNetwork => "",
+        };
+        Some(format!("{uri:?} {refusal}{hint}"))
+    }
+
     /// Checks what a file cannot express in types. Returns each problem as a
     /// (key, message) pair.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
@@ -444,7 +475,9 @@ impl Client {
             }
         }
         if let Some(uri) = &self.backchannel_logout_uri
-            && let Some(problem) = self.backchannel_problem(uri)
+            && let Some(problem) = self
+                .backchannel_problem(uri)
+                .or_else(|| self.egress_problem(uri))
         {
             problems.push(("backchannel_logout_uri", problem));
         }
@@ -477,12 +510,9 @@ impl Client {
             ));
         }
         if let Some(uri) = &self.jwks_uri
-            && !url::Url::parse(uri).is_ok_and(|url| is_https_or_loopback(&url))
+            && let Some(problem) = self.egress_problem(uri)
         {
-            problems.push((
-                "jwks_uri",
-                format!("{uri:?} must be an https URL (http only on a loopback host)"),
-            ));
+            problems.push(("jwks_uri", problem));
         }
         if self.subject_type == SubjectType::Pairwise && self.sector_identifier().is_none() {
             problems.push((
@@ -604,6 +634,34 @@ mod tests {
             assert_eq!(problems.len(), 1, "{uri}: {problems:?}");
             assert_eq!(problems[0].0, "backchannel_logout_uri");
         }
+    }
+
+    #[test]
+    fn a_client_file_sends_to_loopback_or_private_addresses_only_if_it_allows_them() {
+        let file = |extra: &str| -> Client {
+            toml::from_str(&format!(
+                r#"client_id = "dev"
+                   name = "Dev"
+                   redirect_uris = ["http://127.0.0.1:9000/callback"]
+                   token_endpoint_auth_method = "private_key_jwt"
+                   jwks_uri = "http://127.0.0.1:9000/jwks"
+                   backchannel_logout_uri = "http://127.0.0.1:9000/logout"
+                   {extra}"#
+            ))
+            .unwrap()
+        };
+        let strict = file("");
+        assert_eq!(strict.reach(), Reach::PublicOnly);
+        let keys: Vec<_> = strict.problems().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["backchannel_logout_uri", "jwks_uri"]);
+        assert!(
+            strict.problems()[1].1.contains("allow_private_network"),
+            "{:?}",
+            strict.problems()
+        );
+        let dev = file("allow_private_network = true");
+        assert_eq!(dev.reach(), Reach::PrivateNetwork);
+        assert!(dev.problems().is_empty(), "{:?}", dev.problems());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Client authentication with a signed JWT: `private_key_jwt` (RFC 7523 §2.2 and §3,
-//! OIDC Core §9). Reads and checks the assertion, finds the client's public keys
-//! (inline `jwks`, or `jwks_uri` fetched and cached here) and records each `jti` so no
-//! assertion is accepted twice. Choosing between this and a secret is `client_auth`'s.
+//! OIDC Core §9). Reads and checks the assertion, then finds the client's public keys
+//! (inline `jwks`, or `jwks_uri` fetched through `egress` and cached here) and records
+//! each `jti` so no assertion is accepted twice. Choosing between this and a secret is `client_auth`'s.
 
 use std::{
     collections::HashMap,
@@ -36,9 +36,6 @@ const CLOCK_SKEW: Duration = Duration::seconds(60);
 /// The largest JWK Set careid reads from a `jwks_uri`.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
-/// How long fetching a `jwks_uri` may take.
-const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// How long fetched keys are used before they are fetched again.
 const CACHE_FOR: Duration = Duration::minutes(5);
 
@@ -56,6 +53,11 @@ fn refused(reason: &'static str) -> ProtocolError {
 
 /// Authenticates the client of a request that carries `client_assertion`. The caller
 /// has made sure no secret came with it.
+///
+/// Everything the assertion says is checked before careid fetches the client's keys:
+/// its shape and algorithm, `iss` and `sub`, `aud`, `exp`, `iat`, `nbf` and `jti`, and
+/// whether the `jti` was used before. Only then may a `jwks_uri` be fetched, so a made-up
+/// assertion cannot make careid send a request (server-side request forgery).
 pub(crate) async fn authenticate(
     app: &Protocol,
     form: &Form,
@@ -76,20 +78,21 @@ pub(crate) async fn authenticate(
             "this client must authenticate with its registered method",
         ));
     }
+    signing_alg(&header)?;
     let now = app.clock.now();
+    let audiences = [app.url("/token"), app.issuer.clone()];
+    let checked = check_claims(&claims, &client.client_id, &audiences, now)?;
+    // A read, to spare the fetch for a replay; `take_first_use` below decides.
+    if client_assertions::is_recorded(&app.db, &client.client_id, &checked.jti, now).await? {
+        return Err(refused("this client assertion was used before"));
+    }
     match client.key_source() {
         Some(KeySource::Inline(jwks)) => verify_signature(assertion, &header, &jwks.0)?,
         Some(KeySource::Uri(uri)) => {
-            let keys = app
-                .client_jwks
-                .keys(&client.client_id, uri, now, false)
-                .await?;
+            let keys = app.client_jwks.keys(app, &client, uri, now, false).await?;
             match verify_signature(assertion, &header, &keys) {
                 Err(Rejection::NoKey) => {
-                    let keys = app
-                        .client_jwks
-                        .keys(&client.client_id, uri, now, true)
-                        .await?;
+                    let keys = app.client_jwks.keys(app, &client, uri, now, true).await?;
                     verify_signature(assertion, &header, &keys)?
                 }
                 other => other?,
@@ -97,8 +100,6 @@ pub(crate) async fn authenticate(
         }
         None => return Err(refused("this client has no keys to check an assertion")),
     }
-    let audiences = [app.url("/token"), app.issuer.clone()];
-    let checked = check_claims(&claims, &client.client_id, &audiences, now)?;
     let is_first_use = client_assertions::take_first_use(
         &app.db,
         &client.client_id,
@@ -171,12 +172,7 @@ fn verify_signature(
     header: &Map<String, Value>,
     keys: &[Jwk],
 ) -> Result<(), Rejection> {
-    let alg = header.get("alg").and_then(Value::as_str);
-    let Some(alg) = alg.and_then(SigningAlg::parse).filter(|a| ALGS.contains(a)) else {
-        return Err(Rejection::Refused(
-            "the assertion must be signed with RS256, ES256, PS256 or EdDSA",
-        ));
-    };
+    let alg = signing_alg(header)?;
     let kid = header.get("kid").and_then(Value::as_str);
     let mut fitting = keys
         .iter()
@@ -197,6 +193,16 @@ fn verify_signature(
     Err(Rejection::Refused(
         "the assertion's signature does not verify with the client's keys",
     ))
+}
+
+/// The algorithm the header names, if it is one of [`ALGS`].
+fn signing_alg(header: &Map<String, Value>) -> Result<SigningAlg, Rejection> {
+    let alg = header.get("alg").and_then(Value::as_str);
+    alg.and_then(SigningAlg::parse)
+        .filter(|a| ALGS.contains(a))
+        .ok_or(Rejection::Refused(
+            "the assertion must be signed with RS256, ES256, PS256 or EdDSA",
+        ))
 }
 
 /// A verifier of `alg` signatures with `key`. The key is chosen by the caller, so
@@ -247,7 +253,7 @@ struct Checked {
     expires_at: OffsetDateTime,
 }
 
-/// Checks the claims of a verified assertion (RFC 7523 §3, OIDC Core §9): `iss` and
+/// Checks the claims of an assertion, before its signature (RFC 7523 §3, OIDC Core §9): `iss` and
 /// `sub` are the client, `aud` names careid, `exp` is after `now`, `iat` and `nbf` are
 /// not later than `now` plus [`CLOCK_SKEW`], and there is a `jti`.
 fn check_claims(
@@ -309,8 +315,10 @@ fn check_claims(
 }
 
 /// Keys fetched from clients' `jwks_uri`s, by client. Public data, so a plain cache.
+/// Fetching goes through the outbound policy (`egress`), which also remembers a
+/// failing URL for a minute.
+#[derive(Default)]
 pub(crate) struct JwksCache {
-    http: reqwest::Client,
     entries: RwLock<HashMap<String, Fetched>>,
 }
 
@@ -322,28 +330,17 @@ struct Fetched {
 }
 
 impl JwksCache {
-    /// An empty cache. Redirects are not followed: the keys are at the registered URL.
-    pub(crate) fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .unwrap_or_default();
-        Self {
-            http,
-            entries: RwLock::new(HashMap::new()),
-        }
-    }
-
-    /// The keys at `uri` for `client_id`: cached for [`CACHE_FOR`]; with `refresh`,
+    /// The keys at `uri` for `client`: cached for [`CACHE_FOR`]; with `refresh`,
     /// fetched again if the cached ones are older than [`REFETCH_AFTER`].
     async fn keys(
         &self,
-        client_id: &str,
+        app: &Protocol,
+        client: &Client,
         uri: &str,
         now: OffsetDateTime,
         refresh: bool,
     ) -> Result<Arc<Vec<Jwk>>, ProtocolError> {
+        let client_id = client.client_id.as_str();
         let cached = self
             .entries
             .read()
@@ -357,8 +354,23 @@ impl JwksCache {
                 return Ok(fetched.keys);
             }
         }
-        let keys = Arc::new(self.fetch(uri).await.map_err(|why| {
-            tracing::warn!(client_id, uri, why, "could not read a client's jwks_uri");
+        let read = |body: &[u8]| {
+            let value: Value = serde_json::from_slice(body).map_err(|err| err.to_string())?;
+            Ok(crate::client::InlineJwks::from_value(value)?.0)
+        };
+        let fetched = app
+            .egress
+            .get(
+                uri,
+                client.reach(),
+                "application/json",
+                MAX_JWKS_BYTES,
+                now,
+                read,
+            )
+            .await;
+        let keys = Arc::new(fetched.map_err(|err| {
+            tracing::warn!(client_id, uri, %err, "could not read a client's jwks_uri");
             refused("the client's jwks_uri could not be read")
         })?);
         self.entries
@@ -373,29 +385,6 @@ impl JwksCache {
                 },
             );
         Ok(keys)
-    }
-
-    /// Fetches a JWK Set of at most [`MAX_JWKS_BYTES`].
-    async fn fetch(&self, uri: &str) -> Result<Vec<Jwk>, String> {
-        let mut response = self
-            .http
-            .get(uri)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|err| err.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("status {}", response.status()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|err| err.to_string())? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let value: Value = serde_json::from_slice(&body).map_err(|err| err.to_string())?;
-        Ok(crate::client::InlineJwks::from_value(value)?.0)
     }
 }
 

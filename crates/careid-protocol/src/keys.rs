@@ -28,6 +28,7 @@ use josekit::{
     jwt::{self, JwtPayload},
 };
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::{
@@ -142,7 +143,19 @@ struct KeySet {
     /// retirement, sorted, including keys of algorithms this version does not know (a
     /// newer instance's), so that such a key does not look like a change at every poll.
     stored_kids: Vec<(String, Option<OffsetDateTime>)>,
+    /// Tokens whose signature this set has verified, by the SHA-256 of their bytes:
+    /// userinfo and introspection see the same access token many times, and an ES256
+    /// verification costs far more than a lookup. A reloaded set starts empty, so a
+    /// key taken out of the set stops vouching at once; expiry and revocation are the
+    /// callers' checks and run every time.
+    verified: quick_cache::sync::Cache<[u8; 32], Arc<Verified>>,
 }
+
+/// What a verified token said: its `typ` header and its claims.
+type Verified = (Option<String>, serde_json::Map<String, serde_json::Value>);
+
+/// How many verified tokens a key set remembers (a few megabytes at most).
+const VERIFIED_CAPACITY: usize = 4096;
 
 /// The signing keys, shared by the endpoints. Reloaded whole when keys change.
 pub struct Keys {
@@ -409,11 +422,12 @@ impl Keys {
 
     /// Verifies a JWT signed by one of careid's published keys and returns its header
     /// type and claims. Expiry and audience are the caller's to check.
-    pub fn verify(
-        &self,
-        token: &str,
-    ) -> Option<(Option<String>, serde_json::Map<String, serde_json::Value>)> {
+    pub fn verify(&self, token: &str) -> Option<Verified> {
         let set = self.current();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(known) = set.verified.get(&digest) {
+            return Some(known.as_ref().clone());
+        }
         let (payload, header) = jwt::decode_with_verifier_selector(token, |header| {
             Ok(header
                 .key_id()
@@ -421,10 +435,12 @@ impl Keys {
                 .map(|v| v.as_ref()))
         })
         .ok()?;
-        Some((
+        let verified = (
             header.token_type().map(str::to_owned),
             payload.claims_set().clone(),
-        ))
+        );
+        set.verified.insert(digest, Arc::new(verified.clone()));
+        Some(verified)
     }
 }
 
@@ -530,6 +546,7 @@ fn build(stored: &[signing_keys::SigningKey], kek: Option<&Kek>) -> Result<KeySe
         verifiers,
         jwks: Arc::new(jwks),
         stored_kids: sorted_kids(stored),
+        verified: quick_cache::sync::Cache::new(VERIFIED_CAPACITY),
     })
 }
 
@@ -613,6 +630,24 @@ mod tests {
             tampered.insert(tampered.len() - 3, 'A');
             assert!(keys.verify(&tampered).is_none(), "{alg:?}");
         }
+    }
+
+    #[test]
+    fn a_remembered_token_verifies_again_until_its_key_leaves_the_set() {
+        let stored = stored_keys();
+        let keys = keys_of(&stored);
+        let token = keys.sign(SigningAlg::ES256, "at+jwt", claims()).unwrap();
+        let first = keys.verify(&token).unwrap();
+        assert_eq!(keys.current().verified.len(), 1);
+        assert_eq!(keys.verify(&token).unwrap(), first, "answered from memory");
+        // A tampered copy is another digest: it is verified, and refused.
+        let mut tampered = token.clone();
+        tampered.insert(tampered.len() - 3, 'A');
+        assert!(keys.verify(&tampered).is_none());
+        // A set without the ES256 key (as after an emergency removal) remembers nothing.
+        let without: Vec<_> = stored.into_iter().filter(|k| k.alg != "ES256").collect();
+        *keys.set.write().unwrap() = Arc::new(build(&without, None).unwrap());
+        assert!(keys.verify(&token).is_none());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod client_assertion;
 mod client_auth;
 mod config;
 mod discovery;
+mod egress;
 mod end_session;
 mod error;
 mod grant;
@@ -40,12 +41,13 @@ use std::sync::Arc;
 use axum::{Router, routing::get};
 
 pub use authorize::{deny_consent, record_consent};
-pub use backchannel::{DeliveryCounts, deliver_due, http_client};
+pub use backchannel::{DeliveryCounts, deliver_due};
 pub use client::{
     AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource, ResetMode,
     SubjectType,
 };
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
+pub use egress::Reach;
 pub use end_session::{LogoutRefused, LogoutTarget};
 pub use error::ProtocolError;
 pub use key_encryption::Kek;

@@ -51,7 +51,9 @@ pub async fn current(
         return Ok(None);
     };
     let now = app.clock.now();
-    let Some(session) = sessions::find_open_by_digest(&app.db, &one_time::digest(secret)).await?
+    let digest = one_time::digest(secret);
+    let Some((session, account)) =
+        sessions::find_open_by_digest_with_account(&app.db, &digest).await?
     else {
         return Ok(None);
     };
@@ -66,10 +68,10 @@ pub async fn current(
         sessions::end_one(&app.db, session.id, now).await?;
         return Ok(None);
     }
-    let Some(account) = account_in_good_standing(app, &app.db, session.account_id).await? else {
+    if !is_in_good_standing(app, &account) {
         sessions::end_one(&app.db, session.id, now).await?;
         return Ok(None);
-    };
+    }
     // The idle clock is kept to the minute: a session used again within a minute of its
     // last recorded use costs no write (single sign-on hops between portals in seconds).
     if now - session.last_seen_at >= SEEN_RESOLUTION {

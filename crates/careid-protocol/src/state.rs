@@ -76,6 +76,8 @@ pub struct Protocol {
     pub(crate) client_jwks: crate::client_assertion::JwksCache,
     /// The installation's pairwise salt, read from the database when first needed.
     pub(crate) pairwise_salt: tokio::sync::OnceCell<String>,
+    /// The one way out for requests made on a client's behalf.
+    pub(crate) egress: crate::egress::Egress,
 }
 
 impl Protocol {
@@ -107,7 +109,8 @@ impl Protocol {
             keys,
             error_page,
             discovery,
-            client_jwks: crate::client_assertion::JwksCache::new(),
+            client_jwks: crate::client_assertion::JwksCache::default(),
+            egress: crate::egress::Egress::new(),
             pairwise_salt: tokio::sync::OnceCell::new(),
         }
     }

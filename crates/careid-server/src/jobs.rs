@@ -39,18 +39,11 @@ const LOGOUT_POLL: Duration = Duration::from_secs(1);
 /// [`LOGOUT_POLL`] until `stop` changes. Retries are due by the `Clock`, so the schedule
 /// follows the clock the server was given.
 pub async fn deliver_logouts(protocol: Arc<Protocol>, mut stop: watch::Receiver<bool>) {
-    let http = match careid_protocol::http_client() {
-        Ok(http) => http,
-        Err(err) => {
-            tracing::error!(%err, "no HTTP client for back-channel logout; none will be sent");
-            return;
-        }
-    };
     let mut ticker = tokio::time::interval(LOGOUT_POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticker.tick() => match careid_protocol::deliver_due(&protocol, &http).await {
+            _ = ticker.tick() => match careid_protocol::deliver_due(&protocol).await {
                 Ok(counts) if counts == careid_protocol::DeliveryCounts::default() => {}
                 Ok(counts) => tracing::info!(
                     delivered = counts.delivered,

@@ -193,7 +193,7 @@ pub async fn update_signed_in(
     id: i64,
     rehashed: Option<String>,
     now: OffsetDateTime,
-) -> Result<(), StoreError> {
+) -> Result<Option<Account>, StoreError> {
     let mut update = Entity::update_many()
         .col_expr(Column::FailedAttempts, Expr::value(0))
         .col_expr(Column::Lockouts, Expr::value(0))
@@ -206,8 +206,12 @@ pub async fn update_signed_in(
     if let Some(hash) = rehashed {
         update = update.col_expr(Column::PasswordHash, Expr::value(hash));
     }
-    update.filter(Column::Id.eq(id)).exec(db).await?;
-    Ok(())
+    // The account as it now stands comes back with the write, not from a second read.
+    let mut updated = update
+        .filter(Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await?;
+    Ok(updated.pop())
 }
 
 /// Records a failed password: the new counters as the lockout policy computed them.

@@ -64,6 +64,21 @@ pub async fn take_first_use(
     }
 }
 
+/// Whether `client_id`'s `jti` is recorded from an assertion still valid at `now`: a
+/// replay. A plain read, to refuse a replay before any work; [`take_first_use`] is what
+/// decides under concurrency.
+pub async fn is_recorded(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    jti: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let found = Entity::find_by_id((client_id.to_owned(), jti.to_owned()))
+        .one(db)
+        .await?;
+    Ok(found.is_some_and(|row| row.expires_at > now))
+}
+
 /// Forgets the `jti`s of assertions that have expired by `now`.
 pub async fn delete_expired(
     db: &impl ConnectionTrait,

@@ -32,7 +32,20 @@ pub(crate) mod entity {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "crate::accounts::entity::Entity",
+            from = "Column::AccountId",
+            to = "crate::accounts::entity::Column::Id"
+        )]
+        Account,
+    }
+
+    impl Related<crate::accounts::entity::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Account.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }
@@ -94,6 +107,22 @@ pub async fn find_open_by_digest(
         .filter(Column::EndedAt.is_null())
         .one(db)
         .await?)
+}
+
+/// [`find_open_by_digest`] with the session's account, in one statement: every
+/// request that carries the cookie needs both (the account's standing decides whether
+/// the session still counts). `None` also when the account is gone.
+pub async fn find_open_by_digest_with_account(
+    db: &impl ConnectionTrait,
+    digest: &str,
+) -> Result<Option<(Session, crate::accounts::Account)>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::Digest.eq(digest))
+        .filter(Column::EndedAt.is_null())
+        .find_also_related(crate::accounts::entity::Entity)
+        .one(db)
+        .await?
+        .and_then(|(session, account)| Some((session, account?))))
 }
 
 /// The open session with this public id.
@@ -293,6 +322,23 @@ mod tests {
                 .map(|(c, s)| (c.to_owned(), s.to_owned()))
         );
         assert!(find_clients(&db, "s3").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_open_session_comes_with_its_own_account_and_an_ended_one_not_at_all() {
+        let db = fresh().await;
+        let now = datetime!(2026-01-05 09:00 UTC);
+        session(&db, "s1", 1, now).await;
+        let theirs = session(&db, "s2", 2, now).await;
+        let (found, account) = find_open_by_digest_with_account(&db, "digest-s2")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.sid.as_str(), account.id), ("s2", 2));
+        assert_eq!(account.email, "bo@clinic.example");
+        end_one(&db, theirs.id, now).await.unwrap();
+        let ended = find_open_by_digest_with_account(&db, "digest-s2").await;
+        assert!(ended.unwrap().is_none());
     }
 
     /// A database with accounts 1 and 2.

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::{
     AccessTokenAlg, Client, ProtocolError, SigningAlg,
     client::{InlineJwks, is_https_or_loopback},
+    egress::{self, Reach},
     scope,
 };
 
@@ -101,6 +102,17 @@ fn check_redirect_uri(key: &str, uri: &str) -> Result<(), ProtocolError> {
     Ok(())
 }
 
+/// Checks an address careid itself will send requests to (`jwks_uri`,
+/// `backchannel_logout_uri`): https on port 443, not naming a loopback, private or
+/// other special address. A registered client never gets `allow_private_network`, so
+/// what the outbound policy would refuse at each request is refused here, early. The
+/// resolved addresses are checked again at each request (DNS can change).
+fn check_fetched_uri(key: &str, uri: &str) -> Result<(), ProtocolError> {
+    egress::check_url(uri, Reach::PublicOnly)
+        .map(drop)
+        .map_err(|refusal| client_metadata(format!("{key}: {} {refusal}", quoted(uri))))
+}
+
 /// Checks a web page or image address the consent page may show.
 fn check_page_uri(key: &str, uri: &Option<String>) -> Result<(), ProtocolError> {
     let Some(uri) = uri else { return Ok(()) };
@@ -192,13 +204,8 @@ impl Metadata {
         if let Some(jwks) = &self.jwks {
             InlineJwks::from_value(jwks.clone()).map_err(client_metadata)?;
         }
-        if let Some(uri) = &self.jwks_uri
-            && !url::Url::parse(uri).is_ok_and(|u| is_https_or_loopback(&u))
-        {
-            return Err(client_metadata(format!(
-                "jwks_uri: {} must be an https URL (http only on 127.0.0.1, [::1] or localhost)",
-                quoted(uri)
-            )));
+        if let Some(uri) = &self.jwks_uri {
+            check_fetched_uri("jwks_uri", uri)?;
         }
         // RFC 7523 §2.2 and OIDC Core §9: the assertion is checked with the client's
         // public keys, so a private_key_jwt client must say where they are.
@@ -296,8 +303,7 @@ impl Metadata {
         self.access_token_signed_response_alg = Some(access_token_alg.as_str().to_owned());
         self.scope = Some(scopes.join(" "));
         if let Some(uri) = &self.backchannel_logout_uri {
-            check_redirect_uri("backchannel_logout_uri", uri)
-                .map_err(|err| client_metadata(err.to_string()))?;
+            check_fetched_uri("backchannel_logout_uri", uri)?;
             let client = self
                 .to_client("check", None)
                 .map_err(|err| client_metadata(err.to_string()))?;
@@ -348,6 +354,8 @@ impl Metadata {
             "jwks": self.jwks,
             "jwks_uri": self.jwks_uri,
             "subject_type": self.subject_type.as_deref().unwrap_or("public"),
+            // Only a client file may let careid into private networks.
+            "allow_private_network": false,
         });
         if let Some(digest) = secret_digest {
             client["secret"] = json!(format!("sha256:{digest}"));
@@ -583,7 +591,6 @@ mod tests {
         for keys in [
             json!({"jwks": public_jwks()}),
             json!({"jwks_uri": "https://app.example/jwks"}),
-            json!({"jwks_uri": "http://127.0.0.1:9000/jwks"}),
         ] {
             let mut request =
                 json!({"redirect_uris": [uri], "token_endpoint_auth_method": "private_key_jwt"});
@@ -600,6 +607,56 @@ mod tests {
             assert!(client.key_source().is_some());
             assert!(client.problems().is_empty(), "{:?}", client.problems());
         }
+    }
+
+    #[test]
+    fn addresses_careid_sends_requests_to_must_be_public_https_on_port_443() {
+        let uri = "https://app.example/cb";
+        for (key, bad, says) in [
+            ("jwks_uri", "http://127.0.0.1:9000/jwks", "must use https"),
+            ("jwks_uri", "https://app.example:8443/jwks", "443"),
+            ("jwks_uri", "https://127.0.0.1/jwks", "loopback"),
+            ("jwks_uri", "https://[::ffff:10.0.0.1]/jwks", "private"),
+            ("jwks_uri", "https://169.254.169.254/jwks", "metadata"),
+            ("jwks_uri", "https://localhost/jwks", "localhost"),
+            (
+                "backchannel_logout_uri",
+                "http://127.0.0.1:9000/logout",
+                "https",
+            ),
+            (
+                "backchannel_logout_uri",
+                "https://127.0.0.1/logout",
+                "loopback",
+            ),
+            (
+                "backchannel_logout_uri",
+                "https://app.example:444/logout",
+                "443",
+            ),
+        ] {
+            let mut request = json!({"redirect_uris": [uri, "http://127.0.0.1:9000/cb"], "token_endpoint_auth_method": "private_key_jwt"});
+            if key == "backchannel_logout_uri" {
+                request["jwks_uri"] = json!("https://app.example/jwks");
+            }
+            request[key] = json!(bad);
+            let (error, why) = error_of(request);
+            assert_eq!(error, "invalid_client_metadata", "{bad}");
+            assert!(why.starts_with(key) && why.contains(says), "{bad}: {why}");
+            assert!(!why.contains('"'), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_registration_cannot_allow_itself_into_private_networks() {
+        let request = json!({
+            "redirect_uris": ["https://app.example/cb"],
+            "allow_private_network": true,
+        });
+        let valid = metadata(request).validated().unwrap();
+        let client = valid.to_client("c", Some(&"0".repeat(64))).unwrap();
+        assert!(!client.allow_private_network);
+        assert_eq!(client.reach(), crate::egress::Reach::PublicOnly);
     }
 
     #[test]
