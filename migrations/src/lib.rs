@@ -11,6 +11,7 @@ mod m0005_client_assertions;
 mod m0006_session_endings;
 mod m0007_install_secrets;
 mod m0008_pending_request_address;
+mod m0009_registration_tokens_and_pairwise;
 
 /// Every careid migration, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_session_endings::Migration),
             Box::new(m0007_install_secrets::Migration),
             Box::new(m0008_pending_request_address::Migration),
+            Box::new(m0009_registration_tokens_and_pairwise::Migration),
         ]
     }
 }

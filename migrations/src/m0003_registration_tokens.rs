@@ -1,5 +1,5 @@
 //! Initial access tokens for dynamic client registration (RFC 7591 §3) made by
-//! `careid client token`: only their SHA-256 digests.
+//! `careid registration token issue`: only their SHA-256 digests.
 
 use sea_orm_migration::{prelude::*, schema::*};
 

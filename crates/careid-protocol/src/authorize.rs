@@ -10,17 +10,17 @@ use axum::{
     body::Bytes,
     extract::{Query, RawQuery, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use careid_policy::one_time;
-use careid_store::{authorization_requests, codes, consents, profiles};
+use careid_store::{audit, authorization_requests, codes, consents, profiles};
 use serde::Deserialize;
 use time::Duration;
 
 use crate::{
-    ClientAddress, GrantType, Protocol, ProtocolError,
+    ClientAddress, GrantType, PersonActed, Protocol, ProtocolError,
     grant::Grant,
-    params,
+    leave, params,
     pending::{self, StoredRequest},
     pkce, scope,
     session::{self, LiveSession},
@@ -152,11 +152,15 @@ impl Params {
     }
 }
 
-/// Where errors go once the client and redirect URI are trusted.
+/// Where errors go once the client and redirect URI are checked.
 struct Reply<'a> {
     app: &'a Protocol,
+    client: Arc<crate::Client>,
     redirect_uri: String,
     state: Option<String>,
+    /// Whether the person acted on a careid page in this request: a third-party client
+    /// gets its errors by redirect only then ([`crate::leave`]).
+    acted: PersonActed,
 }
 
 impl Reply<'_> {
@@ -166,13 +170,26 @@ impl Reply<'_> {
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
-        redirect_to_client(self.app, &self.redirect_uri, &pairs)
+        redirect_to_client(
+            self.app,
+            &self.client,
+            &self.redirect_uri,
+            &pairs,
+            self.acted,
+        )
     }
 }
 
-/// A 303 to the client's redirect URI with `pairs` and `iss` (RFC 9207) added to its
-/// query. 303 so a POSTed form is never re-sent (RFC 9700 §4.12).
-fn redirect_to_client(app: &Protocol, redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+/// Sends the browser to the client's redirect URI with `pairs` and `iss` (RFC 9207)
+/// added to its query: a 303 (so a POSTed form is never re-sent, RFC 9700 §4.12), or,
+/// for a third-party client the person has not acted for, the page naming it.
+fn redirect_to_client(
+    app: &Protocol,
+    client: &crate::Client,
+    redirect_uri: &str,
+    pairs: &[(&str, &str)],
+    acted: PersonActed,
+) -> Response {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
         return internal_page(
             app,
@@ -188,18 +205,7 @@ fn redirect_to_client(app: &Protocol, redirect_uri: &str, pairs: &[(&str, &str)]
         }
         query.append_pair("iss", &app.issuer);
     }
-    see_other(url.as_str())
-}
-
-fn see_other(location: &str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, location),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-    )
-        .into_response()
+    leave::to_client(app, client, url.as_str(), acted, None)
 }
 
 async fn start(
@@ -243,6 +249,8 @@ async fn start(
     };
     let reply = Reply {
         app,
+        client: client.clone(),
+        acted: PersonActed::No,
         redirect_uri: redirect_uri.to_owned(),
         // An over-long state is refused below and not echoed back.
         state: params
@@ -400,10 +408,12 @@ pub(crate) fn validate(client: &crate::Client, params: &Params) -> Result<Stored
 
     let code_challenge = params.get("code_challenge").map(str::to_owned);
     let code_challenge_method = match (&code_challenge, params.get("code_challenge_method")) {
-        (None, None) if client.is_public() => {
+        // RFC 9700 §2.1.1: PKCE also guards a confidential client's codes against
+        // injection, so every client needs it unless its file says `require_pkce = false`.
+        (None, None) if client.needs_pkce() => {
             return Err((
                 "invalid_request",
-                "PKCE (code_challenge) is required for public clients",
+                "PKCE (code_challenge with code_challenge_method S256) is required for this client",
             ));
         }
         (None, None) => None,
@@ -479,8 +489,13 @@ async fn decide(
     let Some(client) = app.find_client(&request.client_id).await? else {
         return Ok(expired_page(app));
     };
+    // A stored request is finished here after a careid page, but the link to
+    // `/authorize/continue` may have come from anywhere: an error still counts as
+    // unasked-for. A code needs consent to this client, given now or before.
     let reply = Reply {
         app,
+        client: client.clone(),
+        acted: PersonActed::No,
         redirect_uri: request.redirect_uri.clone(),
         state: request.state.clone(),
     };
@@ -498,7 +513,7 @@ async fn decide(
             return Ok(reply.error("login_required", "the person is not signed in"));
         }
         slot.keep(app, &request).await?;
-        return Ok(see_other(&format!("/sign-in?request={id}")));
+        return Ok(leave::see_other(&format!("/sign-in?request={id}")));
     };
 
     let profiles = profiles::find_for_account(&app.db, live.account.id).await?;
@@ -524,7 +539,7 @@ async fn decide(
         }
         (None, _) => {
             slot.keep(app, &request).await?;
-            return Ok(see_other(&format!("/select-profile?request={id}")));
+            return Ok(leave::see_other(&format!("/select-profile?request={id}")));
         }
     };
 
@@ -545,7 +560,7 @@ async fn decide(
                 ));
             }
             slot.keep(app, &request).await?;
-            return Ok(see_other(&format!("/consent?request={id}")));
+            return Ok(leave::see_other(&format!("/consent?request={id}")));
         }
     }
 
@@ -553,7 +568,7 @@ async fn decide(
     let grant = Grant {
         account_id: live.account.id,
         profile_id: profile.id,
-        subject: profile.subject.clone(),
+        subject: crate::subject::issue(app, &client, profile).await?,
         client_id: client.client_id.clone(),
         scope: request.scope.clone(),
         redirect_uri: Some(request.redirect_uri.clone()),
@@ -580,12 +595,19 @@ async fn decide(
     if let Some(state) = &request.state {
         pairs.push(("state", state));
     }
-    Ok(redirect_to_client(app, &request.redirect_uri, &pairs))
+    Ok(redirect_to_client(
+        app,
+        &client,
+        &request.redirect_uri,
+        &pairs,
+        PersonActed::Yes,
+    ))
 }
 
 /// The person allowed the client on the consent page: remembers the request's scopes
-/// for `profile_id` (added to what was granted before) and marks the request so that
-/// `prompt=consent` is satisfied. `false` if the request expired.
+/// for `profile_id` (added to what was granted before), marks the request so that
+/// `prompt=consent` is satisfied, and records `consent_granted` in the audit trail, in
+/// one transaction. `false` if the request expired.
 pub async fn record_consent(
     app: &Protocol,
     request_id: &str,
@@ -593,6 +615,11 @@ pub async fn record_consent(
 ) -> Result<bool, ProtocolError> {
     let Some(mut request) = pending::load(app, request_id).await? else {
         return Ok(false);
+    };
+    let Some(profile) = profiles::find_by_id(&app.db, profile_id).await? else {
+        return Err(ProtocolError::Internal(format!(
+            "profile {profile_id} is gone"
+        )));
     };
     let now = app.clock.now();
     // The grant and the request that carries it change together or not at all.
@@ -614,6 +641,14 @@ pub async fn record_consent(
         now,
     )
     .await?;
+    let granted_event = audit::NewEvent {
+        kind: "consent_granted",
+        account_id: Some(profile.account_id),
+        client_id: Some(request.client_id.clone()),
+        ip: None,
+        detail: serde_json::json!({ "profile_id": profile_id, "scope": request.scope }),
+    };
+    audit::insert_event(&txn, granted_event, now).await?;
     request.consent_given = true;
     let json =
         serde_json::to_value(&request).map_err(|e| ProtocolError::Internal(e.to_string()))?;
@@ -632,20 +667,35 @@ pub async fn record_consent(
     Ok(true)
 }
 
-/// The person refused the client on the consent page: the request ends and the browser
-/// goes back to the client with `error=access_denied` (RFC 6749 §4.1.2.1). An expired
-/// request gets the error page, since its redirect URI can no longer be trusted.
-pub async fn deny_consent(app: &Protocol, request_id: &str) -> Response {
+/// The person (`account_id`) refused the client on the consent page: the request ends,
+/// `consent_denied` is recorded in the audit trail, and the browser goes back to the
+/// client with `error=access_denied` (RFC 6749 §4.1.2.1). An expired request gets the
+/// error page, since its redirect URI can no longer be trusted.
+pub async fn deny_consent(app: &Protocol, request_id: &str, account_id: i64) -> Response {
     let outcome = async {
         let Some(request) = pending::load(app, request_id).await? else {
             return Ok(expired_page(app));
         };
-        if app.find_client(&request.client_id).await?.is_none() {
+        let Some(client) = app.find_client(&request.client_id).await? else {
             return Ok(expired_page(app));
-        }
-        authorization_requests::delete_request(&app.db, request_id).await?;
+        };
+        let now = app.clock.now();
+        let txn = app.db.begin().await?;
+        authorization_requests::delete_request(&txn, request_id).await?;
+        let denied = audit::NewEvent {
+            kind: "consent_denied",
+            account_id: Some(account_id),
+            client_id: Some(request.client_id.clone()),
+            ip: None,
+            detail: serde_json::json!({ "scope": request.scope }),
+        };
+        audit::insert_event(&txn, denied, now).await?;
+        txn.commit().await?;
         let reply = Reply {
             app,
+            client,
+            // The person pressed "Deny" on careid's consent page.
+            acted: PersonActed::Yes,
             redirect_uri: request.redirect_uri,
             state: request.state,
         };

@@ -278,6 +278,42 @@ pub struct Client {
     /// addresses. Only a client file can set it; a registered client never has it.
     #[serde(default)]
     pub allow_private_network: bool,
+    /// Whether the client must send a PKCE challenge (S256) with every authorization
+    /// request, confidential or not (RFC 9700 §2.1.1). On unless the file says
+    /// `require_pkce = false`; a public client needs PKCE whatever this says.
+    #[serde(default = "default_require_pkce")]
+    pub require_pkce: bool,
+    /// Which `sub` the client sees (OIDC Core §8): the profile's own subject, or one
+    /// derived for the client's sector so that two apps cannot match their records.
+    #[serde(default)]
+    pub subject_type: SubjectType,
+    /// Registered over HTTP (RFC 7591) by a third party rather than defined in a client
+    /// file by the operator. careid only redirects to such a client's URIs after the
+    /// person has acted on a careid page in the same request (RFC 9700 §4.11.2); it is
+    /// never read from a file.
+    #[serde(skip)]
+    pub dynamically_registered: bool,
+}
+
+/// The kind of subject identifier a client receives (OIDC Core §8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectType {
+    /// The same `sub` for every client.
+    #[default]
+    Public,
+    /// A `sub` derived per sector identifier (§8.1).
+    Pairwise,
+}
+
+impl SubjectType {
+    /// The registered name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
 }
 
 /// How a self-service password reset proceeds for a client's people.
@@ -304,6 +340,9 @@ fn default_theme() -> String {
 fn default_sign_in_methods() -> Vec<String> {
     vec!["password".into()]
 }
+fn default_require_pkce() -> bool {
+    true
+}
 fn default_scopes() -> Vec<String> {
     ["openid", "profile", "email", "offline_access"]
         .map(String::from)
@@ -319,6 +358,24 @@ impl Client {
     /// A public client has no secret and must use PKCE.
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == AuthMethod::None
+    }
+
+    /// Whether an authorization request of this client needs a PKCE challenge: always
+    /// for a public client, and for a confidential one unless its file turned it off.
+    pub fn needs_pkce(&self) -> bool {
+        self.is_public() || self.require_pkce
+    }
+
+    /// The host whose redirect URIs make up the client's sector (OIDC Core §8.1): the
+    /// one host of its redirect URIs. `None` when they name several hosts (or none),
+    /// which would need a `sector_identifier_uri`, and careid fetches none.
+    pub fn sector_identifier(&self) -> Option<String> {
+        let mut hosts = self
+            .redirect_uris
+            .iter()
+            .filter_map(|uri| url::Url::parse(uri).ok()?.host_str().map(str::to_owned));
+        let first = hosts.next()?;
+        hosts.all(|host| host == first).then_some(first)
     }
 
     /// Where the client's assertion keys are: `None` unless exactly one of `jwks` and
@@ -456,6 +513,12 @@ impl Client {
             && let Some(problem) = self.egress_problem(uri)
         {
             problems.push(("jwks_uri", problem));
+        }
+        if self.subject_type == SubjectType::Pairwise && self.sector_identifier().is_none() {
+            problems.push((
+                "subject_type",
+                "pairwise subjects need redirect URIs on one host (careid does not fetch a sector_identifier_uri)".into(),
+            ));
         }
         problems
     }

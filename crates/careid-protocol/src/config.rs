@@ -52,7 +52,8 @@ pub enum RegistrationMode {
     /// third-party and get a consent page).
     Open,
     /// A registration needs an initial access token (RFC 7591 §3): a `sha256:<hex>`
-    /// digest from `initial_access_tokens` or one made by `careid client token`.
+    /// digest from `initial_access_tokens` or one made by `careid registration token
+    /// issue`.
     #[default]
     Token,
     /// No dynamic registration.

@@ -53,7 +53,7 @@ pub(crate) fn document(issuer: &str, registration: RegistrationMode) -> Vec<u8> 
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": id_token_algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": assertion_algs,

@@ -6,7 +6,14 @@
 //! The session ends without asking only when an ID token careid issued names this very
 //! session (`sid`), or when there is no live session to protect; otherwise a link alone
 //! could sign people out, so the person confirms. A `post_logout_redirect_uri` that is
-//! not registered for the client gets an error page and never a redirect (§3).
+//! not registered for the client gets an error page and never a redirect (§3). One of a
+//! client registered over HTTP is followed at once only after the person confirmed;
+//! otherwise careid shows a page naming it (`leave`), so that nobody can use careid to
+//! bounce people to an address of their choosing.
+//!
+//! An ID token carries personal claims, so `id_token_hint` never goes into a URL: a
+//! POST that must come back by GET (below) leaves the hint behind, and the person
+//! confirms instead.
 
 use std::sync::Arc;
 
@@ -14,14 +21,14 @@ use axum::{
     body::Bytes,
     extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use careid_policy::is_session_live;
 use careid_store::StoreError;
 use serde_json::Value;
 use url::form_urlencoded;
 
-use crate::{Client, Protocol, form::Form, logout};
+use crate::{Client, PersonActed, Protocol, form::Form, leave, logout};
 
 /// Where the browser goes after signing out, checked against the client's
 /// registration. Also carried through the sign-out page's confirmation form.
@@ -129,6 +136,25 @@ impl LogoutTarget {
         url.into()
     }
 
+    /// Sends the browser where [`Self::location`] says, with `cookie` (the one that
+    /// removes the session cookie) set: a 303, except that a third-party client's
+    /// address the person did not confirm on careid's sign-out page gets the page that
+    /// names it instead.
+    pub fn leave(
+        target: Option<&Self>,
+        app: &Protocol,
+        acted: PersonActed,
+        cookie: Option<HeaderValue>,
+    ) -> Response {
+        let location = Self::location(target);
+        match target {
+            Some(target) if target.post_logout_redirect_uri.is_some() => {
+                leave::to_client(app, &target.client, &location, acted, cookie)
+            }
+            _ => see_other(&location, cookie),
+        }
+    }
+
     /// The sign-out page's URL with this target in its query.
     fn confirmation_url(target: Option<&Self>) -> String {
         let Some(target) = target else {
@@ -168,12 +194,47 @@ pub async fn end_post(
     // with a cross-site POST. Without the cookie careid cannot see the session, so the
     // browser comes back by GET, a top-level navigation that does carry it.
     if crate::session::secret(&app, &headers).is_none() {
-        let query: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form_urlencoded::parse(&body))
-            .finish();
-        return see_other(&format!("/end_session?{query}"), None);
+        return match without_hint(&app, &body) {
+            Ok(query) => see_other(&format!("/end_session?{query}"), None),
+            Err(why) => refused(&app, why),
+        };
     }
     end(&app, &headers, &body).await
+}
+
+/// The query of the GET that a cookie-less POST comes back by: the form's parameters
+/// without `id_token_hint`, which holds personal claims and must not land in browser
+/// history, logs or `Referer` headers. The hint is checked here; what it said of the
+/// client goes on as `client_id`, and without it the person confirms the sign-out.
+fn without_hint(app: &Protocol, body: &[u8]) -> Result<String, LogoutRefused> {
+    let params = Form::parse(body).map_err(|_| LogoutRefused::Malformed)?;
+    let audience = match params.get("id_token_hint") {
+        Some(token) => Some(
+            read_hint(app, token)
+                .ok_or(LogoutRefused::BadHint)?
+                .audience,
+        ),
+        None => None,
+    };
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    match (params.get("client_id"), audience.as_deref()) {
+        (Some(id), Some(audience)) if id != audience => return Err(LogoutRefused::BadHint),
+        (Some(id), _) | (None, Some(id)) => {
+            query.append_pair("client_id", id);
+        }
+        (None, None) => {}
+    }
+    for name in [
+        "post_logout_redirect_uri",
+        "state",
+        "ui_locales",
+        "logout_hint",
+    ] {
+        if let Some(value) = params.get(name) {
+            query.append_pair(name, value);
+        }
+    }
+    Ok(query.finish())
 }
 
 /// What a verified `id_token_hint` says.
@@ -264,7 +325,12 @@ async fn decide(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Result<Respo
 
     let Some(open) = logout::browser_session(app, headers).await? else {
         // Nothing to end in this browser. A hint never ends a session elsewhere.
-        return Ok(see_other(&LogoutTarget::location(target.as_ref()), None));
+        return Ok(LogoutTarget::leave(
+            target.as_ref(),
+            app,
+            PersonActed::No,
+            None,
+        ));
     };
     let is_live = is_session_live(
         open.created_at,
@@ -282,10 +348,15 @@ async fn decide(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Result<Respo
             None,
         ));
     }
-    logout::end(app, &open).await?;
+    let how = logout::SignOut::EndSession {
+        client_id: target.as_ref().map(|t| t.client.client_id.as_str()),
+    };
+    logout::sign_out(app, &open, how).await?;
     let cookie = crate::session::clear_cookie(app.secure_cookies());
-    Ok(see_other(
-        &LogoutTarget::location(target.as_ref()),
+    Ok(LogoutTarget::leave(
+        target.as_ref(),
+        app,
+        PersonActed::No,
         Some(cookie),
     ))
 }
@@ -297,14 +368,9 @@ fn refused(app: &Protocol, why: LogoutRefused) -> Response {
 
 /// A 303 (a POSTed logout is never re-sent), `no-store`, with the cookie to clear.
 fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        headers.insert(header::LOCATION, value);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response = leave::see_other(location);
     if let Some(cookie) = cookie {
-        headers.insert(header::SET_COOKIE, cookie);
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
 }

@@ -16,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::one_time;
-use careid_store::{profiles::ProfileKey, refresh_tokens};
+use careid_store::refresh_tokens;
 use serde_json::{Map, Value, json};
 
 use crate::{
@@ -77,8 +77,7 @@ async fn access(
             .get("sub")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let person = session::person_in_good_standing(app, &app.db, ProfileKey::Subject(subject));
-        if person.await?.is_none() {
+        if crate::subject::find_person(app, subject).await?.is_none() {
             return Ok(None);
         }
     }

@@ -27,6 +27,7 @@ mod introspect;
 mod jwks;
 mod key_encryption;
 mod keys;
+mod leave;
 mod logout;
 mod params;
 mod pending;
@@ -37,6 +38,7 @@ mod revoke;
 mod scope;
 pub mod session;
 mod state;
+mod subject;
 mod token;
 mod token_kind;
 mod tokens;
@@ -50,6 +52,7 @@ pub use authorize::{deny_consent, record_consent};
 pub use backchannel::{DeliveryCounts, deliver_due};
 pub use client::{
     AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource, ResetMode,
+    SubjectType,
 };
 pub use client_address::{ClientAddress, KnowsProxies, TrustedProxies};
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
@@ -58,7 +61,8 @@ pub use end_session::{LogoutRefused, LogoutTarget};
 pub use error::ProtocolError;
 pub use key_encryption::Kek;
 pub use keys::{AccessTokenAlg, KeyInfo, Keys, SigningAlg};
-pub use logout::{browser_session, end_browser_session};
+pub use leave::{Leaving, PersonActed};
+pub use logout::{browser_session, end_browser_session, sign_out_browser};
 pub use pending::{PendingRequest, find_pending};
 pub use rate_limit::{
     AccountLimits, AddressLimit, Bucket, ClientLimits, Limit, RateLimitConfig, RateLimited,

@@ -9,11 +9,44 @@
 use axum::http::{HeaderMap, HeaderValue};
 use careid_policy::one_time;
 use careid_store::{
-    StoreError,
-    sessions::{self, Session},
+    StoreError, audit,
+    sessions::{self, Ending, Session},
 };
+use serde_json::json;
 
 use crate::{Protocol, ProtocolError, session};
+
+/// Who ended a session from the browser, as the audit trail records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignOut<'a> {
+    /// The person pressed "Sign out" on careid's page, perhaps for a client.
+    Page {
+        /// The client that sent them there, if one did.
+        client_id: Option<&'a str>,
+    },
+    /// RP-initiated logout (`/end_session`) ended it without asking.
+    EndSession {
+        /// The client that asked, if it said.
+        client_id: Option<&'a str>,
+    },
+}
+
+impl SignOut<'_> {
+    fn via(self) -> &'static str {
+        match self {
+            Self::Page { .. } => "sign_out_page",
+            Self::EndSession { .. } => "end_session",
+        }
+    }
+
+    fn client_id(self) -> Option<String> {
+        match self {
+            Self::Page { client_id } | Self::EndSession { client_id } => {
+                client_id.map(str::to_owned)
+            }
+        }
+    }
+}
 
 /// The open session the request's cookie names, live or not (an idle session that was
 /// never closed still has clients to tell).
@@ -32,6 +65,39 @@ pub async fn browser_session(
 pub async fn end(app: &Protocol, ended: &Session) -> Result<(), StoreError> {
     sessions::end_one(&app.db, ended.id, app.clock.now()).await?;
     Ok(())
+}
+
+/// Ends `ended` because the person signed out (`how`), and records `signed_out` in the
+/// audit trail in the same transaction, like every other account event.
+pub async fn sign_out(app: &Protocol, ended: &Session, how: SignOut<'_>) -> Result<(), StoreError> {
+    let now = app.clock.now();
+    let txn = app.db.begin().await?;
+    let closed = sessions::end_sessions(&txn, Ending::Session(ended.id), now).await?;
+    if !closed.is_empty() {
+        let event = audit::NewEvent {
+            kind: "signed_out",
+            account_id: Some(ended.account_id),
+            client_id: how.client_id(),
+            ip: None,
+            detail: json!({ "via": how.via(), "sid": ended.sid }),
+        };
+        audit::insert_event(&txn, event, now).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Signs out the session the request's cookie names, if any (the sign-out page), and
+/// returns the `Set-Cookie` value that removes the cookie.
+pub async fn sign_out_browser(
+    app: &Protocol,
+    headers: &HeaderMap,
+    client_id: Option<&str>,
+) -> Result<HeaderValue, ProtocolError> {
+    if let Some(open) = browser_session(app, headers).await? {
+        sign_out(app, &open, SignOut::Page { client_id }).await?;
+    }
+    Ok(session::clear_cookie(app.secure_cookies()))
 }
 
 /// Ends the session the request's cookie names, if any, and returns the `Set-Cookie`

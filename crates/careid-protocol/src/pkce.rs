@@ -12,16 +12,13 @@ pub fn is_well_formed(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// Whether `verifier` answers `challenge` under `method` (`S256` or `plain`).
+/// Whether `verifier` answers `challenge` under `method`. Only `S256` answers: /authorize
+/// refuses `plain` (RFC 9700 §2.1.1), so a code never carries it.
 pub fn verify(method: &str, challenge: &str, verifier: &str) -> bool {
-    if !is_well_formed(verifier) {
+    if !is_well_formed(verifier) || method != "S256" {
         return false;
     }
-    let computed = match method {
-        "S256" => URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
-        "plain" => verifier.to_owned(),
-        _ => return false,
-    };
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
@@ -42,6 +39,10 @@ mod tests {
     fn a_wrong_verifier_or_method_fails() {
         assert!(!verify("S256", CHALLENGE, &VERIFIER.replace('d', "e")));
         assert!(!verify("plain", CHALLENGE, VERIFIER));
+        assert!(
+            !verify("plain", VERIFIER, VERIFIER),
+            "plain is never accepted"
+        );
         assert!(!verify("S512", CHALLENGE, VERIFIER));
     }
 

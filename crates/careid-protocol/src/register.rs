@@ -5,6 +5,7 @@
 //! Registered clients are third-party: they always get the consent page. Only SHA-256
 //! digests of their secrets and registration access tokens are stored.
 
+mod imitation;
 mod metadata;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub async fn create(
         RegistrationMode::Token => check_initial_access_token(&app, &headers).await?,
     }
     let metadata = parse(&headers, &body)?.validated()?;
+    check_name(&app, &metadata)?;
     let client_id = one_time::new_token();
     let secret = metadata.is_confidential().then(one_time::new_token);
     let secret_digest = secret.as_deref().map(one_time::digest);
@@ -115,6 +117,7 @@ pub async fn update(
         }
     }
     let metadata = parse(&headers, &body)?.validated()?;
+    check_name(&app, &metadata)?;
     let mut new_secret = None;
     let secret_digest = match (&stored.secret_digest, metadata.is_confidential()) {
         (_, false) => None,
@@ -174,6 +177,27 @@ pub fn registered_client(stored: &clients::StoredClient) -> Result<Client, serde
     metadata.to_client(&stored.id, stored.secret_digest.as_deref())
 }
 
+/// Refuses a `client_name` that imitates careid's or a client file's name: people
+/// trust the practice's own applications, and a registered app must not borrow that.
+fn check_name(app: &Protocol, metadata: &Metadata) -> Result<(), ProtocolError> {
+    let Some(name) = &metadata.client_name else {
+        return Ok(());
+    };
+    let files = app.clients.snapshot();
+    let protected = files
+        .values()
+        .map(|client| client.name.as_str())
+        .chain(["careid"]);
+    for own in protected {
+        if imitation::imitates(name, own) {
+            return Err(ProtocolError::InvalidClientMetadata(format!(
+                "client_name: '{own}' is the name of one of this practice's applications; choose a name of your own"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn client_metadata_error(why: &str) -> ProtocolError {
     ProtocolError::InvalidClientMetadata(why.to_owned())
 }
@@ -209,7 +233,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Mode `token`: the request must carry an initial access token (RFC 7591 §3) whose
-/// digest is configured or was made by `careid client token`.
+/// digest is configured or was made by `careid registration token issue`, unexpired and
+/// not revoked. A refusal is audited, so token guessing shows in the audit trail.
 async fn check_initial_access_token(
     app: &Protocol,
     headers: &HeaderMap,
@@ -226,36 +251,59 @@ async fn check_initial_access_token(
     for expected in &configured {
         is_configured |= bool::from(expected.as_bytes().ct_eq(digest.as_bytes()));
     }
-    if is_configured || registration_tokens::exists(&app.db, &digest).await? {
-        Ok(())
-    } else {
-        Err(ProtocolError::InvalidToken(
-            "the initial access token is not valid",
-        ))
+    let now = app.clock.now();
+    if is_configured || registration_tokens::is_usable(&app.db, &digest, now).await? {
+        return Ok(());
     }
+    refused(app, "initial_access_token_refused", None).await;
+    Err(ProtocolError::InvalidToken(
+        "the initial access token is not valid, expired or revoked",
+    ))
 }
 
 /// The stored client, if the request carries its registration access token. An unknown
-/// client and a wrong token answer alike (RFC 7592 §2: 401, no hint which).
+/// client and a wrong token answer alike (RFC 7592 §2: 401, no hint which); a wrong
+/// token is audited with the client it named.
 async fn authorized(
     app: &Protocol,
     headers: &HeaderMap,
     client_id: &str,
 ) -> Result<clients::StoredClient, ProtocolError> {
-    let refused = ProtocolError::InvalidToken("the registration access token is not valid");
-    let token = bearer(headers).ok_or(ProtocolError::InvalidToken(
-        "the registration access token is required",
-    ))?;
-    let stored =
-        clients::find_by_id(&app.db, client_id)
-            .await?
-            .ok_or(ProtocolError::InvalidToken(
-                "the registration access token is not valid",
-            ))?;
+    let refusal = ProtocolError::InvalidToken("the registration access token is not valid");
+    let Some(token) = bearer(headers) else {
+        refused(app, "registration_access_token_refused", Some(client_id)).await;
+        return Err(ProtocolError::InvalidToken(
+            "the registration access token is required",
+        ));
+    };
+    let stored = clients::find_by_id(&app.db, client_id).await?;
     let presented = one_time::digest(token);
-    match &stored.registration_token_digest {
-        Some(expected) if one_time::digests_match(expected, &presented) => Ok(stored),
-        _ => Err(refused),
+    match stored {
+        Some(stored)
+            if stored
+                .registration_token_digest
+                .as_deref()
+                .is_some_and(|expected| one_time::digests_match(expected, &presented)) =>
+        {
+            Ok(stored)
+        }
+        _ => {
+            refused(app, "registration_access_token_refused", Some(client_id)).await;
+            Err(refusal)
+        }
+    }
+}
+
+/// Audits a refused registration or management request. The refusal stands whether
+/// or not it could be recorded.
+async fn refused(app: &Protocol, kind: &'static str, client_id: Option<&str>) {
+    let event = audit::NewEvent {
+        kind,
+        client_id: client_id.map(str::to_owned),
+        ..Default::default()
+    };
+    if let Err(err) = audit::insert_event(&app.db, event, app.clock.now()).await {
+        tracing::error!(%err, kind, "refused registration request not audited");
     }
 }
 

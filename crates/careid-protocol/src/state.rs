@@ -11,7 +11,8 @@ use careid_store::{Clock, Db, StoreError, clients};
 
 use crate::{
     Client, ClientAddress, Clients, Keys, KnowsProxies, ProtocolConfig, ProtocolError,
-    RateLimitConfig, RateLimits, TrustedProxies, config::RegistrationConfig, rate_limit::Bucket,
+    RateLimitConfig, RateLimits, TrustedProxies, config::RegistrationConfig, leave::Leaving,
+    rate_limit::Bucket,
 };
 
 /// Renders the page a person sees when a request cannot go back to the client: an
@@ -20,6 +21,21 @@ use crate::{
 pub trait ErrorPage: Send + Sync {
     /// A page with this status, title and explanation.
     fn render(&self, status: StatusCode, title: &str, detail: &str) -> Response;
+
+    /// The page shown instead of a redirect to a third-party client's address that the
+    /// person has not asked for on a careid page ([`crate::leave`]): it names the
+    /// destination and links to it. 200, `no-store`.
+    fn leaving(&self, leaving: Leaving<'_>) -> Response {
+        (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            format!(
+                "You are leaving careid for {}\n\n{} asked careid to send you to {}\n",
+                leaving.origin, leaving.client_name, leaving.url
+            ),
+        )
+            .into_response()
+    }
 }
 
 /// A plain-text error page, for a server without themes.
@@ -67,6 +83,8 @@ pub struct Protocol {
     pub(crate) discovery: Vec<u8>,
     /// Keys fetched from `private_key_jwt` clients' `jwks_uri`s.
     pub(crate) client_jwks: crate::client_assertion::JwksCache,
+    /// The installation's pairwise salt, read from the database when first needed.
+    pub(crate) pairwise_salt: tokio::sync::OnceCell<String>,
     /// The one way out for requests made on a client's behalf.
     pub(crate) egress: crate::egress::Egress,
 }
@@ -105,6 +123,7 @@ impl Protocol {
             discovery,
             client_jwks: crate::client_assertion::JwksCache::default(),
             egress: crate::egress::Egress::new(),
+            pairwise_salt: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -10,7 +10,6 @@ use axum::{
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
-use careid_store::profiles::ProfileKey;
 use serde_json::{Value, json};
 
 use crate::{Protocol, ProtocolError, access_token, claims::claims_of, form, scope, session};
@@ -89,14 +88,16 @@ async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError>
         .get("sub")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let person = session::person_in_good_standing(app, &app.db, ProfileKey::Subject(subject));
-    let Some(session::Person { profile, account }) = person.await? else {
+    let Some(session::Person { profile, account }) =
+        crate::subject::find_person(app, subject).await?
+    else {
         return Err(ProtocolError::InvalidToken(
             "the token's subject no longer exists or can no longer sign in",
         ));
     };
     let mut body = claims_of(&profile, &account, granted);
-    body.insert("sub".into(), json!(profile.subject));
+    // The token's `sub`: pairwise for a pairwise client (OIDC Core §5.3.2).
+    body.insert("sub".into(), json!(subject));
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(Value::Object(body)),

@@ -17,6 +17,7 @@ mod error;
 pub mod install_secrets;
 pub mod logout_deliveries;
 pub mod one_time_tokens;
+pub mod pairwise;
 pub mod password_history;
 pub mod profiles;
 pub mod refresh_tokens;

@@ -135,7 +135,7 @@ pub(crate) async fn submit(
         return Ok(see_other(&with_request("/sign-in", Some(id)), None));
     };
     match form.decision.as_str() {
-        "deny" => Ok(deny_consent(&ui.protocol, id).await),
+        "deny" => Ok(deny_consent(&ui.protocol, id, live.account.id).await),
         "allow" => {
             let Some(profile) = chosen_profile(&ui, &live).await? else {
                 return Ok(see_other(&with_request("/select-profile", Some(id)), None));

@@ -14,7 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_accounts::AccountsError;
-use careid_protocol::{ErrorPage, PlainErrorPage, ProtocolError};
+use careid_protocol::{ErrorPage, Leaving, PlainErrorPage, ProtocolError};
 use serde_json::json;
 
 use crate::{Themes, Ui};
@@ -241,6 +241,21 @@ impl ErrorPage for ThemedErrorPage {
                 // A broken error template must not hide the error it was showing.
                 tracing::error!(%err, "error page template failed");
                 PlainErrorPage.render(status, title, detail)
+            }
+        }
+    }
+
+    fn leaving(&self, leaving: Leaving<'_>) -> Response {
+        let ctx = json!({
+            "client_name": leaving.client_name,
+            "origin": leaving.origin,
+            "url": leaving.url,
+        });
+        match self.themes.render(leaving.theme, "leaving.html", ctx) {
+            Ok(html) => crate::page::respond(StatusCode::OK, html, None),
+            Err(err) => {
+                tracing::error!(%err, "leaving page template failed");
+                PlainErrorPage.leaving(leaving)
             }
         }
     }

@@ -1,13 +1,15 @@
 //! Signing out of careid in this browser: `GET /sign-out` asks for confirmation (a link
 //! alone must not sign anyone out), `POST /sign-out` ends the careid session through
-//! `careid_protocol::end_browser_session` (which also tells the applications by
+//! `careid_protocol::sign_out_browser` (which audits it and tells the applications by
 //! back-channel logout), and `GET /signed-out` says it is done.
 //!
 //! RP-initiated logout (`/end_session`) sends the browser here when it must ask first,
 //! with the client, its post-logout redirect URI and `state` in the query. They go
 //! through the confirmation form and are checked again on POST
 //! ([`LogoutTarget::validate`]), so a tampered form can never redirect anywhere the client
-//! did not register.
+//! did not register. Without the confirmation (no session to end), a client registered
+//! over HTTP is not redirected to at once: [`LogoutTarget::leave`] shows the page naming
+//! its address.
 
 use std::sync::Arc;
 
@@ -16,13 +18,15 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use careid_protocol::{ErrorPage, LogoutTarget, ProtocolError, end_browser_session, session};
+use careid_protocol::{
+    ErrorPage, LogoutTarget, PersonActed, ProtocolError, session, sign_out_browser,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Ui, UiError, csrf,
     extract::{PageForm, PageQuery},
-    page::{respond, see_other},
+    page::respond,
     themes::DEFAULT_THEME,
 };
 
@@ -112,7 +116,12 @@ pub(crate) async fn show(
             .as_ref()
             .is_some_and(|t| t.post_logout_redirect_uri.is_some())
         {
-            return Ok(see_other(&LogoutTarget::location(target.as_ref()), None));
+            return Ok(LogoutTarget::leave(
+                target.as_ref(),
+                &ui.protocol,
+                PersonActed::No,
+                None,
+            ));
         }
         return signed_out_page(&ui, target.as_ref());
     };
@@ -146,14 +155,18 @@ pub(crate) async fn submit(
         Ok(target) => target,
         Err(page) => return Ok(page),
     };
-    let cookie = end_browser_session(&ui.protocol, &headers).await?;
+    let client_id = target.as_ref().map(|t| t.client.client_id.as_str());
+    let cookie = sign_out_browser(&ui.protocol, &headers, client_id).await?;
     if target
         .as_ref()
         .is_some_and(|t| t.post_logout_redirect_uri.is_some())
     {
-        return Ok(see_other(
-            &LogoutTarget::location(target.as_ref()),
-            [cookie],
+        // The person confirmed on this page: the redirect is theirs.
+        return Ok(LogoutTarget::leave(
+            target.as_ref(),
+            &ui.protocol,
+            PersonActed::Yes,
+            Some(cookie),
         ));
     }
     let view = SignedOut {

@@ -56,6 +56,12 @@ pub(crate) struct Metadata {
     pub backchannel_logout_uri: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub backchannel_logout_session_required: bool,
+    /// `public` (the default) or `pairwise` (OIDC Registration §2, OIDC Core §8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_type: Option<String>,
+    /// Refused: careid does not fetch it (the sector is the redirect URIs' one host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
 }
 
 /// A value the client sent, as an error message shows it: in single quotes (RFC 6749
@@ -262,6 +268,34 @@ impl Metadata {
             return Err(client_metadata("contacts must not hold empty values"));
         }
 
+        // OIDC Core §8.1: a pairwise `sub` is derived per sector. careid takes the sector
+        // from the redirect URIs, which must then name one host; it fetches no
+        // `sector_identifier_uri`, so one is refused rather than ignored.
+        if self.sector_identifier_uri.is_some() {
+            return Err(client_metadata(
+                "sector_identifier_uri is not supported: careid does not fetch it; pairwise subjects take the sector from redirect_uris on one host",
+            ));
+        }
+        match self.subject_type.as_deref() {
+            None | Some("public") => {}
+            Some("pairwise") => {
+                let client = self
+                    .to_client("check", None)
+                    .map_err(|err| client_metadata(err.to_string()))?;
+                if client.sector_identifier().is_none() {
+                    return Err(client_metadata(
+                        "subject_type pairwise needs redirect_uris on one host (careid does not fetch a sector_identifier_uri)",
+                    ));
+                }
+            }
+            Some(other) => {
+                return Err(client_metadata(format!(
+                    "subject_type: {} is not supported (use public or pairwise)",
+                    quoted(other)
+                )));
+            }
+        }
+
         self.grant_types = Some(grant_types);
         self.response_types = Some(response_types);
         self.token_endpoint_auth_method = Some(method);
@@ -319,13 +353,16 @@ impl Metadata {
             "backchannel_logout_session_required": self.backchannel_logout_session_required,
             "jwks": self.jwks,
             "jwks_uri": self.jwks_uri,
+            "subject_type": self.subject_type.as_deref().unwrap_or("public"),
             // Only a client file may let careid into private networks.
             "allow_private_network": false,
         });
         if let Some(digest) = secret_digest {
             client["secret"] = json!(format!("sha256:{digest}"));
         }
-        serde_json::from_value(client)
+        let mut client: Client = serde_json::from_value(client)?;
+        client.dynamically_registered = true;
+        Ok(client)
     }
 }
 

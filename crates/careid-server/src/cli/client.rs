@@ -1,12 +1,12 @@
-//! `careid client …`: the clients in force, secrets for client files, and initial
-//! access tokens for dynamic registration in mode `token`.
+//! `careid client …`: the clients in force and secrets for client files. Initial access
+//! tokens for dynamic registration are `careid registration token …`'s.
 
 use std::{io::BufRead, path::Path};
 
 use anyhow::{Context, bail};
 use careid_policy::one_time;
 use careid_protocol::{Client, GrantType, registered_client};
-use careid_store::{Clock, SystemClock, clients, registration_tokens};
+use careid_store::clients;
 use clap::Subcommand;
 
 /// `careid client …`.
@@ -18,8 +18,6 @@ pub enum ClientCommand {
     Secret,
     /// Read a secret on standard input and print its `sha256:<hex>` digest.
     HashSecret,
-    /// Create an initial access token for registration mode "token"; shown only once.
-    Token,
 }
 
 /// Runs a `client` subcommand.
@@ -45,23 +43,6 @@ pub async fn run(config_path: &Path, command: ClientCommand) -> anyhow::Result<(
                 bail!("no secret on standard input");
             }
             println!("{}", secret_line(secret));
-            Ok(())
-        }
-        ClientCommand::Token => {
-            let config = super::load(config_path)?;
-            let db = open_db(&config).await?;
-            let token = one_time::new_token();
-            registration_tokens::insert_token(&db, &one_time::digest(&token), SystemClock.now())
-                .await?;
-            println!(
-                "initial access token (shown only now; send it as `Authorization: Bearer …` to /register):"
-            );
-            println!("  {token}");
-            if config.registration.mode != careid_protocol::RegistrationMode::Token {
-                println!(
-                    "note: [registration] mode is not \"token\", so this token is not needed yet"
-                );
-            }
             Ok(())
         }
     }

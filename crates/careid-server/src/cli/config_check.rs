@@ -5,7 +5,27 @@ use std::path::Path;
 
 use anyhow::bail;
 
+use careid_protocol::RegistrationMode;
+
 use crate::{Config, clients};
+
+/// What is allowed but unwise in production: printed, never a failure.
+pub(crate) fn warnings(config: &Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    // Anyone may register a client in mode `open`, and a registered client's name and
+    // addresses are its author's: fine on a developer's machine, not on the internet.
+    if config.registration.mode == RegistrationMode::Open && config.issuer.starts_with("https://") {
+        warnings.push(
+            "[registration] mode = \"open\" lets anyone on the internet register a client with an https issuer; use \"token\" (the default) and `careid registration token issue`".to_owned(),
+        );
+    }
+    if !config.registration.initial_access_tokens.is_empty() {
+        warnings.push(
+            "[registration] initial_access_tokens never expire and are revoked only by removing them; prefer `careid registration token issue --expires 30d`".to_owned(),
+        );
+    }
+    warnings
+}
 
 /// Prints each problem and fails if there is any.
 pub fn run(path: &Path) -> anyhow::Result<()> {
@@ -70,6 +90,9 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
                 ));
             }
         }
+        for warning in warnings(config) {
+            eprintln!("warning: {}: {warning}", path.display());
+        }
         if problems.is_empty() {
             println!("{}: ok ({} clients)", path.display(), loaded.len());
         }
@@ -81,4 +104,39 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         bail!("{} problem(s) found", problems.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(issuer: &str, toml: &str) -> Config {
+        let mut config: Config = toml::from_str(toml).unwrap();
+        config.issuer = issuer.to_owned();
+        config
+    }
+
+    #[test]
+    fn open_registration_with_an_https_issuer_is_warned_about() {
+        let open = "[registration]\nmode = \"open\"";
+        let warned = warnings(&config("https://id.clinic.example", open));
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].contains("mode = \"open\""), "{warned:?}");
+        assert!(warnings(&config("http://127.0.0.1:8080", open)).is_empty());
+        let token = "[registration]\nmode = \"token\"";
+        assert!(warnings(&config("https://id.clinic.example", token)).is_empty());
+    }
+
+    #[test]
+    fn registration_needs_a_token_when_the_key_is_absent() {
+        for toml in ["", "[registration]"] {
+            let config = config("https://id.clinic.example", toml);
+            assert_eq!(
+                config.registration.mode,
+                RegistrationMode::Token,
+                "{toml:?}"
+            );
+            assert!(warnings(&config).is_empty());
+        }
+    }
 }

@@ -8,6 +8,7 @@ mod client;
 mod config_check;
 pub mod keys;
 mod policy;
+pub mod registration;
 mod serve;
 mod user;
 
@@ -55,9 +56,12 @@ pub enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// List clients, make client secrets and registration tokens.
+    /// List clients and make client secrets.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Issue, list and revoke initial access tokens for dynamic registration.
+    #[command(subcommand)]
+    Registration(registration::RegistrationCommand),
     /// Load a running careid over HTTP and print JSON figures; `bench bounds` measures
     /// this machine's limits instead.
     Bench(bench::BenchArgs),
@@ -95,6 +99,7 @@ impl Cli {
             Command::Policy(command) => policy::run(&self.config, command),
             Command::Config(ConfigCommand::Check) => config_check::run(&self.config),
             Command::Client(command) => client::run(&self.config, command).await,
+            Command::Registration(command) => registration::run(&self.config, command).await,
             Command::Bench(args) => bench::run(&self.config, args).await,
             Command::Seed(args) => bench::seed(&self.config, args).await,
             Command::Keys(command) => keys::run(&self.config, command).await,
