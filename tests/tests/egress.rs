@@ -33,19 +33,6 @@ fn loopback_forms(listener: &CountingListener, path: &str) -> Vec<String> {
     ]
 }
 
-/// POSTs `metadata` to /register (open in the shipped config).
-async fn register(server: &TestServer, metadata: &Value) -> (StatusCode, Value) {
-    let response = server
-        .http()
-        .post(format!("{}/register", server.url))
-        .json(metadata)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
-}
-
 /// Stores a registration as an earlier careid accepted it, without today's checks:
 /// what a database holds after an upgrade, or after the name behind a URL changed.
 async fn store_registered_client(server: &TestServer, client_id: &str, metadata: Value) {
@@ -85,15 +72,16 @@ async fn a_registration_naming_a_loopback_jwks_uri_is_refused_and_nothing_is_fet
         .into_iter()
         .chain(["https://169.254.169.254/jwks".to_owned()])
     {
-        let (status, body) = register(
-            &server,
-            &json!({
-                "grant_types": ["client_credentials"],
-                "token_endpoint_auth_method": "private_key_jwt",
-                "jwks_uri": jwks_uri,
-            }),
-        )
-        .await;
+        let (status, body) = server
+            .register(
+                None,
+                &json!({
+                    "grant_types": ["client_credentials"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks_uri": jwks_uri,
+                }),
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{jwks_uri}: {body}");
         assert_eq!(body["error"], "invalid_client_metadata", "{jwks_uri}");
         let why = body["error_description"].as_str().unwrap();
@@ -101,15 +89,16 @@ async fn a_registration_naming_a_loopback_jwks_uri_is_refused_and_nothing_is_fet
     }
 
     // An update (RFC 7592) cannot move a client's keys there either.
-    let (status, app) = register(
-        &server,
-        &json!({
-            "grant_types": ["client_credentials"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": key.jwks(),
-        }),
-    )
-    .await;
+    let (status, app) = server
+        .register(
+            None,
+            &json!({
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": key.jwks(),
+            }),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{app}");
     let client_id = app["client_id"].as_str().unwrap();
     let response = server
@@ -255,15 +244,16 @@ async fn a_loopback_backchannel_logout_uri_is_refused_and_a_stored_one_is_never_
     let listener = CountingListener::start(StatusCode::OK, "{}").await;
     let callback = listener.url("/callback");
     for uri in loopback_forms(&listener, "/backchannel") {
-        let (status, body) = register(
-            &server,
-            &json!({
-                "redirect_uris": [callback],
-                "token_endpoint_auth_method": "none",
-                "backchannel_logout_uri": uri,
-            }),
-        )
-        .await;
+        let (status, body) = server
+            .register(
+                None,
+                &json!({
+                    "redirect_uris": [callback],
+                    "token_endpoint_auth_method": "none",
+                    "backchannel_logout_uri": uri,
+                }),
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
         assert_eq!(body["error"], "invalid_client_metadata", "{uri}");
     }

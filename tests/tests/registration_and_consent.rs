@@ -16,24 +16,6 @@ use serde_json::{Value, json};
 /// The redirect URI of the registered test app (loopback http is allowed).
 const APP_CALLBACK: &str = "http://127.0.0.1:9100/callback";
 
-/// POSTs `metadata` to /register with an optional bearer token.
-async fn register(
-    server: &TestServer,
-    bearer: Option<&str>,
-    metadata: &Value,
-) -> (StatusCode, Value) {
-    let mut request = server
-        .http()
-        .post(format!("{}/register", server.url))
-        .json(metadata);
-    if let Some(token) = bearer {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// Registers the test app in open mode and returns the registration response.
 async fn register_app(server: &TestServer, extra: Value) -> Value {
     let mut metadata = json!({
@@ -48,7 +30,7 @@ async fn register_app(server: &TestServer, extra: Value) -> Value {
     for (key, value) in extra.as_object().unwrap() {
         metadata[key] = value.clone();
     }
-    let (status, body) = register(server, None, &metadata).await;
+    let (status, body) = server.register(None, &metadata).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body
 }
@@ -257,15 +239,13 @@ async fn invalid_metadata_is_refused_with_the_rfc_7591_error() {
         ),
     ];
     for (metadata, error) in cases {
-        let (status, body) = register(&server, None, &metadata).await;
+        let (status, body) = server.register(None, &metadata).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{metadata}: {body}");
         assert_eq!(body["error"], error, "{metadata}: {body}");
         assert!(body["error_description"].is_string());
     }
     // One step inside each limit is accepted.
-    let (status, body) = register(
-        &server,
-        None,
+    let (status, body) = server.register(None,
         &json!({"redirect_uris": ["https://app.example/cb"], "id_token_signed_response_alg": "ES256"}),
     )
     .await;
@@ -290,7 +270,7 @@ async fn registration_errors_quote_values_without_characters_rfc_6749_forbids() 
         json!({"redirect_uris": "not a list"}),
     ];
     for metadata in cases {
-        let (status, body) = register(&server, None, &metadata).await;
+        let (status, body) = server.register(None, &metadata).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{metadata}: {body}");
         let description = body["error_description"].as_str().unwrap();
         assert!(
@@ -299,12 +279,12 @@ async fn registration_errors_quote_values_without_characters_rfc_6749_forbids() 
         );
     }
     // The value is still named, in single quotes.
-    let (_, body) = register(
-        &server,
-        None,
-        &json!({"redirect_uris": [APP_CALLBACK], "grant_types": ["password"]}),
-    )
-    .await;
+    let (_, body) = server
+        .register(
+            None,
+            &json!({"redirect_uris": [APP_CALLBACK], "grant_types": ["password"]}),
+        )
+        .await;
     assert!(
         body["error_description"]
             .as_str()
@@ -323,7 +303,7 @@ async fn a_registration_with_a_symmetric_key_is_refused() {
         "token_endpoint_auth_method": "private_key_jwt",
         "jwks": {"keys": [{"kty": "oct", "kid": "k1", "k": "c2VjcmV0LXNoYXJlZC13aXRoLWNhcmVpZC0zMi1ieXRlcw"}]},
     });
-    let (status, body) = register(&server, None, &metadata).await;
+    let (status, body) = server.register(None, &metadata).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "invalid_client_metadata", "{body}");
 }
@@ -477,12 +457,12 @@ async fn mode_token_needs_an_initial_access_token_from_config_or_the_cli() {
     .await;
     let metadata = json!({"redirect_uris": [APP_CALLBACK]});
 
-    let (status, body) = register(&server, None, &metadata).await;
+    let (status, body) = server.register(None, &metadata).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_token");
-    let (status, _) = register(&server, Some("a-guessed-token"), &metadata).await;
+    let (status, _) = server.register(Some("a-guessed-token"), &metadata).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, body) = register(&server, Some(configured), &metadata).await;
+    let (status, body) = server.register(Some(configured), &metadata).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // What `careid registration token issue` stores: the digest of a token shown once.
@@ -498,7 +478,7 @@ async fn mode_token_needs_an_initial_access_token_from_config_or_the_cli() {
     )
     .await
     .unwrap();
-    let (status, body) = register(&server, Some(&made), &metadata).await;
+    let (status, body) = server.register(Some(&made), &metadata).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
@@ -508,7 +488,9 @@ async fn mode_off_refuses_registration_and_hides_the_endpoint() {
         config.registration.mode = careid_protocol::RegistrationMode::Off;
     })
     .await;
-    let (status, body) = register(&server, None, &json!({"redirect_uris": [APP_CALLBACK]})).await;
+    let (status, body) = server
+        .register(None, &json!({"redirect_uris": [APP_CALLBACK]}))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "access_denied");
     let discovery: Value = server.discovery().await;

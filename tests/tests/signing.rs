@@ -377,18 +377,6 @@ async fn a_tampered_or_unsigned_access_token_is_refused_whatever_its_algorithm()
     }
 }
 
-async fn register(server: &TestServer, metadata: &Value) -> (StatusCode, Value) {
-    let response = server
-        .http()
-        .post(format!("{}/register", server.url))
-        .json(metadata)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn registration_refuses_algorithms_careid_does_not_sign_with() {
     let server = TestServer::start().await;
@@ -400,7 +388,9 @@ async fn registration_refuses_algorithms_careid_does_not_sign_with() {
         ("id_token_signed_response_alg", "none"),
         ("id_token_signed_response_alg", "ES384"),
     ] {
-        let (status, body) = register(&server, &json!({"redirect_uris": [app], key: alg})).await;
+        let (status, body) = server
+            .register(None, &json!({"redirect_uris": [app], key: alg}))
+            .await;
         assert_oauth_error(
             status,
             &body,
@@ -417,25 +407,27 @@ async fn registration_refuses_algorithms_careid_does_not_sign_with() {
 #[tokio::test]
 async fn a_registered_client_gets_the_algorithms_it_registered() {
     let server = TestServer::start().await;
-    let (status, defaults) = register(
-        &server,
-        &json!({"grant_types": ["client_credentials"], "scope": "email"}),
-    )
-    .await;
+    let (status, defaults) = server
+        .register(
+            None,
+            &json!({"grant_types": ["client_credentials"], "scope": "email"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{defaults}");
     assert_eq!(defaults["id_token_signed_response_alg"], "RS256");
     assert_eq!(defaults["access_token_signed_response_alg"], "ES256");
 
-    let (status, eddsa) = register(
-        &server,
-        &json!({
-            "grant_types": ["client_credentials"],
-            "scope": "email",
-            "id_token_signed_response_alg": "PS256",
-            "access_token_signed_response_alg": "EdDSA",
-        }),
-    )
-    .await;
+    let (status, eddsa) = server
+        .register(
+            None,
+            &json!({
+                "grant_types": ["client_credentials"],
+                "scope": "email",
+                "id_token_signed_response_alg": "PS256",
+                "access_token_signed_response_alg": "EdDSA",
+            }),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{eddsa}");
     assert_eq!(eddsa["id_token_signed_response_alg"], "PS256");
     assert_eq!(eddsa["access_token_signed_response_alg"], "EdDSA");
@@ -495,16 +487,17 @@ async fn a_client_authenticates_with_ps256_or_eddsa_assertions_as_discovery_says
             "{alg}: {advertised}"
         );
         public.set_key_id("app-key");
-        let (status, app) = register(
-            &server,
-            &json!({
-                "grant_types": ["client_credentials"],
-                "scope": "email",
-                "token_endpoint_auth_method": "private_key_jwt",
-                "jwks": {"keys": [public]},
-            }),
-        )
-        .await;
+        let (status, app) = server
+            .register(
+                None,
+                &json!({
+                    "grant_types": ["client_credentials"],
+                    "scope": "email",
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks": {"keys": [public]},
+                }),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{alg}: {app}");
         let client_id = app["client_id"].as_str().unwrap();
         let signed = assertion(&server, client_id, "app-key", signer.as_ref());
