@@ -1,6 +1,7 @@
 //! `careid client …`: the clients in force and secrets for client files. Initial access
 //! tokens for dynamic registration are `careid registration token …`'s.
 
+use super::open_db;
 use std::{io::BufRead, path::Path};
 
 use anyhow::{Context, bail};
@@ -51,11 +52,6 @@ pub async fn run(config_path: &Path, command: ClientCommand) -> anyhow::Result<(
 /// The `sha256:<hex>` value of a client file's `secret`.
 fn secret_line(secret: &str) -> String {
     format!("sha256:{}", one_time::digest(secret))
-}
-
-async fn open_db(config: &crate::Config) -> anyhow::Result<careid_store::Db> {
-    careid_store::migrate(&config.database_url).await?;
-    Ok(careid_store::connect(&config.database_url, 2).await?)
 }
 
 /// One row of `careid client list`.

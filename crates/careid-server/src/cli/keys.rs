@@ -3,13 +3,14 @@
 //! retirement mean (publish delay, keeping a key until its tokens expire) is
 //! `careid_protocol::Keys`'s.
 
+use super::{open_db, timestamp};
 use std::path::Path;
 
 use anyhow::bail;
 use careid_protocol::{KeyInfo, Keys, SigningAlg};
 use careid_store::{Clock, SystemClock};
 use clap::Subcommand;
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use time::OffsetDateTime;
 
 use crate::Config;
 
@@ -127,16 +128,4 @@ fn row(key: &KeyInfo, now: OffsetDateTime) -> String {
             "plain PEM"
         }
     )
-}
-
-fn timestamp(at: OffsetDateTime) -> String {
-    at.replace_nanosecond(0)
-        .unwrap_or(at)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| at.to_string())
-}
-
-async fn open_db(config: &Config) -> anyhow::Result<careid_store::Db> {
-    careid_store::migrate(&config.database_url).await?;
-    Ok(careid_store::connect(&config.database_url, 2).await?)
 }

@@ -115,7 +115,20 @@ pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<crate::Config> {
 /// The account service over the configured database, for commands that run without
 /// the server.
 pub(crate) async fn open_accounts(config: &crate::Config) -> anyhow::Result<Accounts> {
-    careid_store::migrate(&config.database_url).await?;
-    let db = careid_store::connect(&config.database_url, 2).await?;
+    let db = open_db(config).await?;
     Ok(Accounts::new(db, Arc::new(SystemClock), config.accounts()))
+}
+
+/// The configured database, migrated, for commands that run without the server.
+pub(crate) async fn open_db(config: &crate::Config) -> anyhow::Result<careid_store::Db> {
+    careid_store::migrate(&config.database_url).await?;
+    Ok(careid_store::connect(&config.database_url, 2).await?)
+}
+
+/// An instant as the CLI prints it: RFC 3339, whole seconds.
+pub(crate) fn timestamp(at: time::OffsetDateTime) -> String {
+    at.replace_nanosecond(0)
+        .unwrap_or(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
 }

@@ -2,6 +2,7 @@
 //! in mode `token` (RFC 7591 §3). A token is printed once; only its digest is stored,
 //! with an expiry, and it can be listed and revoked by the id `list` shows.
 
+use super::{open_db, timestamp};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -9,7 +10,7 @@ use careid_policy::one_time;
 use careid_protocol::RegistrationMode;
 use careid_store::{Clock, SystemClock, registration_tokens};
 use clap::Subcommand;
-use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
+use time::{Duration, OffsetDateTime};
 
 use crate::Config;
 
@@ -161,18 +162,6 @@ pub async fn revoke(config: &Config, id: &str, now: OffsetDateTime) -> anyhow::R
         bail!("{id} was already revoked");
     }
     Ok(())
-}
-
-fn timestamp(at: OffsetDateTime) -> String {
-    at.replace_nanosecond(0)
-        .unwrap_or(at)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| at.to_string())
-}
-
-async fn open_db(config: &Config) -> anyhow::Result<careid_store::Db> {
-    careid_store::migrate(&config.database_url).await?;
-    Ok(careid_store::connect(&config.database_url, 2).await?)
 }
 
 #[cfg(test)]
