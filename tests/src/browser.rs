@@ -114,6 +114,11 @@ impl Browser {
     }
 
     async fn read(response: reqwest::Response) -> Page {
+        Self::try_read(response).await.expect("a response body")
+    }
+
+    /// [`Self::read`], `None` when the body cannot be read (the server went away).
+    async fn try_read(response: reqwest::Response) -> Option<Page> {
         let status = response.status();
         let url = response.url().to_string();
         let location = response
@@ -130,20 +135,27 @@ impl Browser {
             .headers()
             .get(header::RETRY_AFTER)
             .map(|v| v.to_str().unwrap().to_owned());
-        let body = response.text().await.unwrap();
-        Page {
+        let body = response.text().await.ok()?;
+        Some(Page {
             status,
             url,
             body,
             location,
             set_cookies,
             retry_after,
-        }
+        })
     }
 
     /// One GET, no redirects followed.
     pub async fn get(&self, url: &str) -> Page {
         Self::read(self.http.get(self.absolute(url)).send().await.unwrap()).await
+    }
+
+    /// [`Self::post`], `None` instead of a panic when the connection drops (a server
+    /// killed mid-request).
+    pub async fn try_post(&self, url: &str, fields: &[(String, String)]) -> Option<Page> {
+        let sent = self.http.post(self.absolute(url)).form(fields).send();
+        Self::try_read(sent.await.ok()?).await
     }
 
     /// One form POST to `url`, no redirects followed.

@@ -115,24 +115,7 @@ async fn try_submit(browser: &Browser, page: &Page, fill: &[(&str, &str)]) -> Op
         .unwrap()
         .join(&form.action)
         .unwrap();
-    let response = browser
-        .http
-        .post(action)
-        .form(&form.fields(fill))
-        .send()
-        .await
-        .ok()?;
-    let status = response.status();
-    let url = response.url().to_string();
-    let body = response.text().await.ok()?;
-    Some(Page {
-        status,
-        url,
-        body,
-        location: None,
-        set_cookies: Vec::new(),
-        retry_after: None,
-    })
+    browser.try_post(action.as_str(), &form.fields(fill)).await
 }
 
 /// Whether `email` signs in with `password` on the CRM through careid's sign-in page.
