@@ -96,7 +96,7 @@ pub(crate) async fn submit(
         .await?;
     match check_password(&ui, pending.as_ref(), email, form.password, ip).await? {
         Ok(account_id) => {
-            let cookie = replace_session(&ui, &headers, account_id).await?;
+            let cookie = replace_session(&ui, &headers, account_id, &["pwd"]).await?;
             Ok(see_other(&next_step(request), [cookie]))
         }
         Err(refusal) => {
@@ -134,7 +134,7 @@ async fn check_password(
     password: String,
     ip: Option<String>,
 ) -> Result<Result<i64, Option<SignInError>>, UiError> {
-    if pending.is_some_and(|p| !allows_password(p)) {
+    if pending.is_some_and(|p| !allows_method(p, "password")) {
         return Err(UiError::MethodNotAllowed);
     }
     if email.is_empty() || password.is_empty() {
@@ -155,23 +155,28 @@ async fn check_password(
 
 /// Starts the new session and returns its cookie. Whatever session this browser had is
 /// ended first, so an old session id is never carried into the new sign-in (session
-/// fixation, OWASP Session Management Cheat Sheet).
-async fn replace_session(
+/// fixation, OWASP Session Management Cheat Sheet). `amr` says how the person proved
+/// who they are (RFC 8176: `pwd`, `otp` …). Every sign-in method ends here.
+pub(crate) async fn replace_session(
     ui: &Ui,
     headers: &HeaderMap,
     account_id: i64,
+    amr: &[&str],
 ) -> Result<HeaderValue, UiError> {
     // Ended the one way, so the applications of the old session are told too.
     end_browser_session(&ui.protocol, headers).await?;
     let (secret, _) = ui
         .accounts
-        .start_session(account_id, None, vec!["pwd".into()])
+        .start_session(account_id, None, amr.iter().map(|m| (*m).into()).collect())
         .await?;
     Ok(session::set_cookie(secret.as_str(), ui.is_secure()))
 }
 
 /// The pending request named by `request`; an unknown or expired one is an error page.
-async fn pending(ui: &Ui, request: Option<&str>) -> Result<Option<PendingRequest>, UiError> {
+pub(crate) async fn pending(
+    ui: &Ui,
+    request: Option<&str>,
+) -> Result<Option<PendingRequest>, UiError> {
     match request {
         None => Ok(None),
         Some(id) => match find_pending(&ui.protocol, id).await? {
@@ -181,12 +186,9 @@ async fn pending(ui: &Ui, request: Option<&str>) -> Result<Option<PendingRequest
     }
 }
 
-fn allows_password(pending: &PendingRequest) -> bool {
-    pending
-        .client
-        .sign_in_methods
-        .iter()
-        .any(|m| m == "password")
+/// Whether the client that asked allows `method` (`password`, `magic_link`, `pin`).
+pub(crate) fn allows_method(pending: &PendingRequest, method: &str) -> bool {
+    pending.client.sign_in_methods.iter().any(|m| m == method)
 }
 
 /// The form, in the client's theme, with `email` filled in and an optional message.
@@ -210,7 +212,7 @@ fn form_page(
         email,
         csrf: &token,
         message,
-        allows_password: pending.is_none_or(allows_password),
+        allows_password: pending.is_none_or(|p| allows_method(p, "password")),
     };
     let theme = client.map_or(DEFAULT_THEME, |c| c.theme.as_str());
     let html = ui.themes.render(theme, "sign_in.html", view)?;
