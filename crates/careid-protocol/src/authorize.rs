@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::{
     body::Bytes,
     extract::{Query, RawQuery, State, rejection::BytesRejection},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, header},
     response::Response,
 };
 use careid_policy::one_time;
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use time::Duration;
 
 use crate::{
-    ClientAddress, GrantType, PersonActed, Protocol, ProtocolError,
+    ClientAddress, GrantType, PageProblem, PersonActed, Protocol, ProtocolError,
     grant::Grant,
     leave, params,
     pending::{self, StoredRequest},
@@ -45,18 +45,10 @@ pub async fn start_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Ok(body) = body else {
-        return app.error_page.render(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "This sign-in request could not be read",
-            "The application sent a request far larger than careid accepts. Please go back and try again.",
-        );
+        return app.error_page.render(PageProblem::RequestTooLarge);
     };
     if !crate::form::is_form(&headers) {
-        return app.error_page.render(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "This sign-in request could not be read",
-            "The application sent the request in a format careid does not accept. Please go back and try again.",
-        );
+        return app.error_page.render(PageProblem::RequestNotForm);
     }
     start(&app, address, &headers, &body).await
 }
@@ -84,30 +76,18 @@ pub async fn resume(
 }
 
 fn expired_page(app: &Protocol) -> Response {
-    app.error_page.render(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "Too much time passed since the application asked you to sign in. Go back to the application and start again.",
-    )
+    app.error_page.render(PageProblem::SignInExpired)
 }
 
 fn internal_page(app: &Protocol, err: ProtocolError) -> Response {
     if let ProtocolError::RateLimited(refused) = err {
-        let mut page = app.error_page.render(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many sign-ins are waiting",
-            "Too many sign-ins were started from your network and not finished. Finish one you started, or wait a minute and try again.",
-        );
+        let mut page = app.error_page.render(PageProblem::TooManyPending);
         page.headers_mut()
             .insert(header::RETRY_AFTER, refused.retry_after_seconds().into());
         return page;
     }
     tracing::error!(%err, "authorization request failed");
-    app.error_page.render(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "careid could not finish this request. Please try again in a moment.",
-    )
+    app.error_page.render(PageProblem::Internal)
 }
 
 /// The longest authorization request careid reads, query or form body: a request is
@@ -215,15 +195,9 @@ async fn start(
     raw: &[u8],
 ) -> Response {
     let params = Params::parse(raw);
-    let bad = |title: &str, detail: &str| {
-        app.error_page
-            .render(StatusCode::BAD_REQUEST, title, detail)
-    };
+    let bad = |problem| app.error_page.render(problem);
     if params.is_repeated("client_id") || params.is_repeated("redirect_uri") {
-        return bad(
-            "This sign-in request is malformed",
-            "The application sent its identity more than once.",
-        );
+        return bad(PageProblem::RepeatedIdentity);
     }
     let client = match params.get("client_id") {
         Some(id) => match app.find_client(id).await {
@@ -233,19 +207,13 @@ async fn start(
         None => None,
     };
     let Some(client) = client else {
-        return bad(
-            "Unknown application",
-            "The application that sent you here is not registered with careid. Contact its provider.",
-        );
+        return bad(PageProblem::UnknownClient);
     };
     let Some(redirect_uri) = params
         .get("redirect_uri")
         .filter(|uri| client.has_redirect_uri(uri))
     else {
-        return bad(
-            "This sign-in request cannot be completed",
-            "The application asked careid to send you to an address it has not registered, so careid will not send you there.",
-        );
+        return bad(PageProblem::UnregisteredRedirect);
     };
     let reply = Reply {
         app,

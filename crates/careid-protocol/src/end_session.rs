@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::{
     body::Bytes,
     extract::{RawQuery, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, header},
     response::Response,
 };
 use careid_policy::is_session_live;
@@ -28,7 +28,7 @@ use careid_store::StoreError;
 use serde_json::Value;
 use url::form_urlencoded;
 
-use crate::{Client, PersonActed, Protocol, form::Form, leave, logout};
+use crate::{Client, PageProblem, PersonActed, Protocol, form::Form, leave, logout};
 
 /// Where the browser goes after signing out, checked against the client's
 /// registration. Also carried through the sign-out page's confirmation form.
@@ -55,35 +55,6 @@ pub enum LogoutRefused {
     NoClient,
     /// The `post_logout_redirect_uri` is not registered for the client.
     UnregisteredUri,
-}
-
-impl LogoutRefused {
-    /// The error page's title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::Malformed | Self::BadHint => "This sign-out request could not be read",
-            Self::UnknownClient => "Unknown application",
-            Self::NoClient | Self::UnregisteredUri => "careid will not send you to that address",
-        }
-    }
-
-    /// The error page's explanation.
-    pub fn detail(self) -> &'static str {
-        match self {
-            Self::Malformed => {
-                "The application sent a sign-out request careid cannot read. You have not been signed out. Go back to the application and try again."
-            }
-            Self::BadHint => {
-                "The application sent a sign-out request careid cannot verify. You have not been signed out. Go back to the application and try again."
-            }
-            Self::UnknownClient => {
-                "The application that sent you here is not registered with careid. You have not been signed out."
-            }
-            Self::NoClient | Self::UnregisteredUri => {
-                "The application asked careid to send you to an address it has not registered, so careid will not send you there. You have not been signed out."
-            }
-        }
-    }
 }
 
 impl LogoutTarget {
@@ -274,11 +245,7 @@ async fn end(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Response {
         Err(Outcome::Refused(why)) => refused(app, why),
         Err(Outcome::Failed(err)) => {
             tracing::error!(%err, "end_session failed");
-            app.error_page.render(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "careid could not finish signing you out. Please try again in a moment.",
-            )
+            app.error_page.render(PageProblem::SignOutFailed)
         }
     }
 }
@@ -362,8 +329,7 @@ async fn decide(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Result<Respo
 }
 
 fn refused(app: &Protocol, why: LogoutRefused) -> Response {
-    app.error_page
-        .render(StatusCode::BAD_REQUEST, why.title(), why.detail())
+    app.error_page.render(PageProblem::Logout(why))
 }
 
 /// A 303 (a POSTed logout is never re-sent), `no-store`, with the cookie to clear.

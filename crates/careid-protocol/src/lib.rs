@@ -29,6 +29,7 @@ mod key_encryption;
 mod keys;
 mod leave;
 mod logout;
+mod page_problem;
 mod params;
 mod pending;
 mod pkce;
@@ -63,6 +64,7 @@ pub use key_encryption::Kek;
 pub use keys::{AccessTokenAlg, KeyInfo, Keys, SigningAlg};
 pub use leave::{Leaving, PersonActed};
 pub use logout::{browser_session, end_browser_session, sign_out_browser};
+pub use page_problem::PageProblem;
 pub use pending::{PendingRequest, find_pending};
 pub use rate_limit::{
     AccountLimits, AddressLimit, Bucket, ClientLimits, Limit, RateLimitConfig, RateLimited,

@@ -10,7 +10,7 @@ use careid_policy::SessionRules;
 use careid_store::{Clock, Db, StoreError, clients};
 
 use crate::{
-    Client, ClientAddress, Clients, Keys, KnowsProxies, ProtocolConfig, ProtocolError,
+    Client, ClientAddress, Clients, Keys, KnowsProxies, PageProblem, ProtocolConfig, ProtocolError,
     RateLimitConfig, RateLimits, TrustedProxies, config::RegistrationConfig, leave::Leaving,
     rate_limit::Bucket,
 };
@@ -19,8 +19,8 @@ use crate::{
 /// unknown client, a redirect URI that is not registered (OIDC Core 3.1.2.6), an
 /// expired sign-in. `careid-ui` supplies the themed one.
 pub trait ErrorPage: Send + Sync {
-    /// A page with this status, title and explanation.
-    fn render(&self, status: StatusCode, title: &str, detail: &str) -> Response;
+    /// The page for `problem`, with its status.
+    fn render(&self, problem: PageProblem) -> Response;
 
     /// The page shown instead of a redirect to a third-party client's address that the
     /// person has not asked for on a careid page ([`crate::leave`]): it names the
@@ -38,15 +38,16 @@ pub trait ErrorPage: Send + Sync {
     }
 }
 
-/// A plain-text error page, for a server without themes.
+/// A plain-text error page naming the problem's code, for a server without themes
+/// (careid-ui words the real one).
 pub struct PlainErrorPage;
 
 impl ErrorPage for PlainErrorPage {
-    fn render(&self, status: StatusCode, title: &str, detail: &str) -> Response {
+    fn render(&self, problem: PageProblem) -> Response {
         (
-            status,
+            problem.status(),
             [(header::CACHE_CONTROL, "no-store")],
-            format!("{title}\n\n{detail}\n"),
+            format!("{}\n", problem.code()),
         )
             .into_response()
     }

@@ -14,7 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_accounts::AccountsError;
-use careid_protocol::{ErrorPage, Leaving, PlainErrorPage, ProtocolError};
+use careid_protocol::{ErrorPage, Leaving, LogoutRefused, PageProblem, ProtocolError};
 use serde_json::json;
 
 use crate::{Themes, Ui};
@@ -176,7 +176,7 @@ impl IntoResponse for UiError {
     /// A plain response carrying the page's words; [`show_errors`] renders it themed.
     fn into_response(self) -> Response {
         let (status, shown) = self.shown();
-        let mut response = PlainErrorPage.render(status, shown.title, shown.detail);
+        let mut response = plain_page(status, shown.title, shown.detail);
         let retry_after = match &self {
             Self::Busy => Some(1),
             Self::TooManyRequests {
@@ -204,7 +204,7 @@ pub(crate) async fn show_errors(State(ui): State<Arc<Ui>>, response: Response) -
     let (mut parts, _) = response.into_parts();
     let page = ui
         .error_page
-        .render(parts.status, shown.title, shown.detail);
+        .render_words(parts.status, shown.title, shown.detail);
     let (page_parts, body) = page.into_parts();
     for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
         if let Some(value) = page_parts.headers.get(&name) {
@@ -227,10 +227,9 @@ impl ThemedErrorPage {
     pub fn new(themes: Arc<Themes>) -> Self {
         Self { themes }
     }
-}
 
-impl ErrorPage for ThemedErrorPage {
-    fn render(&self, status: StatusCode, title: &str, detail: &str) -> Response {
+    /// The page with this status, title and explanation.
+    pub(crate) fn render_words(&self, status: StatusCode, title: &str, detail: &str) -> Response {
         let ctx = json!({ "title": title, "detail": detail, "status": status.as_u16() });
         match self
             .themes
@@ -240,9 +239,16 @@ impl ErrorPage for ThemedErrorPage {
             Err(err) => {
                 // A broken error template must not hide the error it was showing.
                 tracing::error!(%err, "error page template failed");
-                PlainErrorPage.render(status, title, detail)
+                plain_page(status, title, detail)
             }
         }
+    }
+}
+
+impl ErrorPage for ThemedErrorPage {
+    fn render(&self, problem: PageProblem) -> Response {
+        let (title, detail) = words(problem);
+        self.render_words(problem.status(), title, detail)
     }
 
     fn leaving(&self, leaving: Leaving<'_>) -> Response {
@@ -255,9 +261,83 @@ impl ErrorPage for ThemedErrorPage {
             Ok(html) => crate::page::respond(StatusCode::OK, html, None),
             Err(err) => {
                 tracing::error!(%err, "leaving page template failed");
-                PlainErrorPage.leaving(leaving)
+                careid_protocol::PlainErrorPage.leaving(leaving)
             }
         }
+    }
+}
+
+/// A plain-text page with the same words, for when the themed one cannot be drawn.
+fn plain_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        format!("{title}\n\n{detail}\n"),
+    )
+        .into_response()
+}
+
+/// The title and explanation of each problem the protocol shows on a page.
+fn words(problem: PageProblem) -> (&'static str, &'static str) {
+    match problem {
+        PageProblem::RequestTooLarge => (
+            "This sign-in request could not be read",
+            "The application sent a request far larger than careid accepts. Please go back and try again.",
+        ),
+        PageProblem::RequestNotForm => (
+            "This sign-in request could not be read",
+            "The application sent the request in a format careid does not accept. Please go back and try again.",
+        ),
+        PageProblem::RepeatedIdentity => (
+            "This sign-in request is malformed",
+            "The application sent its identity more than once.",
+        ),
+        PageProblem::UnknownClient => (
+            "Unknown application",
+            "The application that sent you here is not registered with careid. Contact its provider.",
+        ),
+        PageProblem::UnregisteredRedirect => (
+            "This sign-in request cannot be completed",
+            "The application asked careid to send you to an address it has not registered, so careid will not send you there.",
+        ),
+        PageProblem::SignInExpired => (
+            "This sign-in has expired",
+            "Too much time passed since the application asked you to sign in. Go back to the application and start again.",
+        ),
+        PageProblem::TooManyPending => (
+            "Too many sign-ins are waiting",
+            "Too many sign-ins were started from your network and not finished. Finish one you started, or wait a minute and try again.",
+        ),
+        PageProblem::Internal => (
+            "Something went wrong",
+            "careid could not finish this request. Please try again in a moment.",
+        ),
+        PageProblem::SignOutFailed => (
+            "Something went wrong",
+            "careid could not finish signing you out. Please try again in a moment.",
+        ),
+        PageProblem::Logout(why) => logout_words(why),
+    }
+}
+
+fn logout_words(why: LogoutRefused) -> (&'static str, &'static str) {
+    match why {
+        LogoutRefused::Malformed => (
+            "This sign-out request could not be read",
+            "The application sent a sign-out request careid cannot read. You have not been signed out. Go back to the application and try again.",
+        ),
+        LogoutRefused::BadHint => (
+            "This sign-out request could not be read",
+            "The application sent a sign-out request careid cannot verify. You have not been signed out. Go back to the application and try again.",
+        ),
+        LogoutRefused::UnknownClient => (
+            "Unknown application",
+            "The application that sent you here is not registered with careid. You have not been signed out.",
+        ),
+        LogoutRefused::NoClient | LogoutRefused::UnregisteredUri => (
+            "careid will not send you to that address",
+            "The application asked careid to send you to an address it has not registered, so careid will not send you there. You have not been signed out.",
+        ),
     }
 }
 
@@ -271,7 +351,7 @@ mod tests {
     async fn the_error_page_is_themed_escaped_and_not_cached() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../themes");
         let page = ThemedErrorPage::new(Arc::new(Themes::new(dir).unwrap()));
-        let response = page.render(StatusCode::BAD_REQUEST, "Unknown <app>", "Go back.");
+        let response = page.render_words(StatusCode::BAD_REQUEST, "Unknown <app>", "Go back.");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
         assert!(response.headers().get(header::LOCATION).is_none());
@@ -280,6 +360,36 @@ mod tests {
             .unwrap();
         let html = String::from_utf8(body.to_vec()).unwrap();
         assert!(html.contains("<h1>Unknown &lt;app&gt;</h1>") && html.contains("Error 400"));
+    }
+
+    #[tokio::test]
+    async fn a_protocol_problem_is_worded_here_with_the_protocols_status() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../themes");
+        let page = ThemedErrorPage::new(Arc::new(Themes::new(dir).unwrap()));
+        let cases = [
+            (PageProblem::UnknownClient, 400, "Unknown application"),
+            (PageProblem::RequestTooLarge, 413, "could not be read"),
+            (
+                PageProblem::TooManyPending,
+                429,
+                "Too many sign-ins are waiting",
+            ),
+            (
+                PageProblem::Logout(LogoutRefused::BadHint),
+                400,
+                "You have not been signed out",
+            ),
+        ];
+        for (problem, status, words) in cases {
+            let response = page.render(problem);
+            assert_eq!(response.status().as_u16(), status, "{problem:?}");
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let html = String::from_utf8(body.to_vec()).unwrap();
+            assert!(html.contains(words), "{problem:?}: {html}");
+            assert!(!html.contains(problem.code()), "{problem:?} shows its code");
+        }
     }
 
     #[test]

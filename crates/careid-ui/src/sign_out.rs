@@ -19,7 +19,7 @@ use axum::{
     response::Response,
 };
 use careid_protocol::{
-    ErrorPage, LogoutTarget, PersonActed, ProtocolError, session, sign_out_browser,
+    ErrorPage, LogoutTarget, PageProblem, PersonActed, ProtocolError, session, sign_out_browser,
 };
 use serde::{Deserialize, Serialize};
 
@@ -83,10 +83,7 @@ async fn checked(
     )
     .await
     .map_err(ProtocolError::from)?;
-    Ok(outcome.map_err(|why| {
-        ui.error_page
-            .render(StatusCode::BAD_REQUEST, why.title(), why.detail())
-    }))
+    Ok(outcome.map_err(|why| ui.error_page.render(PageProblem::Logout(why))))
 }
 
 fn theme(target: Option<&LogoutTarget>) -> &str {
