@@ -63,6 +63,7 @@ pub use key_encryption::Kek;
 pub use keys::{AccessTokenAlg, KeyInfo, Keys, SigningAlg};
 pub use leave::{Leaving, PersonActed};
 pub use logout::{browser_session, end_browser_session, sign_out_browser};
+pub use pending::record_profile_choice;
 pub use pending::{PendingRequest, find_pending};
 pub use rate_limit::{
     AccountLimits, AddressLimit, Bucket, ClientLimits, Limit, RateLimitConfig, RateLimited,
