@@ -198,3 +198,35 @@ fn explain(ui: &Ui, refusal: Option<&SignInError>) -> (String, StatusCode, Optio
         ) => (CALL_THE_OFFICE.into(), StatusCode::OK, None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, text};
+
+    #[tokio::test]
+    async fn a_client_without_pin_refuses_the_pin_page() {
+        let fx = Fixture::new().await;
+        let id = fx.pending("crm").await;
+        let response = fx.get(&format!("/sign-in/pin?request={id}"), "").await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(text(response).await.contains("not available here"));
+    }
+
+    #[tokio::test]
+    async fn every_pin_that_does_not_work_reads_alike() {
+        let fx = Fixture::new().await;
+        let (wrong, status, retry) = explain(&fx.ui, Some(&SignInError::WrongCredentials));
+        assert_eq!((status, retry), (StatusCode::OK, None));
+        assert_eq!(wrong, CALL_THE_OFFICE);
+        let (not_activated, ..) = explain(&fx.ui, Some(&SignInError::NotActivated));
+        assert_eq!(not_activated, wrong);
+        let (_, status, retry) = explain(
+            &fx.ui,
+            Some(&SignInError::TooManyAttempts {
+                retry_after_minutes: 15,
+            }),
+        );
+        assert_eq!((status, retry), (StatusCode::TOO_MANY_REQUESTS, Some(900)));
+    }
+}
