@@ -40,9 +40,17 @@ struct Portal {
 }
 
 async fn portal() -> Portal {
+    portal_with(|_| {}).await
+}
+
+async fn portal_with(adjust: impl FnOnce(&mut careid_server::Config)) -> Portal {
     let clients = clients_dir_with(&[("pin-portal.toml", PORTAL_FILE)]);
     let path = clients.path().to_owned();
-    let server = TestServer::start_with(|c| c.clients_dir = path).await;
+    let server = TestServer::start_with(|c| {
+        c.clients_dir = path;
+        adjust(c);
+    })
+    .await;
     server.add_account(EMAIL, "Ada Okafor").await;
     Portal {
         server,
@@ -364,4 +372,76 @@ async fn an_invited_account_signing_in_with_a_pin_becomes_active() {
     );
     assert!(kinds.contains(&"pin_issued".to_string()));
     assert!(kinds.contains(&"pin_used".to_string()));
+}
+
+#[tokio::test]
+async fn pin_guesses_from_one_address_share_the_sign_in_quota() {
+    let Portal { server, .. } = portal_with(|config| {
+        careid_tests::with_rate_limits(config, |limits| {
+            limits.sign_in.per_address = careid_protocol::Limit {
+                requests: 3,
+                per_seconds: 60,
+            };
+        });
+    })
+    .await;
+    let browser = server.browser();
+    // Three different emails: the address's quota runs out, not an account's.
+    for n in 0..3 {
+        let page = try_pin(
+            &server,
+            &browser,
+            &format!("guess{n}@clinic.example"),
+            "000000",
+        )
+        .await
+        .page();
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    }
+    let refused = try_pin(&server, &browser, "guess3@clinic.example", "000000")
+        .await
+        .page();
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.retry_after.as_deref(), Some("20"));
+}
+
+#[tokio::test]
+async fn the_pin_commands_print_a_pin_that_signs_in_and_refuse_one_over_the_bound() {
+    let Portal { server, .. } = portal().await;
+    let issued = server
+        .careid_command(&["pin", "issue", EMAIL, "--client", "pin-portal"])
+        .await;
+    let stdout = String::from_utf8(issued.stdout).unwrap();
+    assert!(issued.status.success(), "{stdout}");
+    let pin = stdout.lines().next().unwrap().trim().to_owned();
+    assert!(
+        pin.len() == 6 && pin.chars().all(|c| c.is_ascii_digit()),
+        "{stdout}"
+    );
+    let back = try_pin(&server, &server.browser(), EMAIL, &pin)
+        .await
+        .left();
+    assert!(param(&back, "code").is_some());
+
+    let over = server
+        .careid_command(&["pin", "issue", EMAIL, "--expires", "25h"])
+        .await;
+    assert!(!over.status.success());
+    let stderr = String::from_utf8(over.stderr).unwrap();
+    assert!(stderr.contains("lifecycle.pin_max_minutes"), "{stderr}");
+
+    let fresh = server.careid_command(&["pin", "issue", EMAIL]).await;
+    assert!(fresh.status.success());
+    let fresh_pin = String::from_utf8(fresh.stdout).unwrap();
+    let voided = server.careid_command(&["pin", "void", EMAIL]).await;
+    assert!(voided.status.success());
+    let page = try_pin(
+        &server,
+        &server.browser(),
+        EMAIL,
+        fresh_pin.lines().next().unwrap(),
+    )
+    .await
+    .page();
+    assert!(page.body.contains(CALL_THE_OFFICE));
 }

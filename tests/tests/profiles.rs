@@ -282,3 +282,66 @@ async fn a_profile_with_a_bad_birthdate_or_no_name_is_refused() {
     }
     assert_eq!(server.accounts.profiles_of(EMAIL).await.unwrap().1.len(), 1);
 }
+
+#[tokio::test]
+async fn the_profile_commands_add_list_rename_and_remove() {
+    let server = TestServer::start().await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let added = server
+        .careid_command(&[
+            "profile",
+            "add",
+            EMAIL,
+            "--name",
+            "Sam Okafor",
+            "--kind",
+            "dependent",
+            "--birthdate",
+            "2016-03-01",
+        ])
+        .await;
+    assert!(added.status.success(), "{added:?}");
+    let (_, all) = server.accounts.profiles_of(EMAIL).await.unwrap();
+    let (own, sam) = (&all[0], &all[1]);
+    assert_eq!(sam.birthdate.as_deref(), Some("2016-03-01"));
+
+    let listed = server.careid_command(&["profile", "list", EMAIL]).await;
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains(&sam.subject) && listed.contains("2016-03-01"),
+        "{listed}"
+    );
+
+    let renamed = server
+        .careid_command(&[
+            "profile",
+            "rename",
+            EMAIL,
+            &sam.subject,
+            "--name",
+            "Samuel Okafor",
+        ])
+        .await;
+    assert!(renamed.status.success(), "{renamed:?}");
+    let cousin = server
+        .careid_command(&["profile", "add", EMAIL, "--name", "Kim", "--kind", "cousin"])
+        .await;
+    assert!(!cousin.status.success());
+
+    let removed = server
+        .careid_command(&["profile", "remove", EMAIL, &sam.subject])
+        .await;
+    assert!(removed.status.success(), "{removed:?}");
+    let last = server
+        .careid_command(&["profile", "remove", EMAIL, &own.subject])
+        .await;
+    assert!(!last.status.success());
+    assert!(String::from_utf8(last.stderr).unwrap().contains("last"));
+    let kinds: Vec<String> = ["profile_added", "profile_renamed", "profile_removed"]
+        .iter()
+        .map(|k| (*k).to_owned())
+        .collect();
+    for kind in kinds {
+        assert_eq!(server.audit_events(&kind).await.len(), 1, "{kind}");
+    }
+}
