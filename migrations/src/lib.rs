@@ -12,6 +12,7 @@ mod m0006_session_endings;
 mod m0007_install_secrets;
 mod m0008_pending_request_address;
 mod m0009_registration_tokens_and_pairwise;
+mod m0011_profile_birthdate;
 
 /// Every careid migration, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_install_secrets::Migration),
             Box::new(m0008_pending_request_address::Migration),
             Box::new(m0009_registration_tokens_and_pairwise::Migration),
+            Box::new(m0011_profile_birthdate::Migration),
         ]
     }
 }

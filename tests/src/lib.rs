@@ -433,3 +433,28 @@ impl TestServer {
         }
     }
 }
+
+impl TestServer {
+    /// Runs the `careid` binary with `args` over this server's database and the shipped
+    /// configuration, as staff would on the server, and returns its exit status and
+    /// output.
+    pub async fn careid_command(&self, args: &[&str]) -> std::process::Output {
+        // `CARGO_BIN_EXE_*` exists only when an integration test is compiled, not this
+        // library: the binary sits beside `deps/`, where the running test lives.
+        let test = std::env::current_exe().unwrap();
+        let target = test.parent().and_then(|deps| deps.parent()).unwrap();
+        let binary = target.join(format!("careid-under-test{}", std::env::consts::EXE_SUFFIX));
+        let mut command = std::process::Command::new(binary);
+        command
+            .args(args)
+            .current_dir(workspace())
+            .env("CAREID_CONFIG", workspace().join("config/careid.toml"))
+            .env("CAREID_DATABASE_URL", &self.database_url)
+            .env("CAREID_CLIENTS_DIR", workspace().join("config/clients"))
+            .env("CAREID_DEMO", "false")
+            .env("NO_COLOR", "1");
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
+    }
+}

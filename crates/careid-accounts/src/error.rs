@@ -62,6 +62,19 @@ pub enum AccountsError {
         /// The longest allowed lifetime, in hours.
         max_hours: i64,
     },
+    /// Staff asked for a PIN that works longer than configuration allows, or not at all.
+    #[error("a PIN may work from one minute to {max_minutes} minutes")]
+    PinLifetimeOutOfRange {
+        /// The longest allowed lifetime, in minutes (`lifecycle.pin_max_minutes`).
+        max_minutes: i64,
+    },
+    /// The profile is the account's last one; an account always keeps one.
+    #[error("the last profile of an account cannot be removed")]
+    LastProfile,
+    /// A profile field is not acceptable (an empty name, an unknown kind, a date that is
+    /// not `YYYY-MM-DD`).
+    #[error("{0}")]
+    InvalidProfile(&'static str),
     /// This client address asked for too many resets lately; it may ask again once the
     /// window has passed.
     #[error("too many requests from this address")]

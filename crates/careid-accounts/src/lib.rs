@@ -1,6 +1,6 @@
 //! careid's account lifecycle: password sign-in checks, careid sessions, an account's
 //! profiles and the applications they allowed, account creation,
-//! password changes and resets, and the administrator's disable / enable / reactivate
+//! password changes and resets, staff-issued sign-in PINs, and the administrator's disable / enable / reactivate
 //! actions with the inactivity sweep; and, in [`Lifecycle`], the lifecycle by email:
 //! invitations, activation, self-service and administrator password resets.
 //!
@@ -17,6 +17,7 @@ mod hasher;
 mod invitation;
 mod lifecycle;
 mod password_change;
+mod pin;
 mod profiles;
 mod reset;
 mod service;
@@ -33,7 +34,8 @@ pub use error::{AccountsError, LinkProblem};
 pub use hasher::Hasher;
 pub use invitation::{Invitation, LinkHolder};
 pub use lifecycle::{Branding, Lifecycle, LifecycleConfig, expires_in, parse_lifetime};
-pub use profiles::{AllowedApp, Profile};
+pub use pin::{IssuedPin, PlainPin};
+pub use profiles::{AllowedApp, NewProfileFields, Profile, ProfileKind};
 pub use reset::{AdminResetLink, ResetLink};
 pub use service::Accounts;
 pub use session::SessionSecret;

@@ -36,7 +36,7 @@ pub(crate) const RESET_CODE: &str = "reset_code";
 pub(crate) const ADMIN_RESET: &str = "admin_reset";
 
 /// How often a new 6-digit code is drawn when its digest collides with a stored one.
-const CODE_DRAWS: usize = 5;
+pub(crate) const CODE_DRAWS: usize = 5;
 
 /// Invitation states in which the invitation is still waiting for the person.
 pub(crate) const PENDING_INVITATION: [&str; 3] = ["not_sent", "sent", "opened"];
@@ -63,6 +63,11 @@ pub struct LifecycleConfig {
     /// "Forgot password?" requests one client address may make within an hour, for any
     /// emails; past it the address gets 429. Default 20.
     pub reset_requests_per_address_per_hour: u32,
+    /// Minutes a staff-issued sign-in PIN works when staff give no `--expires`.
+    /// Default 15.
+    pub pin_minutes: u32,
+    /// The longest staff may make a PIN work, in minutes. Default 1440 (a day).
+    pub pin_max_minutes: u32,
 }
 
 impl Default for LifecycleConfig {
@@ -75,6 +80,8 @@ impl Default for LifecycleConfig {
             admin_reset_max_days: 7,
             reset_requests_per_hour: 3,
             reset_requests_per_address_per_hour: 20,
+            pin_minutes: 15,
+            pin_max_minutes: 24 * 60,
         }
     }
 }
@@ -98,6 +105,16 @@ impl LifecycleConfig {
     /// The longest an administrator's reset link may live.
     pub fn admin_reset_max(&self) -> Duration {
         Duration::days(i64::from(self.admin_reset_max_days))
+    }
+
+    /// How long a PIN works unless staff say otherwise.
+    pub fn pin(&self) -> Duration {
+        Duration::minutes(i64::from(self.pin_minutes))
+    }
+
+    /// The longest a PIN may work.
+    pub fn pin_max(&self) -> Duration {
+        Duration::minutes(i64::from(self.pin_max_minutes))
     }
 
     /// The attempt limit as the policy takes it.

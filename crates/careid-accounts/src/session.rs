@@ -122,6 +122,7 @@ mod tests {
             kind: "dependent".into(),
             name: "Sam Okafor".into(),
             email: None,
+            birthdate: None,
         };
         let minor = profiles::insert_profile(&fx.accounts.db, minor, fx.clock_now())
             .await

@@ -51,6 +51,27 @@ pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// The stored form of a staff-issued PIN: HMAC-SHA256 under the installation's PIN key
+/// over the account and the PIN, in lowercase hex. A PIN has only 10^6 values, so a bare
+/// SHA-256 of it falls to an offline search in a second; keyed, a copy of the database
+/// alone reveals nothing. The account is in the message, so two accounts' equal PINs
+/// never share a digest.
+pub fn pin_digest(key: &str, account_id: i64, pin: &str) -> String {
+    use hmac::{Hmac, Mac};
+    // HMAC takes a key of any length, so this never fails.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return digest(&format!("{key}:{account_id}:{pin}")),
+    };
+    mac.update(format!("pin:{account_id}:{pin}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether `text` has the shape of a PIN or code: exactly six ASCII digits.
+pub fn is_code_shaped(text: &str) -> bool {
+    text.len() == 6 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Whether two digests are equal, compared in constant time so that the comparison does
 /// not reveal how many leading characters matched.
 pub fn digests_match(a: &str, b: &str) -> bool {
@@ -78,6 +99,25 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+
+    #[test]
+    fn a_pin_digest_depends_on_the_key_the_account_and_the_pin() {
+        let base = pin_digest("key", 7, "123456");
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, pin_digest("key", 7, "123456"));
+        assert_ne!(base, pin_digest("other", 7, "123456"));
+        assert_ne!(base, pin_digest("key", 8, "123456"));
+        assert_ne!(base, pin_digest("key", 7, "123457"));
+        assert_ne!(base, digest("123456"));
+    }
+
+    #[test]
+    fn only_six_digits_are_shaped_like_a_code() {
+        assert!(is_code_shaped("012345"));
+        for bad in ["12345", "1234567", "12345a", "", "١٢٣٤٥٦"] {
+            assert!(!is_code_shaped(bad), "{bad:?}");
+        }
+    }
 
     const NOW: OffsetDateTime = datetime!(2026-05-20 14:00 UTC);
 

@@ -442,6 +442,7 @@ pub(crate) fn validate(client: &crate::Client, params: &Params) -> Result<Stored
         login_hint: params.get("login_hint").map(str::to_owned),
         stale_sid: None,
         consent_given: false,
+        profile_chosen: false,
     })
 }
 
@@ -485,9 +486,13 @@ async fn decide(
     };
 
     let profiles = profiles::find_for_account(&app.db, live.account.id).await?;
+    // OIDC Core §3.1.2.1 `prompt=select_account`: with a choice to make, the picker is
+    // shown again for this request even though the session has a profile already.
+    let must_pick = request.has_prompt("select_account") && !request.profile_chosen;
     let chosen = live
         .session
         .profile_id
+        .filter(|_| !must_pick || profiles.len() < 2)
         .and_then(|pid| profiles.iter().find(|p| p.id == pid));
     let profile = match (chosen, profiles.as_slice()) {
         (Some(profile), _) => profile,
@@ -618,19 +623,7 @@ pub async fn record_consent(
     };
     audit::insert_event(&txn, granted_event, now).await?;
     request.consent_given = true;
-    let json =
-        serde_json::to_value(&request).map_err(|e| ProtocolError::Internal(e.to_string()))?;
-    let expires = now + Duration::minutes(app.config.authorization_request_minutes.into());
-    authorization_requests::delete_request(&txn, request_id).await?;
-    authorization_requests::insert_request(
-        &txn,
-        request_id,
-        &request.client_id,
-        &json,
-        now,
-        expires,
-    )
-    .await?;
+    pending::replace(app, &txn, request_id, &request).await?;
     txn.commit().await?;
     Ok(true)
 }

@@ -22,14 +22,21 @@ pub(crate) fn claims_of(
         if let Some(family) = &profile.family_name {
             claims.insert("family_name".into(), json!(family));
         }
+        if let Some(birthdate) = &profile.birthdate {
+            claims.insert("birthdate".into(), json!(birthdate));
+        }
     }
     if scope::contains(granted, "email") {
+        // A profile speaks only for itself: the account's address is the self profile's,
+        // never lent to a dependent or couple profile that has none of its own.
         let email = profile
             .email
             .clone()
-            .unwrap_or_else(|| account.email.clone());
-        claims.insert("email".into(), json!(email));
-        claims.insert("email_verified".into(), json!(profile.email_verified));
+            .or_else(|| (profile.kind == "self").then(|| account.email.clone()));
+        if let Some(email) = email {
+            claims.insert("email".into(), json!(email));
+            claims.insert("email_verified".into(), json!(profile.email_verified));
+        }
     }
     claims
 }

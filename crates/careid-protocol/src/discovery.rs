@@ -61,9 +61,9 @@ pub(crate) fn document(issuer: &str, registration: RegistrationMode) -> Vec<u8> 
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
-            "name", "given_name", "family_name", "email", "email_verified"
+            "name", "given_name", "family_name", "birthdate", "email", "email_verified"
         ],
-        "prompt_values_supported": ["none", "login"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -65,6 +65,7 @@ pub use keys::{AccessTokenAlg, KeyInfo, Keys, SigningAlg};
 pub use leave::{Leaving, PersonActed};
 pub use logout::{browser_session, end_browser_session, sign_out_browser};
 pub use page_problem::PageProblem;
+pub use pending::record_profile_choice;
 pub use pending::{PendingRequest, find_pending};
 pub use rate_limit::{
     AccountLimits, AddressLimit, Bucket, ClientLimits, Limit, RateLimitConfig, RateLimited,

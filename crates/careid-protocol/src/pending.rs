@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use careid_store::{StoreError, authorization_requests};
+use careid_store::{ConnectionTrait, StoreError, authorization_requests};
 use serde::{Deserialize, Serialize};
+use time::Duration;
 
 use crate::{Client, Protocol, ProtocolError};
 
@@ -29,6 +30,10 @@ pub(crate) struct StoredRequest {
     /// is satisfied and must not ask again.
     #[serde(default)]
     pub consent_given: bool,
+    /// The person picked a profile for this very request on the picker, so
+    /// `prompt=select_account` is satisfied and must not ask again.
+    #[serde(default)]
+    pub profile_chosen: bool,
 }
 
 impl StoredRequest {
@@ -74,4 +79,36 @@ pub(crate) async fn load(app: &Protocol, id: &str) -> Result<Option<StoredReques
         return Ok(None);
     };
     Ok(Some(serde_json::from_value(json)?))
+}
+
+/// Stores `request` again under `id` (a page changed it), with a fresh expiry, in the
+/// caller's transaction.
+pub(crate) async fn replace(
+    app: &Protocol,
+    db: &impl ConnectionTrait,
+    id: &str,
+    request: &StoredRequest,
+) -> Result<(), ProtocolError> {
+    let now = app.clock.now();
+    let json = serde_json::to_value(request).map_err(|e| ProtocolError::Internal(e.to_string()))?;
+    let expires = now + Duration::minutes(app.config.authorization_request_minutes.into());
+    authorization_requests::delete_request(db, id).await?;
+    authorization_requests::insert_request(db, id, &request.client_id, &json, now, expires).await?;
+    Ok(())
+}
+
+/// The person picked a profile on the picker for the pending request `id`: marks it so
+/// that `prompt=select_account` is satisfied. `false` if the request expired.
+pub async fn record_profile_choice(app: &Protocol, id: &str) -> Result<bool, ProtocolError> {
+    let Some(mut request) = load(app, id).await? else {
+        return Ok(false);
+    };
+    if request.profile_chosen {
+        return Ok(true);
+    }
+    request.profile_chosen = true;
+    let txn = app.db.begin().await?;
+    replace(app, &txn, id, &request).await?;
+    txn.commit().await?;
+    Ok(true)
 }

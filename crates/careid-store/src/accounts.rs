@@ -139,6 +139,7 @@ pub async fn insert_account(
             kind: "self".into(),
             name: new.name,
             email: Some(new.email),
+            birthdate: None,
         },
         now,
     )

@@ -84,6 +84,18 @@ pub async fn delete_consent(
     Ok(())
 }
 
+/// Withdraws every consent a profile gave (the profile is being removed).
+pub async fn delete_for_profile(
+    db: &impl ConnectionTrait,
+    profile_id: i64,
+) -> Result<u64, StoreError> {
+    Ok(Entity::delete_many()
+        .filter(Column::ProfileId.eq(profile_id))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// Every consent given by these profiles, oldest first.
 pub async fn find_for_profiles(
     db: &impl ConnectionTrait,

@@ -2,7 +2,7 @@
 //! by every instance, and which profile each pairwise `sub` stands for. Deriving the
 //! `sub` is `careid-protocol`'s; this module only keeps what it needs.
 
-use sea_orm::{ActiveValue::Set, entity::prelude::*};
+use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*};
 use time::OffsetDateTime;
 
 use crate::StoreError;
@@ -69,4 +69,18 @@ pub async fn find_profile_id(
         .one(db)
         .await?
         .map(|row| row.profile_id))
+}
+
+/// Forgets every pairwise `sub` of a profile (it is being removed), so none of them
+/// names anyone any more. Served by `ix_pairwise_subjects_profile`.
+pub async fn delete_for_profile(
+    db: &impl ConnectionTrait,
+    profile_id: i64,
+) -> Result<u64, StoreError> {
+    use subject_entity::{Column, Entity};
+    Ok(Entity::delete_many()
+        .filter(Column::ProfileId.eq(profile_id))
+        .exec(db)
+        .await?
+        .rows_affected)
 }

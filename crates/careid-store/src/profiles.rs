@@ -27,6 +27,8 @@ pub(crate) mod entity {
         pub email: Option<String>,
         pub email_verified: bool,
         pub created_at: TimeDateTimeWithTimeZone,
+        /// OIDC Core §5.1 `birthdate`, `YYYY-MM-DD`, where given.
+        pub birthdate: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -63,6 +65,8 @@ pub struct NewProfile {
     pub name: String,
     /// Contact email of this profile, if any.
     pub email: Option<String>,
+    /// Date of birth, `YYYY-MM-DD`, if given.
+    pub birthdate: Option<String>,
 }
 
 /// Adds a profile after the account's existing ones.
@@ -87,6 +91,7 @@ pub async fn insert_profile(
         email: Set(new.email),
         email_verified: Set(false),
         created_at: Set(now),
+        birthdate: Set(new.birthdate),
         ..Default::default()
     }
     .insert(db)
@@ -159,6 +164,53 @@ pub async fn update_email_verified(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Renames the profile `subject` of `account_id`, its given and family names with it.
+/// `None` when the account has no such profile (the statement's own `WHERE` checks
+/// the owner).
+pub async fn update_name(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    subject: &str,
+    name: &str,
+) -> Result<Option<Profile>, StoreError> {
+    use sea_orm::sea_query::Expr;
+    let (given_name, family_name) = split_name(name);
+    let mut updated = Entity::update_many()
+        .col_expr(Column::Name, Expr::value(name.trim()))
+        .col_expr(Column::GivenName, Expr::value(given_name))
+        .col_expr(Column::FamilyName, Expr::value(family_name))
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Subject.eq(subject))
+        .exec_with_returning(db)
+        .await?;
+    Ok(updated.pop())
+}
+
+/// Deletes the profile `id` of `account_id` unless it is the account's last one, in one
+/// statement (the count is the statement's own condition). The caller holds the
+/// account's row (or SQLite's write lock), so two removals cannot each see the other's
+/// profile still there. `false`: not the account's, or its last.
+pub async fn delete_unless_last(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    id: i64,
+) -> Result<bool, StoreError> {
+    use sea_orm::{QuerySelect, QueryTrait, sea_query::Expr};
+    let siblings = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Id.ne(id))
+        .into_query();
+    let deleted = Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Expr::exists(siblings))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected == 1)
 }
 
 /// "Ada Lovelace" → given "Ada", family "Lovelace"; a single word is a given name.

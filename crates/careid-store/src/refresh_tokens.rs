@@ -150,6 +150,44 @@ pub async fn revoke_for_account(
     Ok(update.exec(db).await?.rows_affected)
 }
 
+/// Revokes the live tokens of `account_id` whose grant speaks for `profile_id` (the
+/// profile is being removed). The grant is stored as JSON, so the account's live tokens
+/// are read through the account index and the profile is matched here; the caller's
+/// transaction holds the account, so no token of it is written in between.
+pub async fn revoke_for_profile(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    profile_id: i64,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let live = Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::RevokedAt.is_null())
+        .all(db)
+        .await?;
+    let ids: Vec<i64> = live
+        .iter()
+        .filter(|token| {
+            token
+                .grant()
+                .ok()
+                .and_then(|grant| grant.get("profile_id").and_then(serde_json::Value::as_i64))
+                == Some(profile_id)
+        })
+        .map(|token| token.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::Id.is_in(ids))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// Revokes the tokens bound to the sessions `sids` (they end with them). Served by the
 /// index on `sid`.
 pub async fn revoke_for_sessions(

@@ -180,6 +180,21 @@ pub async fn update_profile(
     Ok(updated.rows_affected == 1)
 }
 
+/// Sends the open sessions acting as `profile_id` back to choosing (the profile was
+/// removed): their next authorization request shows the picker. Served by
+/// `ix_sessions_profile`.
+pub async fn update_profile_unset(
+    db: &impl ConnectionTrait,
+    profile_id: i64,
+) -> Result<u64, StoreError> {
+    Ok(Entity::update_many()
+        .col_expr(Column::ProfileId, Expr::value(Option::<i64>::None))
+        .filter(Column::ProfileId.eq(profile_id))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// Which sessions an ending ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {

@@ -34,8 +34,8 @@ pub enum UiError {
     /// The chosen profile does not belong to the signed-in account.
     #[error("the profile does not belong to this account")]
     UnknownProfile,
-    /// The client does not let people sign in with a password.
-    #[error("the client does not allow password sign-in")]
+    /// The client does not offer the sign-in method asked for (password, PIN …).
+    #[error("the client does not allow this sign-in method")]
     MethodNotAllowed,
     /// No such page or static file.
     #[error("not found")]
@@ -131,8 +131,8 @@ impl UiError {
             ),
             Self::MethodNotAllowed => (
                 StatusCode::FORBIDDEN,
-                "Password sign-in is not available here",
-                "This application does not let you sign in with a password. Go back to the application and choose another way to sign in.",
+                "This way of signing in is not available here",
+                "This application does not offer this way of signing in (a password, an emailed link or a PIN). Go back to the application and choose another way to sign in.",
             ),
             Self::NotFound => (
                 StatusCode::NOT_FOUND,

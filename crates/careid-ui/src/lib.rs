@@ -22,6 +22,7 @@ mod page;
 mod reset;
 mod select_profile;
 mod sign_in;
+mod sign_in_pin;
 mod sign_out;
 mod state;
 #[cfg(test)]
@@ -40,6 +41,10 @@ pub use themes::{DEFAULT_THEME, Themes};
 pub fn router(state: Arc<Ui>) -> Router {
     Router::new()
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
+        .route(
+            "/sign-in/pin",
+            get(sign_in_pin::show).post(sign_in_pin::submit),
+        )
         .route(
             "/select-profile",
             get(select_profile::show).post(select_profile::submit),

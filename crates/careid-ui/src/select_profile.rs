@@ -11,7 +11,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use careid_protocol::{find_pending, session};
+use careid_protocol::{find_pending, record_profile_choice, session};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -112,6 +112,11 @@ pub(crate) async fn submit(
     ui.accounts
         .choose_profile(live.account.id, live.session.id, profile_id)
         .await?;
+    // The request that asked (`prompt=select_account`) now has its answer; an expired
+    // one is told at `/authorize/continue`.
+    if let Some(id) = request {
+        record_profile_choice(&ui.protocol, id).await?;
+    }
     Ok(see_other(&next_step(request), None))
 }
 

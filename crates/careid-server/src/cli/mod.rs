@@ -7,7 +7,9 @@ mod bench;
 mod client;
 mod config_check;
 pub mod keys;
+mod pin;
 mod policy;
+mod profile;
 pub mod registration;
 mod serve;
 mod user;
@@ -50,6 +52,12 @@ pub enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Issue and void sign-in PINs for the client portal.
+    #[command(subcommand)]
+    Pin(pin::PinCommand),
+    /// Add, list, rename and remove an account's profiles.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
     /// Check passwords against the rules.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -96,6 +104,8 @@ impl Cli {
             Command::User(command) => user::run(&self.config, command).await,
             Command::Accounts(command) => accounts::run(&self.config, command).await,
             Command::Audit(command) => audit::run(&self.config, command).await,
+            Command::Pin(command) => pin::run(&self.config, command).await,
+            Command::Profile(command) => profile::run(&self.config, command).await,
             Command::Policy(command) => policy::run(&self.config, command),
             Command::Config(ConfigCommand::Check) => config_check::run(&self.config),
             Command::Client(command) => client::run(&self.config, command).await,

@@ -220,7 +220,7 @@ async fn reset_link(
 
 /// The lifecycle service over the configured database and mail, and the branding of
 /// `client` (careid's own without one).
-async fn open_lifecycle(
+pub(super) async fn open_lifecycle(
     config: &crate::Config,
     client: Option<&str>,
 ) -> anyhow::Result<(Lifecycle, Branding)> {
