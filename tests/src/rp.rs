@@ -34,6 +34,16 @@ pub struct Pending {
 impl Rp {
     /// Discovers careid at `issuer` and sets up `client_id`.
     pub async fn discover(issuer: &str, client_id: &str, secret: &str, redirect_uri: &str) -> Self {
+        Self::discover_as(issuer, client_id, Some(secret), redirect_uri).await
+    }
+
+    /// [`Self::discover`] for a confidential client (a secret) or a public one (none).
+    async fn discover_as(
+        issuer: &str,
+        client_id: &str,
+        secret: Option<&str>,
+        redirect_uri: &str,
+    ) -> Self {
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .build()
@@ -45,10 +55,21 @@ impl Rp {
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(client_id.to_owned()),
-            Some(ClientSecret::new(secret.to_owned())),
+            secret.map(|secret| ClientSecret::new(secret.to_owned())),
         )
         .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned()).unwrap());
         Self { client, http }
+    }
+
+    /// The demo client portal: a public client (no secret, PKCE only).
+    pub async fn client_portal(issuer: &str) -> Self {
+        Self::discover_as(
+            issuer,
+            "client-portal",
+            None,
+            "http://127.0.0.1:8083/callback",
+        )
+        .await
     }
 
     /// The demo CRM.

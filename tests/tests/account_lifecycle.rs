@@ -33,6 +33,7 @@ fn crm() -> Branding {
         product: "CarePortals CRM".into(),
         theme: "crm".into(),
         is_code_only: false,
+        signs_in_by_link: false,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Invitations: an administrator creates an account in status `invited` with no password
 //! and careid emails an activation link; the person opens it (invitation `opened`) and
-//! sets a password under the rules (status `active`, invitation `accepted`). The pages
+//! sets a password under the rules (status `active`, invitation `accepted`); for a client
+//! whose people sign in without a password the mail is a welcome link that signs in and
+//! activates (`magic_link.rs`). The pages
 //! are `careid-ui`'s; an expired link leads to the reset flow in `reset.rs`, which
 //! completes an activation as well.
 
@@ -15,7 +17,8 @@ use serde_json::json;
 use crate::{
     AccountsError, Branding, LinkProblem,
     lifecycle::{INVITATION, Lifecycle},
-    service::{event, random_id},
+    magic_link::MAGIC_LINK_PATH,
+    service::{commit, event, random_id},
 };
 
 /// An invitation that went out, or should have.
@@ -95,12 +98,25 @@ impl Lifecycle {
         client_id: Option<&str>,
     ) -> Result<Invitation, AccountsError> {
         let lifetime = self.config.invitation();
-        let token = self
-            .issue_link(account.id, INVITATION, client_id, lifetime)
-            .await?;
-        let link = self.link("/activate", &token);
+        // A client whose people sign in without a password gets a welcome link that
+        // signs in (a magic link living as long as an invitation); its first use
+        // activates the account. Everyone else sets a password on the activation page.
+        let (link, message) = if branding.signs_in_by_link {
+            let now = self.accounts.clock.now();
+            let txn = self.accounts.begin().await?;
+            let token = self
+                .insert_sign_in_link(&txn, account.id, client_id, lifetime, now)
+                .await?;
+            commit(txn).await?;
+            (self.link(MAGIC_LINK_PATH, &token), "welcome_link")
+        } else {
+            let token = self
+                .issue_link(account.id, INVITATION, client_id, lifetime)
+                .await?;
+            (self.link("/activate", &token), "invitation")
+        };
         let sent = self
-            .mail(&account, branding, "invitation", &link, "", lifetime)
+            .mail(&account, branding, message, &link, "", lifetime)
             .await;
         let db = &self.accounts.db;
         let now = self.accounts.clock.now();

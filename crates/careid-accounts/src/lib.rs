@@ -2,7 +2,8 @@
 //! profiles and the applications they allowed, account creation,
 //! password changes and resets, staff-issued sign-in PINs, and the administrator's disable / enable / reactivate
 //! actions with the inactivity sweep; and, in [`Lifecycle`], the lifecycle by email:
-//! invitations, activation, self-service and administrator password resets.
+//! invitations, activation, self-service and administrator password resets, and
+//! magic links (emailed sign-in links).
 //!
 //! The rules themselves (password strength, history, lockout, expiry) live in
 //! `careid-policy`; every query lives in `careid-store`. This crate decides the order in
@@ -16,6 +17,7 @@ mod error;
 mod hasher;
 mod invitation;
 mod lifecycle;
+mod magic_link;
 mod password_change;
 mod pin;
 mod profiles;
@@ -34,6 +36,7 @@ pub use error::{AccountsError, LinkProblem};
 pub use hasher::Hasher;
 pub use invitation::{Invitation, LinkHolder};
 pub use lifecycle::{Branding, Lifecycle, LifecycleConfig, expires_in, parse_lifetime};
+pub use magic_link::{MAGIC_LINK_PATH, MagicLink, MagicLinkProblem, MagicSignIn};
 pub use pin::{IssuedPin, PlainPin};
 pub use profiles::{AllowedApp, NewProfileFields, Profile, ProfileKind};
 pub use reset::{AdminResetLink, ResetLink};

@@ -34,6 +34,7 @@ pub(crate) const INVITATION: &str = "invitation";
 pub(crate) const RESET_LINK: &str = "reset_link";
 pub(crate) const RESET_CODE: &str = "reset_code";
 pub(crate) const ADMIN_RESET: &str = "admin_reset";
+pub(crate) const MAGIC_LINK: &str = "magic_link";
 
 /// How often a new 6-digit code is drawn when its digest collides with a stored one.
 pub(crate) const CODE_DRAWS: usize = 5;
@@ -68,6 +69,8 @@ pub struct LifecycleConfig {
     pub pin_minutes: u32,
     /// The longest staff may make a PIN work, in minutes. Default 1440 (a day).
     pub pin_max_minutes: u32,
+    /// Hours an emailed sign-in link (magic link) works. Default 24.
+    pub magic_link_hours: u32,
 }
 
 impl Default for LifecycleConfig {
@@ -82,6 +85,7 @@ impl Default for LifecycleConfig {
             reset_requests_per_address_per_hour: 20,
             pin_minutes: 15,
             pin_max_minutes: 24 * 60,
+            magic_link_hours: 24,
         }
     }
 }
@@ -100,6 +104,11 @@ impl LifecycleConfig {
     /// How long a reset code works.
     pub fn reset_code(&self) -> Duration {
         Duration::minutes(i64::from(self.reset_code_minutes))
+    }
+
+    /// How long an emailed sign-in link works.
+    pub fn magic_link(&self) -> Duration {
+        Duration::hours(i64::from(self.magic_link_hours))
     }
 
     /// The longest an administrator's reset link may live.
@@ -135,6 +144,9 @@ pub struct Branding {
     /// The client wants the reset email to carry the code directly (`reset_mode =
     /// "code_only"`), with no link step.
     pub is_code_only: bool,
+    /// The client's people sign in without a password (its `sign_in_methods` leave out
+    /// `password`): an invitation is then a welcome link that signs in, like a magic link.
+    pub signs_in_by_link: bool,
 }
 
 impl Default for Branding {
@@ -143,6 +155,7 @@ impl Default for Branding {
             product: "careid".to_owned(),
             theme: careid_mail::DEFAULT_THEME.to_owned(),
             is_code_only: false,
+            signs_in_by_link: false,
         }
     }
 }
@@ -471,6 +484,7 @@ mod tests {
         assert_eq!(config.reset_code(), Duration::minutes(15));
         assert_eq!(config.one_time_rules().code_attempts, 5);
         assert_eq!(config.admin_reset_max(), Duration::days(7));
+        assert_eq!(config.magic_link(), Duration::hours(24));
     }
 
     #[test]

@@ -27,12 +27,13 @@ use crate::{
 pub use crate::theme_files::DEFAULT_THEME;
 
 /// The messages careid sends; `Renderer::check_theme` renders each of them.
-pub const MESSAGES: [&str; 5] = [
+pub const MESSAGES: [&str; 6] = [
     "invitation",
     "reset_link",
     "reset_code",
     "admin_reset_link",
     "magic_link",
+    "welcome_link",
 ];
 
 /// The three parts of each message, by file suffix.

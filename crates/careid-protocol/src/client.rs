@@ -337,6 +337,9 @@ fn default_auth_method() -> AuthMethod {
 fn default_theme() -> String {
     "default".into()
 }
+/// The sign-in methods careid knows: a password, an emailed link, a PIN from the office.
+pub const SIGN_IN_METHODS: [&str; 3] = ["password", "magic_link", "pin"];
+
 fn default_sign_in_methods() -> Vec<String> {
     vec!["password".into()]
 }
@@ -350,6 +353,12 @@ fn default_scopes() -> Vec<String> {
 }
 
 impl Client {
+    /// Whether the client lets people sign in by `method` (`password`, `magic_link`,
+    /// `pin`).
+    pub fn allows_sign_in(&self, method: &str) -> bool {
+        self.sign_in_methods.iter().any(|m| m == method)
+    }
+
     /// Whether the client may use this grant.
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
@@ -513,6 +522,26 @@ impl Client {
             && let Some(problem) = self.egress_problem(uri)
         {
             problems.push(("jwks_uri", problem));
+        }
+        if self.sign_in_methods.is_empty() {
+            problems.push((
+                "sign_in_methods",
+                format!(
+                    "name at least one of {}; with none, nobody can sign in",
+                    SIGN_IN_METHODS.join(", ")
+                ),
+            ));
+        }
+        for method in &self.sign_in_methods {
+            if !SIGN_IN_METHODS.contains(&method.as_str()) {
+                problems.push((
+                    "sign_in_methods",
+                    format!(
+                        "{method:?} is not a sign-in method; use {}",
+                        SIGN_IN_METHODS.join(", ")
+                    ),
+                ));
+            }
         }
         if self.subject_type == SubjectType::Pairwise && self.sector_identifier().is_none() {
             problems.push((

@@ -1,5 +1,5 @@
 //! Rate limits wherever a stranger can knock (issue 12, item 7): sign-in, "forgot
-//! password", current-password checks, client registration and failed client
+//! password", emailed sign-in links, current-password checks, client registration and failed client
 //! authentication. Each bucket has a quota per client address and one per account (or
 //! per client), kept by `governor` (GCRA, one state per key) on careid's own clock, so a
 //! test's clock moves them too.
@@ -39,6 +39,8 @@ pub struct RateLimitConfig {
     pub forgot_password: AccountLimits,
     /// `POST /account/password`: checks of the current password.
     pub password_check: AccountLimits,
+    /// `POST /magic-link`: requests for an emailed sign-in link.
+    pub magic_link: AccountLimits,
     /// `POST /register` (RFC 7591), per address.
     pub registration: AddressLimit,
     /// Failed client authentication at `/token`, `/introspect` and `/revoke`.
@@ -187,6 +189,11 @@ impl Default for RateLimitConfig {
                 per_address: Limit::new(30, 600),
                 per_account: Limit::new(10, 600),
             },
+            // Like the reset mails: a few links an hour is plenty; more is a mail bomb.
+            magic_link: AccountLimits {
+                per_address: Limit::new(10, 3600),
+                per_account: Limit::new(5, 3600),
+            },
             registration: AddressLimit::default(),
             client_auth_failures: ClientLimits::default(),
             pending_authorizations_per_address: 100,
@@ -203,6 +210,8 @@ pub enum Bucket {
     ForgotPassword,
     /// Current-password checks at `/account/password`.
     PasswordCheck,
+    /// `POST /magic-link`.
+    MagicLink,
     /// `POST /register`.
     Registration,
     /// Failed client authentication at the token, introspection and revocation endpoints.
@@ -218,6 +227,7 @@ impl Bucket {
             Self::SignIn => "sign_in",
             Self::ForgotPassword => "forgot_password",
             Self::PasswordCheck => "password_check",
+            Self::MagicLink => "magic_link",
             Self::Registration => "registration",
             Self::ClientAuthFailure => "client_auth_failures",
             Self::PendingAuthorization => "pending_authorizations_per_address",
@@ -311,6 +321,16 @@ impl RateLimits {
                 Bucket::PasswordCheck,
                 Scope::Account,
                 config.password_check.per_account,
+            ),
+            (
+                Bucket::MagicLink,
+                Scope::Address,
+                config.magic_link.per_address,
+            ),
+            (
+                Bucket::MagicLink,
+                Scope::Account,
+                config.magic_link.per_account,
             ),
             (
                 Bucket::Registration,

@@ -53,7 +53,15 @@ impl App {
         // Problems are logged by the reload, with their file, line and key.
         let mut client_files = clients::ClientWatch::new(&config.clients_dir);
         let loaded = Clients::default();
-        client_files.reload(&loaded);
+        let problems = client_files.reload(&loaded);
+        // A client with a sign-in method careid does not know would show a sign-in page
+        // nobody can get through (issue 13): refuse to start rather than serve it.
+        if let Some(problem) = problems
+            .iter()
+            .find(|p| p.key.as_deref() == Some("sign_in_methods"))
+        {
+            anyhow::bail!("{problem}");
+        }
         config
             .registration
             .token_digests()

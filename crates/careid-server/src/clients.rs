@@ -336,6 +336,23 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_sign_in_method_is_reported_with_its_file_line_and_key() {
+        let text = "client_id = \"c\"\nname = \"C\"\nsecret = \"x\"\nredirect_uris = [\"http://127.0.0.1/cb\"]\nsign_in_methods = [\"magic_link\", \"sms\"]\n";
+        let problems = parse_file("c.toml", text).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            problems[0].to_string(),
+            "c.toml:5: sign_in_methods: \"sms\" is not a sign-in method; use password, magic_link, pin"
+        );
+        for known in ["password", "magic_link", "pin"] {
+            let text = text.replace("\"sms\"", &format!("\"{known}\""));
+            assert!(parse_file("c.toml", &text).is_ok(), "{known}");
+        }
+        let none = text.replace("[\"magic_link\", \"sms\"]", "[]");
+        assert_eq!(parse_file("c.toml", &none).unwrap_err()[0].line, Some(5));
+    }
+
+    #[test]
     fn a_signing_algorithm_careid_does_not_offer_is_reported_with_its_file_line_and_key() {
         let base = "client_id = \"c\"\nname = \"C\"\nsecret = \"x\"\nredirect_uris = [\"http://127.0.0.1/cb\"]\n";
         for (line, key) in [

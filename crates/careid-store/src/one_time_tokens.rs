@@ -181,3 +181,39 @@ pub async fn update_released(
         .rows_affected
         == 1)
 }
+
+/// Uses up every unused token of the account and purpose, because a newer one replaces
+/// them (a magic link: only the newest works). Returns how many were voided. The caller
+/// inserts the newer one in the same transaction.
+pub async fn update_superseded(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    purpose: &str,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(now))
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Purpose.eq(purpose))
+        .filter(Column::UsedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// The first token of the account and purpose issued after token `id`, if any: what
+/// tells a superseded link (voided when its successor was made) from a used one.
+pub async fn find_successor(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    purpose: &str,
+    id: i64,
+) -> Result<Option<OneTimeToken>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Purpose.eq(purpose))
+        .filter(Column::Id.gt(id))
+        .order_by_asc(Column::Id)
+        .one(db)
+        .await?)
+}

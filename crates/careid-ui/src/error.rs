@@ -37,6 +37,9 @@ pub enum UiError {
     /// The client does not offer the sign-in method asked for (password, PIN …).
     #[error("the client does not allow this sign-in method")]
     MethodNotAllowed,
+    /// The client does not let people sign in with an emailed link.
+    #[error("the client does not allow sign-in links")]
+    MagicLinkNotAllowed,
     /// No such page or static file.
     #[error("not found")]
     NotFound,
@@ -133,6 +136,11 @@ impl UiError {
                 StatusCode::FORBIDDEN,
                 "This way of signing in is not available here",
                 "This application does not offer this way of signing in (a password, an emailed link or a PIN). Go back to the application and choose another way to sign in.",
+            ),
+            Self::MagicLinkNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "Sign-in links are not available here",
+                "This application does not let you sign in with an emailed link. Go back to the application and choose another way to sign in.",
             ),
             Self::NotFound => (
                 StatusCode::NOT_FOUND,

@@ -1,4 +1,4 @@
-//! careid's themed HTML pages: sign-in, profile picker, sign-out and the account page,
+//! careid's themed HTML pages: sign-in (password or emailed link), profile picker, sign-out and the account page,
 //! drawn with minijinja from `themes/` (one folder per brand, each file falling back to
 //! `default/`), plus the themes' static files and the error page the protocol shows for
 //! requests it must not redirect.
@@ -18,6 +18,7 @@ pub mod csrf;
 mod error;
 mod extract;
 mod forgot_password;
+mod magic_link;
 mod page;
 mod reset;
 mod select_profile;
@@ -69,6 +70,14 @@ pub fn router(state: Arc<Ui>) -> Router {
         .route("/reset", get(reset::show).post(reset::send_code))
         .route("/reset/code", axum::routing::post(reset::submit_code))
         .route("/reset/password", axum::routing::post(reset::submit_admin))
+        .route(
+            "/magic-link",
+            get(magic_link::show).post(magic_link::submit),
+        )
+        .route(
+            "/magic-link/sign-in",
+            get(magic_link::show_confirm).post(magic_link::confirm),
+        )
         .route("/static/{theme}/{*path}", get(assets::serve))
         .layer(map_response_with_state(state.clone(), error::show_errors))
         .with_state(state)

@@ -5,7 +5,9 @@
 //!
 //! Each refusal has its own message, but an unknown email and a wrong password share one,
 //! so the page never tells which emails have accounts. Profile choice and consent are the
-//! protocol's next redirects; magic links and PINs arrive as pages of their own.
+//! protocol's next redirects. The page offers exactly the client's `sign_in_methods`: the
+//! password form, "Email me a sign-in link" (posting to `magic_link.rs`) and a link to
+//! the PIN page; a password POST for a client without `password` is refused.
 
 use std::sync::Arc;
 
@@ -56,6 +58,8 @@ struct View<'a> {
     csrf: &'a str,
     message: Option<&'a str>,
     allows_password: bool,
+    allows_magic_link: bool,
+    allows_pin: bool,
 }
 
 /// `GET /sign-in?request=…`.
@@ -212,7 +216,11 @@ fn form_page(
         email,
         csrf: &token,
         message,
+        // careid's own page (no client) keeps to passwords; a client gets exactly the
+        // methods its file lists, each as its own step.
         allows_password: pending.is_none_or(|p| allows_method(p, "password")),
+        allows_magic_link: pending.is_some_and(|p| allows_method(p, "magic_link")),
+        allows_pin: pending.is_some_and(|p| allows_method(p, "pin")),
     };
     let theme = client.map_or(DEFAULT_THEME, |c| c.theme.as_str());
     let html = ui.themes.render(theme, "sign_in.html", view)?;

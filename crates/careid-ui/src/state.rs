@@ -62,6 +62,7 @@ impl Ui {
                 product: client.name.clone(),
                 theme: client.theme.clone(),
                 is_code_only: client.reset_mode == ResetMode::CodeOnly,
+                signs_in_by_link: !client.allows_sign_in("password"),
             },
             None => Branding::default(),
         }

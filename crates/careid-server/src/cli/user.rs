@@ -232,9 +232,10 @@ pub(super) async fn open_lifecycle(
                 bail!("no client {id:?} in {}", config.clients_dir.display());
             };
             Branding {
+                signs_in_by_link: !found.allows_sign_in("password"),
+                is_code_only: found.reset_mode == ResetMode::CodeOnly,
                 product: found.name,
                 theme: found.theme,
-                is_code_only: found.reset_mode == ResetMode::CodeOnly,
             }
         }
     };

@@ -21,6 +21,44 @@ fn view<'a>(client_name: Option<&'a str>, message: Option<&'a str>) -> View<'a> 
         csrf: "csrf-456",
         message,
         allows_password: true,
+        allows_magic_link: false,
+        allows_pin: false,
+    }
+}
+
+#[test]
+fn the_page_offers_exactly_the_clients_methods_each_as_its_own_step() {
+    let themes = shipped_themes();
+    let password = r#"name="password""#;
+    let link = r#"action="/magic-link""#;
+    let pin = r#"href="/sign-in/pin?request=req-123""#;
+    for (allows_password, allows_magic_link, allows_pin) in [
+        (true, false, false),
+        (false, true, false),
+        (false, true, true),
+        (true, true, true),
+        (false, false, true),
+    ] {
+        let shown = View {
+            allows_password,
+            allows_magic_link,
+            allows_pin,
+            ..view(Some("Client Portal"), None)
+        };
+        let html = themes
+            .render("client-portal", "sign_in.html", shown)
+            .unwrap()
+            .0;
+        assert_eq!(html.contains(password), allows_password, "{html}");
+        assert_eq!(html.contains(link), allows_magic_link, "{html}");
+        assert_eq!(html.contains("Email me a sign-in link"), allows_magic_link);
+        assert_eq!(html.contains(pin), allows_pin, "{html}");
+        assert_eq!(
+            html.contains("Sign in with a PIN from your provider's office")
+                || html.contains("Sign in with a PIN from your provider&#x27;s office"),
+            allows_pin,
+            "{html}"
+        );
     }
 }
 
