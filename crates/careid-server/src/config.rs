@@ -57,6 +57,13 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `[rate_limit]`: quotas per client address and per account.
     pub rate_limit: RateLimitConfig,
+    /// `[log]`: how log lines are written.
+    pub log: crate::logging::LogConfig,
+    /// `[metrics]`: where the Prometheus metrics are served.
+    pub metrics: crate::metrics::MetricsConfig,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish before
+    /// careid exits anyway.
+    pub shutdown_grace_seconds: u64,
 }
 
 /// `[keys]`: signing keys at rest and their rotation.
@@ -166,13 +173,16 @@ impl Default for Config {
             keys: KeysConfig::default(),
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),
+            log: crate::logging::LogConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
+            shutdown_grace_seconds: 20,
         }
     }
 }
 
 /// The top-level keys: a `CAREID_…` variable whose first part is one of these is
 /// configuration.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 20] = [
     "issuer",
     "listen",
     "database_url",
@@ -190,6 +200,9 @@ const KEYS: [&str; 17] = [
     "keys",
     "trusted_proxies",
     "rate_limit",
+    "log",
+    "metrics",
+    "shutdown_grace_seconds",
 ];
 
 /// `CAREID_…` variables careid (or its scripts and tests) reads itself, outside the
@@ -207,9 +220,13 @@ pub const OTHER_VARIABLES: [&str; 6] = [
 const PREFIX: &str = "CAREID_";
 
 /// The configuration key a `CAREID_…` variable sets (`tokens.access_token_seconds`),
-/// or `None` when its first part is no top-level key.
+/// or `None` when its first part is no top-level key. `CAREID_LOG` is the log filter,
+/// read by `main`, not the `[log]` section (that is `CAREID_LOG__FORMAT`).
 fn config_key(variable: &str) -> Option<String> {
     let rest = variable.strip_prefix(PREFIX)?;
+    if rest == "LOG" {
+        return None;
+    }
     let key = rest.to_ascii_lowercase().replace("__", ".");
     let top = key.split('.').next().unwrap_or_default();
     KEYS.contains(&top).then_some(key)
