@@ -31,7 +31,7 @@ pub use careid_store::{Clock, Db, ManualClock, SystemClock, connect, migrate};
 pub use config::AccountsConfig;
 pub use error::{AccountsError, LinkProblem};
 pub use hasher::Hasher;
-pub use invitation::{Invitation, LinkHolder};
+pub use invitation::{Invitation, LinkHolder, invitation_state_label};
 pub use lifecycle::{Branding, Lifecycle, LifecycleConfig, expires_in, parse_lifetime};
 pub use profiles::{AllowedApp, Profile};
 pub use reset::{AdminResetLink, ResetLink};
