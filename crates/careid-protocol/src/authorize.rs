@@ -474,6 +474,7 @@ pub(crate) fn validate(client: &crate::Client, params: &Params) -> Result<Stored
         login_hint: params.get("login_hint").map(str::to_owned),
         stale_sid: None,
         consent_given: false,
+        profile_chosen: false,
     })
 }
 
@@ -522,6 +523,17 @@ async fn decide(
         .profile_id
         .and_then(|pid| profiles.iter().find(|p| p.id == pid));
     let profile = match (chosen, profiles.as_slice()) {
+        (Some(_), _) if crate::select_account::must_choose(&request, profiles.len()) => {
+            if request.has_prompt("none") {
+                slot.forget(app).await?;
+                return Ok(reply.error(
+                    "account_selection_required",
+                    "the person must choose a profile",
+                ));
+            }
+            slot.keep(app, &request).await?;
+            return Ok(leave::see_other(&format!("/select-profile?request={id}")));
+        }
         (Some(profile), _) => profile,
         (None, [only]) => only,
         (None, []) => {

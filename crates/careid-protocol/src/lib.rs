@@ -36,6 +36,7 @@ mod rate_limit;
 mod register;
 mod revoke;
 mod scope;
+mod select_account;
 pub mod session;
 mod state;
 mod subject;
@@ -69,6 +70,7 @@ pub use rate_limit::{
     RateLimits,
 };
 pub use register::registered_client;
+pub use select_account::record_profile_choice;
 pub use state::{ErrorPage, PlainErrorPage, Protocol};
 
 /// The protocol endpoints, mounted at the issuer's root.

@@ -29,6 +29,10 @@ pub(crate) struct StoredRequest {
     /// is satisfied and must not ask again.
     #[serde(default)]
     pub consent_given: bool,
+    /// The person chose a profile on the picker for this very request, so
+    /// `prompt=select_account` is satisfied and must not ask again.
+    #[serde(default)]
+    pub profile_chosen: bool,
 }
 
 impl StoredRequest {

@@ -112,6 +112,10 @@ pub(crate) async fn submit(
     ui.accounts
         .choose_profile(live.account.id, live.session.id, profile_id)
         .await?;
+    if let Some(id) = request {
+        // `prompt=select_account` is answered: the protocol must not ask again.
+        careid_protocol::record_profile_choice(&ui.protocol, id).await?;
+    }
     Ok(see_other(&next_step(request), None))
 }
 
