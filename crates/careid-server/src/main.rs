@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The server logs what it does; one-off commands print their answer and log only
     // warnings, unless CAREID_LOG says otherwise.
-    let default = if matches!(cli.command, Command::Serve) {
+    let default = if matches!(cli.command, Command::Serve | Command::Demo) {
         "info"
     } else {
         "warn"

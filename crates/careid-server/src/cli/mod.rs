@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod client;
 mod config_check;
+pub mod demo;
 pub mod keys;
 mod policy;
 pub mod registration;
@@ -39,6 +40,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (migrates the database and creates keys on first start).
     Serve,
+    /// Serve the demo CRM, EMR and client portal (ports from their client files).
+    Demo,
     /// Bring the database schema up to date, then exit.
     Migrate,
     /// Manage accounts one by one.
@@ -84,6 +87,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve => serve::run(&self.config).await,
+            Command::Demo => demo::run(&self.config).await,
             Command::Migrate => {
                 let config = load(&self.config)?;
                 careid_store::migrate(&config.database_url).await?;

@@ -30,6 +30,12 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let jobs = tokio::spawn(jobs::run(app.accounts.clone(), stop_rx.clone()));
+    // The demo relying parties beside careid, for the README's walk-through.
+    let demos = if config.demo {
+        super::demo::start(&config, stop_rx.clone(), false).await?
+    } else {
+        Vec::new()
+    };
     let watchers = app.watch(stop_rx);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -38,7 +44,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     app.serve(listener, shutdown).await?;
     let _ = stop_tx.send(true);
     let _ = jobs.await;
-    for watcher in watchers {
+    for watcher in watchers.into_iter().chain(demos) {
         let _ = watcher.await;
     }
     Ok(())
