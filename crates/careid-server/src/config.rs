@@ -37,6 +37,8 @@ pub struct Config {
     pub themes_dir: PathBuf,
     /// Development mode: on first start, create a demo account and print its password.
     pub demo: bool,
+    /// `[themes]`: template reloading in development.
+    pub themes: ThemesConfig,
     /// Token lifetimes.
     pub tokens: ProtocolConfig,
     /// Credential rules.
@@ -57,6 +59,15 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `[rate_limit]`: quotas per client address and per account.
     pub rate_limit: RateLimitConfig,
+}
+
+/// `[themes]`: how the page templates under `themes_dir` are read.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThemesConfig {
+    /// Development only: read and compile the page templates on every render, so an
+    /// edited template shows on the next page load without a restart.
+    pub reload: bool,
 }
 
 /// `[keys]`: signing keys at rest and their rotation.
@@ -157,6 +168,7 @@ impl Default for Config {
             clients_dir: "config/clients".into(),
             themes_dir: "themes".into(),
             demo: false,
+            themes: ThemesConfig::default(),
             tokens: ProtocolConfig::default(),
             policy: PolicyConfig::default(),
             session: SessionRules::default(),

@@ -8,6 +8,7 @@ mod config;
 pub mod demo;
 mod headers;
 mod jobs;
+mod templates;
 
 pub use app::{App, redact};
 pub use clients::{FileProblem, load_dir as load_clients, parse_file as parse_client_file};
