@@ -11,6 +11,7 @@ pub mod demo;
 pub mod loopback;
 pub mod registration;
 pub mod rp;
+pub mod webdriver;
 
 /// The form reader the tests' browser uses (shared with `careid bench`).
 pub use careid_bench::html;
