@@ -242,7 +242,7 @@ async fn a_magic_link_only_client_refuses_a_password_post() {
     assert!(
         posted
             .body
-            .contains("Password sign-in is not available here")
+            .contains("This way of signing in is not available here")
     );
     assert!(
         !posted
