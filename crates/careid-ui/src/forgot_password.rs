@@ -15,14 +15,13 @@ use axum::{
 use careid_accounts::expires_in;
 use careid_policy::one_time;
 use careid_protocol::{Bucket, ClientAddress, PendingRequest, find_pending};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::{
-    Ui, UiError, csrf,
+    Ui, UiError, csrf, email_form,
     extract::{PageForm, PageQuery},
     page::{request_id, respond},
     reset::{PasswordPage, binding_cookie, code_form, password_page},
-    themes::DEFAULT_THEME,
 };
 
 /// The query of `GET /forgot-password`.
@@ -38,16 +37,6 @@ pub(crate) struct ForgotForm {
     csrf: String,
     request: String,
     email: String,
-}
-
-/// What `forgot_password.html` shows.
-#[derive(Serialize)]
-struct View<'a> {
-    client_name: Option<&'a str>,
-    request: Option<&'a str>,
-    email: &'a str,
-    csrf: &'a str,
-    message: Option<&'a str>,
 }
 
 /// `GET /forgot-password?request=…`.
@@ -132,16 +121,13 @@ fn form_page(
     email: &str,
     message: Option<&str>,
 ) -> Result<Response, UiError> {
-    let (token, cookie) = csrf::token(ui, headers);
-    let client = pending.map(|p| p.client.as_ref());
-    let view = View {
-        client_name: client.map(|c| c.name.as_str()),
-        request: pending.map(|p| p.id.as_str()),
+    email_form::render(
+        ui,
+        headers,
+        "forgot_password.html",
+        pending,
         email,
-        csrf: &token,
         message,
-    };
-    let theme = client.map_or(DEFAULT_THEME, |c| c.theme.as_str());
-    let html = ui.themes.render(theme, "forgot_password.html", view)?;
-    Ok(respond(StatusCode::OK, html, cookie))
+        StatusCode::OK,
+    )
 }

@@ -15,6 +15,7 @@ mod assets;
 mod change_password;
 mod consent;
 pub mod csrf;
+mod email_form;
 mod error;
 mod extract;
 mod forgot_password;

@@ -21,10 +21,10 @@ use axum::{
 };
 use careid_accounts::{MagicLinkProblem, expires_in};
 use careid_protocol::{Bucket, ClientAddress, PendingRequest, find_pending, session::cookie_value};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::{
-    Ui, UiError, csrf,
+    Ui, UiError, csrf, email_form,
     extract::{PageForm, PageQuery},
     page::{next_step, request_id, respond, see_other, with_request},
     sign_in::{allows_method, replace_session},
@@ -67,16 +67,6 @@ pub(crate) struct LinkParams {
 pub(crate) struct ConfirmForm {
     csrf: String,
     token: String,
-}
-
-/// What `magic_link_request.html` shows.
-#[derive(Serialize)]
-struct RequestView<'a> {
-    client_name: Option<&'a str>,
-    request: Option<&'a str>,
-    email: &'a str,
-    csrf: &'a str,
-    message: Option<&'a str>,
 }
 
 /// `GET /magic-link?request=…`: the email form on its own (the sign-in page shows it too).
@@ -261,7 +251,7 @@ async fn problem_page(
     Ok(respond(StatusCode::BAD_REQUEST, html, None))
 }
 
-/// The email form, in the client's theme.
+/// The email form, in the client's theme; 400 when it carries a message.
 fn request_page(
     ui: &Ui,
     headers: &HeaderMap,
@@ -269,23 +259,20 @@ fn request_page(
     email: &str,
     message: Option<&str>,
 ) -> Result<Response, UiError> {
-    let (token, cookie) = csrf::token(ui, headers);
-    let client = pending.map(|p| p.client.as_ref());
-    let view = RequestView {
-        client_name: client.map(|c| c.name.as_str()),
-        request: pending.map(|p| p.id.as_str()),
-        email,
-        csrf: &token,
-        message,
-    };
-    let theme = client.map_or(DEFAULT_THEME, |c| c.theme.as_str());
-    let html = ui.themes.render(theme, "magic_link_request.html", view)?;
     let status = if message.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    Ok(respond(status, html, cookie))
+    email_form::render(
+        ui,
+        headers,
+        "magic_link_request.html",
+        pending,
+        email,
+        message,
+        status,
+    )
 }
 
 /// A client that does not offer sign-in links refuses them here too.

@@ -18,14 +18,13 @@ use axum::{
 };
 use careid_accounts::SignInError;
 use careid_protocol::{Bucket, ClientAddress, PendingRequest};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::{
-    Ui, UiError, csrf,
+    Ui, UiError, csrf, email_form,
     extract::{PageForm, PageQuery},
-    page::{next_step, request_id, respond, see_other},
+    page::{next_step, request_id, see_other},
     sign_in::{allows_method, pending, replace_session},
-    themes::DEFAULT_THEME,
 };
 
 /// The sign-in method this page is.
@@ -48,16 +47,6 @@ pub(crate) struct PinForm {
     request: String,
     email: String,
     pin: String,
-}
-
-/// What `sign_in_pin.html` shows.
-#[derive(Serialize)]
-struct View<'a> {
-    client_name: Option<&'a str>,
-    request: Option<&'a str>,
-    email: &'a str,
-    csrf: &'a str,
-    message: Option<&'a str>,
 }
 
 /// `GET /sign-in/pin?request=…`.
@@ -140,18 +129,15 @@ fn form_page(
     message: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, UiError> {
-    let (token, cookie) = csrf::token(ui, headers);
-    let client = pending.map(|p| p.client.as_ref());
-    let view = View {
-        client_name: client.map(|c| c.name.as_str()),
-        request: pending.map(|p| p.id.as_str()),
+    email_form::render(
+        ui,
+        headers,
+        "sign_in_pin.html",
+        pending,
         email,
-        csrf: &token,
         message,
-    };
-    let theme = client.map_or(DEFAULT_THEME, |c| c.theme.as_str());
-    let html = ui.themes.render(theme, "sign_in_pin.html", view)?;
-    Ok(respond(status, html, cookie))
+        status,
+    )
 }
 
 /// The message, status and `Retry-After` seconds for a refusal (`None`: a field was
