@@ -105,7 +105,7 @@ pub(crate) async fn submit(
         }
         Err(refusal) => {
             let (message, status) = explain(&ui, &refusal);
-            let mut page = form_page(
+            let page = form_page(
                 &ui,
                 &headers,
                 pending.as_ref(),
@@ -113,18 +113,7 @@ pub(crate) async fn submit(
                 Some(&message),
                 status,
             )?;
-            let retry_after = match &refusal {
-                Some(SignInError::Busy) => Some(1),
-                Some(SignInError::TooManyAttempts {
-                    retry_after_minutes,
-                }) => Some(u64::from(*retry_after_minutes) * 60),
-                _ => None,
-            };
-            if let Some(seconds) = retry_after {
-                page.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-            Ok(page)
+            Ok(with_retry_after(page, refusal.as_ref()))
         }
     }
 }
@@ -264,6 +253,21 @@ fn explain(ui: &Ui, refusal: &Option<SignInError>) -> (String, StatusCode) {
         }
     };
     (message, StatusCode::OK)
+}
+
+/// `page` with the `Retry-After` a refusal asks for: a second when hashing is saturated,
+/// the address's wait when it made too many attempts. Every sign-in method's page uses it.
+pub(crate) fn with_retry_after(mut page: Response, refusal: Option<&SignInError>) -> Response {
+    let seconds = match refusal {
+        Some(SignInError::Busy) => 1,
+        Some(SignInError::TooManyAttempts {
+            retry_after_minutes,
+        }) => u64::from(*retry_after_minutes) * 60,
+        _ => return page,
+    };
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    page
 }
 
 /// Whole minutes until `until`, rounded up, and at least one.

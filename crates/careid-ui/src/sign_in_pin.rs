@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::Response,
 };
 use careid_accounts::SignInError;
@@ -24,7 +24,7 @@ use crate::{
     Ui, UiError, csrf, email_form,
     extract::{PageForm, PageQuery},
     page::{next_step, request_id, see_other},
-    sign_in::{allows_method, pending, replace_session},
+    sign_in::{allows_method, pending, replace_session, with_retry_after},
 };
 
 /// The sign-in method this page is.
@@ -92,8 +92,8 @@ pub(crate) async fn submit(
             Err(refusal) => Some(refusal),
         }
     };
-    let (message, status, retry_after) = explain(&ui, refusal.as_ref());
-    let mut page = form_page(
+    let (message, status) = explain(&ui, refusal.as_ref());
+    let page = form_page(
         &ui,
         &headers,
         pending.as_ref(),
@@ -101,11 +101,7 @@ pub(crate) async fn submit(
         Some(&message),
         status,
     )?;
-    if let Some(seconds) = retry_after {
-        page.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    Ok(page)
+    Ok(with_retry_after(page, refusal.as_ref()))
 }
 
 /// The pending request, refused when its client does not offer PINs.
@@ -140,19 +136,16 @@ fn form_page(
     )
 }
 
-/// The message, status and `Retry-After` seconds for a refusal (`None`: a field was
-/// left blank).
-fn explain(ui: &Ui, refusal: Option<&SignInError>) -> (String, StatusCode, Option<u64>) {
+/// The message and status for a refusal (`None`: a field was left blank).
+fn explain(ui: &Ui, refusal: Option<&SignInError>) -> (String, StatusCode) {
     match refusal {
         None => (
             "Enter your email and the 6-digit PIN your provider's office gave you.".into(),
             StatusCode::OK,
-            None,
         ),
         Some(SignInError::Disabled) => (
             "Your account has been disabled. Please contact your provider's office.".into(),
             StatusCode::OK,
-            None,
         ),
         Some(SignInError::Expired) => (
             format!(
@@ -160,12 +153,10 @@ fn explain(ui: &Ui, refusal: Option<&SignInError>) -> (String, StatusCode, Optio
                 ui.accounts.config.inactivity_expiry_days
             ),
             StatusCode::OK,
-            None,
         ),
         Some(SignInError::Busy) => (
             "careid is very busy right now. Wait a moment and try again.".into(),
             StatusCode::SERVICE_UNAVAILABLE,
-            Some(1),
         ),
         Some(SignInError::TooManyAttempts {
             retry_after_minutes,
@@ -174,14 +165,13 @@ fn explain(ui: &Ui, refusal: Option<&SignInError>) -> (String, StatusCode, Optio
                 "There have been too many incorrect sign-ins from your network. Try again in {retry_after_minutes} minutes."
             ),
             StatusCode::TOO_MANY_REQUESTS,
-            Some(u64::from(*retry_after_minutes) * 60),
         ),
         Some(
             SignInError::WrongCredentials
             | SignInError::Locked { .. }
             | SignInError::NotActivated
             | SignInError::Internal(_),
-        ) => (CALL_THE_OFFICE.into(), StatusCode::OK, None),
+        ) => (CALL_THE_OFFICE.into(), StatusCode::OK),
     }
 }
 
@@ -202,17 +192,27 @@ mod tests {
     #[tokio::test]
     async fn every_pin_that_does_not_work_reads_alike() {
         let fx = Fixture::new().await;
-        let (wrong, status, retry) = explain(&fx.ui, Some(&SignInError::WrongCredentials));
-        assert_eq!((status, retry), (StatusCode::OK, None));
-        assert_eq!(wrong, CALL_THE_OFFICE);
-        let (not_activated, ..) = explain(&fx.ui, Some(&SignInError::NotActivated));
-        assert_eq!(not_activated, wrong);
-        let (_, status, retry) = explain(
-            &fx.ui,
-            Some(&SignInError::TooManyAttempts {
-                retry_after_minutes: 15,
-            }),
+        let retry = |refusal: &SignInError| {
+            with_retry_after(Response::default(), Some(refusal))
+                .headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let (wrong, status) = explain(&fx.ui, Some(&SignInError::WrongCredentials));
+        assert_eq!(
+            (status, retry(&SignInError::WrongCredentials)),
+            (StatusCode::OK, None)
         );
-        assert_eq!((status, retry), (StatusCode::TOO_MANY_REQUESTS, Some(900)));
+        assert_eq!(wrong, CALL_THE_OFFICE);
+        let (not_activated, _) = explain(&fx.ui, Some(&SignInError::NotActivated));
+        assert_eq!(not_activated, wrong);
+        let many = SignInError::TooManyAttempts {
+            retry_after_minutes: 15,
+        };
+        let (_, status) = explain(&fx.ui, Some(&many));
+        assert_eq!(
+            (status, retry(&many)),
+            (StatusCode::TOO_MANY_REQUESTS, Some("900".to_owned()))
+        );
     }
 }
