@@ -1,7 +1,10 @@
 //! The `Accounts` service: the pool, clock, hasher and rules every account operation
 //! shares, and the few steps several operations take alike.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_store::{Clock, Db, StoreError, audit, install_secrets, refresh_tokens, sessions};
@@ -24,6 +27,9 @@ pub struct Accounts {
     pub hasher: Hasher,
     /// The account rules.
     pub config: AccountsConfig,
+    /// Install secrets already read: they never change once stored, so every instance
+    /// may keep its copy, and a PIN guess costs no write for its key.
+    pub(crate) secrets: Mutex<HashMap<String, String>>,
 }
 
 impl Accounts {
@@ -34,15 +40,27 @@ impl Accounts {
             clock,
             hasher: Hasher::from_config(&config),
             config,
+            secrets: Mutex::default(),
         }
     }
 
     /// The installation's secret named `name` (256 random bits, base64url), generated
     /// on first use and kept in the database, so every instance gets the same one.
     pub async fn install_secret(&self, name: &str) -> Result<String, AccountsError> {
+        if let Some(known) = self.known_secret(name) {
+            return Ok(known);
+        }
         let fresh = careid_policy::one_time::new_token();
         let now = self.clock.now();
-        Ok(install_secrets::find_or_insert(&self.db, name, &fresh, now).await?)
+        let stored = install_secrets::find_or_insert(&self.db, name, &fresh, now).await?;
+        if let Ok(mut secrets) = self.secrets.lock() {
+            secrets.insert(name.to_owned(), stored.clone());
+        }
+        Ok(stored)
+    }
+
+    fn known_secret(&self, name: &str) -> Option<String> {
+        self.secrets.lock().ok()?.get(name).cloned()
     }
 
     /// Starts a transaction; dropping it without [`commit`] rolls it back.
@@ -105,6 +123,22 @@ mod tests {
         assert_eq!(first.len(), 43);
         assert_eq!(fx.accounts.install_secret("csrf").await.unwrap(), first);
         assert_ne!(fx.accounts.install_secret("other").await.unwrap(), first);
+    }
+
+    #[tokio::test]
+    async fn a_known_install_secret_costs_no_statement() {
+        let fx = crate::testing::Fixture::new().await;
+        let first = fx.accounts.install_secret("pin_key").await.unwrap();
+        let before = fx.accounts.db.tally();
+        assert_eq!(fx.accounts.install_secret("pin_key").await.unwrap(), first);
+        assert_eq!((fx.accounts.db.tally() - before).statements, 0);
+        // Another instance over the same database reads the same secret.
+        let other = Accounts::new(
+            fx.accounts.db.clone(),
+            fx.clock.clone(),
+            fx.accounts.config.clone(),
+        );
+        assert_eq!(other.install_secret("pin_key").await.unwrap(), first);
     }
 
     #[test]

@@ -58,6 +58,7 @@ impl Fixture {
             clock: clock.clone(),
             hasher,
             config,
+            secrets: Default::default(),
         };
         Self {
             accounts,
