@@ -73,7 +73,12 @@ async fn pin_page(server: &TestServer, browser: &Browser) -> Page {
     let url = server.authorize_url(PORTAL.0, CALLBACK, &[("scope", OFFLINE_SCOPE)]);
     let sign_in = browser.visit(&url).await.page();
     let page_url = url::Url::parse(&sign_in.url).unwrap();
-    let request = param(&page_url, "request").expect("a pending request");
+    let request = param(&page_url, "request").unwrap_or_else(|| {
+        panic!(
+            "no pending request at {} ({}): {}",
+            sign_in.url, sign_in.status, sign_in.body
+        )
+    });
     let page = browser
         .get(&format!("/sign-in/pin?request={request}"))
         .await;
