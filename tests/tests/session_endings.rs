@@ -361,12 +361,11 @@ async fn without_offline_access_or_the_client_opting_in_no_refresh_token_is_issu
 
 #[tokio::test]
 async fn a_delivery_to_a_receiver_that_is_down_is_retried_and_arrives_once_it_is_up() {
-    // Reserve a port, then close it: the receiver is down.
-    let addr = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Hold a port bound but not listening: connections to it are refused (the receiver
+    // is down), and careid, started next, cannot be given the same port.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = reserved.local_addr().unwrap();
     let base = format!("http://{addr}");
     let (server, _clients) = server_with_rps(&base).await;
     let browser = server.browser();
@@ -403,6 +402,7 @@ async fn a_delivery_to_a_receiver_that_is_down_is_retried_and_arrives_once_it_is
 
     // The receiver comes up; nothing is sent before the retry is due.
     let (sender, mut received) = mpsc::unbounded_channel();
+    drop(reserved);
     receiver_on(addr, PATH, sender).await;
     let early = tokio::time::timeout(Duration::from_millis(2500), received.recv()).await;
     assert!(early.is_err(), "not before the backoff");
