@@ -743,3 +743,40 @@ async fn ten_concurrent_reset_requests_for_one_account_send_three() {
     assert_eq!(count("reset_requested"), 3, "{kinds:?}");
     assert_eq!(count("reset_throttled"), 7, "{kinds:?}");
 }
+
+#[tokio::test]
+async fn with_the_outbox_transport_an_invitation_is_written_to_outbox_not_sent() {
+    let outbox = tempfile::tempdir().unwrap();
+    let mail = MailConfig::outbox(outbox.path());
+    let server = TestServer::start_with(|config| config.mail = mail).await;
+    let invited = server
+        .lifecycle
+        .invite(EMAIL, "Ada Okafor", &crm(), Some("crm"))
+        .await
+        .unwrap();
+    assert!(invited.is_sent);
+    assert_eq!(
+        state(&server, EMAIL).await,
+        (Status::Invited, "written_to_outbox".into())
+    );
+    assert_eq!(
+        careid_accounts::invitation_state_label(&invited.account.invitation_state),
+        "written to outbox"
+    );
+    // The account's trail says which file holds the message, and no "sent" is claimed.
+    let file = invited.outbox_file.expect("the outbox file");
+    assert!(file.starts_with(outbox.path()) && file.is_file(), "{file:?}");
+    let recorded = server.audit_events("invitation_written_to_outbox").await;
+    let detail: serde_json::Value = serde_json::from_str(&recorded[0].detail).unwrap();
+    assert_eq!(detail["outbox_file"], file.display().to_string());
+    assert!(!events(&server, EMAIL).await.contains(&"invitation_sent".into()));
+
+    // The message in the file works: following its link opens the invitation.
+    let raw = std::fs::read_to_string(&file).unwrap();
+    let token = only_link(&raw).split("token=").nth(1).unwrap().to_owned();
+    server.lifecycle.open_invitation(&token).await.unwrap();
+    assert_eq!(
+        state(&server, EMAIL).await,
+        (Status::Invited, "opened".into())
+    );
+}

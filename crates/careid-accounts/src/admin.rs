@@ -128,7 +128,7 @@ impl Accounts {
 
 /// Whether an invitation went out (or is due to) and was never accepted.
 fn is_invitation_pending(state: &str) -> bool {
-    matches!(state, "not_sent" | "sent" | "opened")
+    crate::lifecycle::PENDING_INVITATION.contains(&state)
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 //! are `careid-ui`'s; an expired link leads to the reset flow in `reset.rs`, which
 //! completes an activation as well.
 
+use std::path::PathBuf;
+
+use careid_mail::Delivered;
 use careid_policy::PlainPassword;
 use careid_store::{
     StoreError,
@@ -26,9 +29,18 @@ use crate::{
 pub struct Invitation {
     /// The invited account, as it is now.
     pub account: Account,
-    /// Whether the mail was delivered; when not, the invitation state is `not_sent` and the
-    /// administrator resends it.
+    /// Whether the mail was delivered (to the relay, or to the outbox); when not, the
+    /// invitation state is `not_sent` and the administrator resends it.
     pub is_sent: bool,
+    /// With the outbox transport, the `.eml` file the message was written to instead of
+    /// being sent (invitation state `written_to_outbox`).
+    pub outbox_file: Option<PathBuf>,
+}
+
+/// How an invitation state (as stored and as the API names it: `not_sent`, `sent`,
+/// `written_to_outbox`, `opened`, `accepted`, `none`) reads for an administrator.
+pub fn invitation_state_label(state: &str) -> String {
+    state.replace('_', " ")
 }
 
 /// What an activation or reset page needs to know about a usable link.
@@ -120,8 +132,15 @@ impl Lifecycle {
             .await;
         let db = &self.accounts.db;
         let now = self.accounts.clock.now();
+        // The outbox transport writes a file nobody receives: say so, and where, rather
+        // than "sent" (issue #15).
         let (state, kind, detail) = match &sent {
-            Ok(()) => ("sent", "invitation_sent", json!({})),
+            Ok(Delivered::Sent) => ("sent", "invitation_sent", json!({})),
+            Ok(Delivered::Outbox(path)) => (
+                "written_to_outbox",
+                "invitation_written_to_outbox",
+                json!({ "outbox_file": path.display().to_string() }),
+            ),
             Err(err) => {
                 tracing::error!(%err, account = account.id, "invitation not sent");
                 (
@@ -141,6 +160,10 @@ impl Lifecycle {
         Ok(Invitation {
             account: self.account(account.id).await?,
             is_sent: sent.is_ok(),
+            outbox_file: match sent {
+                Ok(Delivered::Outbox(path)) => Some(path),
+                _ => None,
+            },
         })
     }
 
@@ -157,7 +180,7 @@ impl Lifecycle {
         if accounts::update_invitation_state_from(
             db,
             account.id,
-            &["not_sent", "sent"],
+            &["not_sent", "sent", "written_to_outbox"],
             "opened",
             now,
         )

@@ -34,7 +34,7 @@ pub use careid_store::{Clock, Db, ManualClock, SystemClock, connect, migrate};
 pub use config::AccountsConfig;
 pub use error::{AccountsError, LinkProblem};
 pub use hasher::Hasher;
-pub use invitation::{Invitation, LinkHolder};
+pub use invitation::{Invitation, LinkHolder, invitation_state_label};
 pub use lifecycle::{Branding, Lifecycle, LifecycleConfig, expires_in, parse_lifetime};
 pub use magic_link::{MAGIC_LINK_PATH, MagicLink, MagicLinkProblem, MagicSignIn};
 pub use pin::{IssuedPin, PlainPin};

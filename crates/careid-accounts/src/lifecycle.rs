@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use careid_mail::{Email, Mailer, Renderer};
+use careid_mail::{Delivered, Email, Mailer, Renderer};
 use careid_policy::{OneTimeRules, PlainPassword, one_time};
 use careid_store::{
     StoreError,
@@ -40,7 +40,8 @@ pub(crate) const MAGIC_LINK: &str = "magic_link";
 pub(crate) const CODE_DRAWS: usize = 5;
 
 /// Invitation states in which the invitation is still waiting for the person.
-pub(crate) const PENDING_INVITATION: [&str; 3] = ["not_sent", "sent", "opened"];
+pub(crate) const PENDING_INVITATION: [&str; 4] =
+    ["not_sent", "sent", "written_to_outbox", "opened"];
 
 /// `[lifecycle]`: how long invitation and reset links and codes live. Every field left
 /// out takes its default.
@@ -349,7 +350,7 @@ impl Lifecycle {
         link: &str,
         code: &str,
         lifetime: Duration,
-    ) -> Result<(), AccountsError> {
+    ) -> Result<Delivered, AccountsError> {
         let person = profiles::find_for_account(&self.accounts.db, account.id)
             .await?
             .into_iter()
@@ -364,10 +365,10 @@ impl Lifecycle {
             "expires_in": expires_in(lifetime),
         });
         let content = self.renderer.render(&branding.theme, name, ctx)?;
-        self.mailer
-            .send(&Email::new(account.email.clone(), content))
-            .await?;
-        Ok(())
+        Ok(self
+            .mailer
+            .deliver(&Email::new(account.email.clone(), content))
+            .await?)
     }
 
     /// The account with this email, or `UnknownAccount`.

@@ -44,8 +44,11 @@ pub struct AdminResetLink {
     pub link: String,
     /// When it stops working.
     pub expires_at: OffsetDateTime,
-    /// With `--send`, whether the mail was delivered.
+    /// With `--send`, whether the mail was delivered (to the relay, or to the outbox).
     pub is_sent: Option<bool>,
+    /// With `--send` and the outbox transport, the `.eml` file the message was written
+    /// to instead of being sent.
+    pub outbox_file: Option<std::path::PathBuf>,
 }
 
 /// Statuses whose owner may reset a password by email. A disabled or expired account
@@ -349,22 +352,30 @@ impl Lifecycle {
             .issue_link(account.id, ADMIN_RESET, client_id, lifetime)
             .await?;
         let link = self.link("/reset", &token);
-        let is_sent = if send {
+        let (is_sent, outbox_file) = if send {
             let sent = self
                 .mail(&account, branding, "admin_reset_link", &link, "", lifetime)
                 .await;
-            if let Err(err) = &sent {
-                tracing::error!(%err, account = account.id, "admin reset link not sent");
+            match sent {
+                Ok(careid_mail::Delivered::Sent) => (Some(true), None),
+                Ok(careid_mail::Delivered::Outbox(path)) => (Some(true), Some(path)),
+                Err(err) => {
+                    tracing::error!(%err, account = account.id, "admin reset link not sent");
+                    (Some(false), None)
+                }
             }
-            Some(sent.is_ok())
         } else {
-            None
+            (None, None)
         };
         let now = self.accounts.clock.now();
         let expires_at = now + lifetime;
         let issued = audit::NewEvent {
             client_id: client_id.map(str::to_owned),
-            detail: json!({ "expires_at": rfc3339(expires_at), "sent": is_sent }),
+            detail: json!({
+                "expires_at": rfc3339(expires_at),
+                "sent": is_sent,
+                "outbox_file": outbox_file.as_ref().map(|path| path.display().to_string()),
+            }),
             ..event("admin_reset_link_issued", account.id)
         };
         audit::insert_event(&self.accounts.db, issued, now).await?;
@@ -372,6 +383,7 @@ impl Lifecycle {
             link,
             expires_at,
             is_sent,
+            outbox_file,
         })
     }
 }

@@ -15,4 +15,4 @@ pub use address::is_valid_address;
 pub use config::{MailConfig, MailTransport, SmtpConfig, SmtpSecurity};
 pub use error::MailError;
 pub use message::{DEFAULT_THEME, Email, EmailContent, MESSAGES, Renderer};
-pub use transport::Mailer;
+pub use transport::{Delivered, Mailer};

@@ -27,6 +27,16 @@ pub struct Mailer {
     retry_delay: Duration,
 }
 
+/// Where a message went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// Accepted by the SMTP relay.
+    Sent,
+    /// Written to this `.eml` file in the outbox: nobody receives it unless someone
+    /// forwards it by hand.
+    Outbox(PathBuf),
+}
+
 enum Delivery {
     Outbox(Outbox),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -93,6 +103,14 @@ impl Mailer {
     /// apart, unless it answered with a permanent (5xx) refusal, which no retry changes.
     /// A message that is not delivered is logged as an error and returned as one.
     pub async fn send(&self, email: &Email) -> Result<(), MailError> {
+        self.deliver(email).await.map(|_| ())
+    }
+
+    /// Sends `email` as [`Self::send`] does, and says where it went: handed to the SMTP
+    /// relay, or only written to a file in the outbox, which nobody receives. Callers that
+    /// record a state for an administrator use this, so that "sent" is never claimed
+    /// for a message that did not leave the machine.
+    pub async fn deliver(&self, email: &Email) -> Result<Delivered, MailError> {
         let message = assemble(&self.from, email)?;
         match &self.delivery {
             Delivery::Outbox(outbox) => match outbox.write(&message).await {
@@ -101,21 +119,25 @@ impl Mailer {
                         to = %email.to,
                         subject = %email.subject,
                         path = %path.display(),
-                        "mail written to the outbox",
+                        "mail written to the outbox (not sent: [mail] transport = \"outbox\")",
                     );
-                    // The outbox is for development: showing the links lets a developer
-                    // follow an invitation or magic link without a mail server.
+                    // The links are working one-time credentials: only at debug level
+                    // (`CAREID_LOG=careid_mail=debug`), so that a production log never
+                    // holds one. The .eml file has them too.
                     for link in email.links() {
-                        tracing::info!(to = %email.to, %link, "link in outbox mail");
+                        tracing::debug!(to = %email.to, %link, "link in outbox mail");
                     }
-                    Ok(())
+                    Ok(Delivered::Outbox(path))
                 }
                 Err(err) => {
                     tracing::error!(to = %email.to, subject = %email.subject, error = %err, "mail not written");
                     Err(err)
                 }
             },
-            Delivery::Smtp(transport) => self.send_smtp(transport, email, &message).await,
+            Delivery::Smtp(transport) => self
+                .send_smtp(transport, email, &message)
+                .await
+                .map(|()| Delivered::Sent),
         }
     }
 
@@ -339,6 +361,17 @@ mod tests {
             html: "<p>Hello Zo&euml;, <a href=\"https://careid.example/magic?token=abc&amp;x=1\">sign in</a></p>"
                 .to_owned(),
         }
+    }
+
+    #[tokio::test]
+    async fn an_outbox_delivery_names_its_file_and_is_not_called_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::new(&MailConfig::outbox(dir.path())).unwrap();
+        let delivered = mailer.deliver(&email("ada@example.org")).await.unwrap();
+        let Delivered::Outbox(path) = delivered else {
+            panic!("the outbox transport sent nothing: {delivered:?}");
+        };
+        assert!(path.starts_with(dir.path()) && path.is_file(), "{path:?}");
     }
 
     #[tokio::test]

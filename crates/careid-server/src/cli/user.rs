@@ -7,10 +7,10 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use careid_accounts::{AccountsError, Branding, Lifecycle, parse_lifetime};
+use careid_accounts::{AccountsError, Branding, Lifecycle, invitation_state_label, parse_lifetime};
 use careid_policy::PlainPassword;
 use careid_protocol::ResetMode;
-use careid_store::accounts;
+use careid_store::{accounts, audit};
 use clap::Subcommand;
 use time::format_description::well_known::Rfc3339;
 
@@ -117,7 +117,18 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
             };
             println!("email:       {}", account.email);
             println!("status:      {}", account.status);
-            println!("invitation:  {}", account.invitation_state);
+            println!(
+                "invitation:  {}",
+                invitation_state_label(&account.invitation_state)
+            );
+            if account.invitation_state == "written_to_outbox" {
+                println!(
+                    "             not sent: [mail] transport = \"outbox\" wrote it to {}",
+                    outbox_file(&accounts.db, account.id)
+                        .await?
+                        .unwrap_or_else(|| config.mail.outbox_dir.display().to_string())
+                );
+            }
             println!("activity:    {}", instant(account.activity_at));
             println!(
                 "password:    {}",
@@ -135,7 +146,9 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
             for account in accounts::find_all(&accounts.db).await? {
                 println!(
                     "{:<40} {:<10} {:<10}",
-                    account.email, account.status, account.invitation_state
+                    account.email,
+                    account.status,
+                    invitation_state_label(&account.invitation_state)
                 );
             }
             return Ok(());
@@ -174,7 +187,16 @@ async fn invite(
     };
     let invitation = outcome.map_err(explain)?;
     let account = &invitation.account;
-    if invitation.is_sent {
+    if let Some(file) = &invitation.outbox_file {
+        println!(
+            "invited {} (account {}): activation email NOT sent but written to {} ([mail] transport = \"outbox\"); link valid for {}",
+            account.email,
+            account.id,
+            file.display(),
+            careid_accounts::expires_in(lifecycle.config.invitation())
+        );
+        Ok(())
+    } else if invitation.is_sent {
         println!(
             "invited {} (account {}): activation email sent, link valid for {}",
             account.email,
@@ -210,10 +232,16 @@ async fn reset_link(
         .map_err(explain)?;
     println!("{}", issued.link);
     println!("valid until {}", instant(issued.expires_at));
-    match issued.is_sent {
-        Some(true) => println!("emailed to {email}"),
-        Some(false) => bail!("the link works, but the email to {email} could not be sent"),
-        None => {}
+    match (issued.is_sent, &issued.outbox_file) {
+        (Some(true), Some(file)) => println!(
+            "not emailed: written to {} ([mail] transport = \"outbox\")",
+            file.display()
+        ),
+        (Some(true), None) => println!("emailed to {email}"),
+        (Some(false), _) => {
+            bail!("the link works, but the email to {email} could not be sent")
+        }
+        (None, _) => {}
     }
     Ok(())
 }
@@ -250,6 +278,19 @@ pub(super) async fn open_lifecycle(
         config.lifecycle.clone(),
     );
     Ok((lifecycle, branding))
+}
+
+/// The outbox file the account's latest invitation was written to, from the audit trail.
+pub(crate) async fn outbox_file(
+    db: &careid_store::Db,
+    account_id: i64,
+) -> anyhow::Result<Option<String>> {
+    let events = audit::find_events(db, Some(account_id), None, 1_000).await?;
+    Ok(events
+        .into_iter()
+        .find(|event| event.kind == "invitation_written_to_outbox")
+        .and_then(|event| serde_json::from_str::<serde_json::Value>(&event.detail).ok())
+        .and_then(|detail| detail["outbox_file"].as_str().map(str::to_owned)))
 }
 
 /// An instant as RFC 3339 text.
