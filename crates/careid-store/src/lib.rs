@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authorization_requests;
+pub mod backup;
 pub mod client_assertions;
 pub mod clients;
 mod clock;

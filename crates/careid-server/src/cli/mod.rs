@@ -2,7 +2,8 @@
 //! subcommand enum; this file only routes.
 
 mod accounts;
-mod audit;
+pub mod audit;
+pub mod backup;
 mod bench;
 mod client;
 mod config_check;
@@ -78,6 +79,19 @@ pub enum Command {
     /// List, rotate and retire the signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Copy the SQLite database to a new file, consistently, while careid runs.
+    Backup {
+        /// The new file (it must not exist).
+        path: PathBuf,
+    },
+    /// Put a backup in place as the configured SQLite database (careid stopped).
+    Restore {
+        /// The backup file.
+        path: PathBuf,
+        /// Replace an existing database (kept as `<file>.before-restore`).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `careid config …`.
@@ -113,6 +127,16 @@ impl Cli {
             Command::Bench(args) => bench::run(&self.config, args).await,
             Command::Seed(args) => bench::seed(&self.config, args).await,
             Command::Keys(command) => keys::run(&self.config, command).await,
+            Command::Backup { path } => {
+                backup::backup(&load(&self.config)?, &path).await?;
+                println!("backed up to {}", path.display());
+                Ok(())
+            }
+            Command::Restore { path, force } => {
+                let target = backup::restore(&load(&self.config)?, &path, force).await?;
+                println!("restored {} to {}", path.display(), target.display());
+                Ok(())
+            }
         }
     }
 }
