@@ -32,6 +32,8 @@ pub struct App {
     pub db: Db,
     /// The client files, until [`App::watch`] hands them to the watcher.
     client_files: Option<clients::ClientWatch>,
+    /// The audit trail's retention, for the pruning job [`App::watch`] starts.
+    audit: crate::AuditConfig,
 }
 
 impl App {
@@ -124,14 +126,16 @@ impl App {
             lifecycle,
             db,
             client_files: Some(client_files),
+            audit: config.audit,
         })
     }
 
     /// Starts what keeps this instance in step with the files and with other
     /// instances, until `stop` turns true: the client-file watcher (about once a second),
     /// the signing-key watcher (once a second), the back-channel logout sender (once a
-    /// second) and the pruning of idle rate-limit keys. The client files are handed over
-    /// on the first call; a second call starts the others only.
+    /// second), the pruning of idle rate-limit keys and, with `[audit] retention_days`,
+    /// of old audit events (hourly). The client files are handed over on the first call;
+    /// a second call starts the others only.
     pub fn watch(&mut self, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let mut handles = vec![
             tokio::spawn(jobs::watch_keys(self.protocol.clone(), stop.clone())),
@@ -141,6 +145,13 @@ impl App {
                 stop.clone(),
             )),
         ];
+        if self.audit.retention_days.is_some() {
+            handles.push(tokio::spawn(jobs::prune_audit_events(
+                self.accounts.clone(),
+                self.audit,
+                stop.clone(),
+            )));
+        }
         if let Some(files) = self.client_files.take() {
             handles.push(tokio::spawn(clients::watch(
                 files,

@@ -57,6 +57,18 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `[rate_limit]`: quotas per client address and per account.
     pub rate_limit: RateLimitConfig,
+    /// `[audit]`: how long the audit trail is kept.
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`: the audit trail's retention.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days an audit event is kept; older ones are deleted by a background job, in
+    /// batches. Unset (the default): kept forever. Zero is refused: it would delete the
+    /// trail as it is written.
+    pub retention_days: Option<std::num::NonZeroU32>,
 }
 
 /// `[keys]`: signing keys at rest and their rotation.
@@ -166,13 +178,14 @@ impl Default for Config {
             keys: KeysConfig::default(),
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
 
 /// The top-level keys: a `CAREID_…` variable whose first part is one of these is
 /// configuration.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "issuer",
     "listen",
     "database_url",
@@ -190,6 +203,7 @@ const KEYS: [&str; 17] = [
     "keys",
     "trusted_proxies",
     "rate_limit",
+    "audit",
 ];
 
 /// `CAREID_…` variables careid (or its scripts and tests) reads itself, outside the
@@ -426,6 +440,14 @@ mod tests {
             .check_variables(vars(&["CAREID_SMTP_PASWORD", "CAREID_EMR_SECRET"]))
             .unwrap_err();
         assert!(err.contains("CAREID_SMTP_PASWORD"), "{err}");
+    }
+
+    #[test]
+    fn audit_events_are_kept_forever_unless_a_retention_is_set() {
+        assert_eq!(Config::default().audit.retention_days, None);
+        let config: Config = toml::from_str("[audit]\nretention_days = 2190").unwrap();
+        assert_eq!(config.audit.retention_days.map(|d| d.get()), Some(2190));
+        assert!(toml::from_str::<Config>("[audit]\nretention_days = 0").is_err());
     }
 
     #[test]

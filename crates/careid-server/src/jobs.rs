@@ -1,13 +1,19 @@
 //! Background jobs: the inactivity sweep, the clean-up of expired rows, the signing-key
-//! watcher, the back-channel logout sender and the pruning of idle rate-limit keys.
+//! watcher, the back-channel logout sender, the pruning of idle rate-limit keys and of
+//! audit events past their retention.
 //! Spawned by `serve`, stopped on shutdown.
 
 use std::{sync::Arc, time::Duration};
 
 use careid_accounts::Accounts;
 use careid_protocol::Protocol;
-use careid_store::{authorization_requests, client_assertions, codes, revoked_access_tokens};
+use careid_store::{
+    Db, StoreError, audit, authorization_requests, client_assertions, codes, revoked_access_tokens,
+};
+use time::OffsetDateTime;
 use tokio::sync::watch;
+
+use crate::AuditConfig;
 
 /// How often the jobs run.
 const PERIOD: Duration = Duration::from_secs(15 * 60);
@@ -106,5 +112,61 @@ pub async fn once(accounts: &Accounts) {
     .await;
     if let Err(err) = cleaned {
         tracing::error!(%err, "clean-up of expired rows failed");
+    }
+}
+
+/// How often audit events past their retention are deleted.
+const AUDIT_PRUNE: Duration = Duration::from_secs(60 * 60);
+
+/// Audit events deleted per statement by [`prune_audit`].
+pub const AUDIT_BATCH: u64 = 1000;
+
+/// Deletes the audit events older than `[audit] retention_days` before `now`, `batch`
+/// at a time (each batch its own short write, the runtime free in between), and says how
+/// many went. Nothing is deleted without a retention. An event exactly `retention_days`
+/// old is kept.
+pub async fn prune_audit(
+    db: &Db,
+    now: OffsetDateTime,
+    config: AuditConfig,
+    batch: u64,
+) -> Result<u64, StoreError> {
+    let Some(days) = config.retention_days else {
+        return Ok(0);
+    };
+    let before = now - time::Duration::days(i64::from(days.get()));
+    let batch = batch.max(1);
+    let mut total = 0;
+    loop {
+        let deleted = audit::delete_older_than(db, before, batch).await?;
+        total += deleted;
+        if deleted < batch {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Runs [`prune_audit`] every [`AUDIT_PRUNE`] (and once at start) by the server's clock,
+/// until `stop` changes.
+pub async fn prune_audit_events(
+    accounts: Arc<Accounts>,
+    config: AuditConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(AUDIT_PRUNE);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let now = accounts.clock.now();
+                match prune_audit(&accounts.db, now, config, AUDIT_BATCH).await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "audit events past their retention deleted"),
+                    Err(err) => tracing::error!(%err, "pruning the audit trail failed"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
     }
 }

@@ -11,4 +11,5 @@ mod jobs;
 
 pub use app::{App, redact};
 pub use clients::{FileProblem, load_dir as load_clients, parse_file as parse_client_file};
-pub use config::{Config, KEK_VARIABLE, KeysConfig, PolicyConfig};
+pub use config::{AuditConfig, Config, KEK_VARIABLE, KeysConfig, PolicyConfig};
+pub use jobs::{AUDIT_BATCH, prune_audit};

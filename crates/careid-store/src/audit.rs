@@ -121,3 +121,42 @@ pub async fn find_events(
     }
     Ok(query.order_by_desc(Column::Id).limit(limit).all(db).await?)
 }
+
+/// Deletes at most `batch` events older than `before` and says how many went. One
+/// bounded statement: a large backlog is pruned in many short writes, so sign-ins never
+/// wait long behind it. Served by the index on `at`.
+pub async fn delete_older_than(
+    db: &impl ConnectionTrait,
+    before: OffsetDateTime,
+    batch: u64,
+) -> Result<u64, StoreError> {
+    let oldest = sea_orm::sea_query::Query::select()
+        .column(Column::Id)
+        .from(Entity)
+        .and_where(Column::At.lt(before))
+        .limit(batch)
+        .to_owned();
+    let deleted = Entity::delete_many()
+        .filter(Column::Id.in_subquery(oldest))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
+/// One page of an export: events at or after `since` and before `until` (if given),
+/// with an id above `after_id`, oldest first. The next page starts after the last id.
+pub async fn find_page(
+    db: &impl ConnectionTrait,
+    since: OffsetDateTime,
+    until: Option<OffsetDateTime>,
+    after_id: i64,
+    limit: u64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut query = Entity::find()
+        .filter(Column::At.gte(since))
+        .filter(Column::Id.gt(after_id));
+    if let Some(until) = until {
+        query = query.filter(Column::At.lt(until));
+    }
+    Ok(query.order_by_asc(Column::Id).limit(limit).all(db).await?)
+}
