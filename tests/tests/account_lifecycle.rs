@@ -765,11 +765,18 @@ async fn with_the_outbox_transport_an_invitation_is_written_to_outbox_not_sent()
     );
     // The account's trail says which file holds the message, and no "sent" is claimed.
     let file = invited.outbox_file.expect("the outbox file");
-    assert!(file.starts_with(outbox.path()) && file.is_file(), "{file:?}");
+    assert!(
+        file.starts_with(outbox.path()) && file.is_file(),
+        "{file:?}"
+    );
     let recorded = server.audit_events("invitation_written_to_outbox").await;
     let detail: serde_json::Value = serde_json::from_str(&recorded[0].detail).unwrap();
     assert_eq!(detail["outbox_file"], file.display().to_string());
-    assert!(!events(&server, EMAIL).await.contains(&"invitation_sent".into()));
+    assert!(
+        !events(&server, EMAIL)
+            .await
+            .contains(&"invitation_sent".into())
+    );
 
     // The message in the file works: following its link opens the invitation.
     let raw = std::fs::read_to_string(&file).unwrap();

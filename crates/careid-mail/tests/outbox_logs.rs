@@ -36,8 +36,7 @@ async fn logs_while_sending(mailer: &Mailer, filter: &str) -> String {
         to: "ada@example.org".to_owned(),
         subject: "Your sign-in link".to_owned(),
         text: "Sign in: https://careid.example/magic?token=s3cret-token\n".to_owned(),
-        html: "<a href=\"https://careid.example/magic?token=s3cret-token\">sign in</a>"
-            .to_owned(),
+        html: "<a href=\"https://careid.example/magic?token=s3cret-token\">sign in</a>".to_owned(),
     };
     mailer.send(&email).await.unwrap();
     String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
