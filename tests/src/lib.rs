@@ -8,6 +8,7 @@ pub mod backchannel;
 pub mod browser;
 pub mod client_key;
 pub mod loopback;
+pub mod process;
 pub mod registration;
 pub mod rp;
 

@@ -163,11 +163,16 @@ impl Hasher {
                 let _ = reply.send(work(arena));
             }
         });
+        metrics::gauge!("careid_hash_queue_length").set(self.jobs.len() as f64);
+        let queued = std::time::Instant::now();
         self.jobs.try_send(job).map_err(|err| match err {
             flume::TrySendError::Full(_) => AccountsError::Busy,
             flume::TrySendError::Disconnected(_) => AccountsError::HashWorkerFailed,
         })?;
-        match timeout(self.max_wait, answer).await {
+        let answered = timeout(self.max_wait, answer).await;
+        // Queue wait and the hash itself: what a sign-in spends on argon2.
+        metrics::histogram!("careid_hash_wait_seconds").record(queued.elapsed().as_secs_f64());
+        match answered {
             Ok(Ok(value)) => Ok(value),
             // The worker dropped the reply: the job panicked.
             Ok(Err(_)) => Err(AccountsError::HashWorkerFailed),

@@ -157,7 +157,11 @@ impl Lifecycle {
                 .mail(&account, &branding, "magic_link", &link, "", lifetime)
                 .await;
             let (kind, detail) = match &sent {
-                Ok(()) => ("magic_link_sent", json!({})),
+                Ok(careid_mail::Delivered::Sent) => ("magic_link_sent", json!({})),
+                Ok(careid_mail::Delivered::Outbox(path)) => (
+                    "magic_link_written_to_outbox",
+                    json!({ "outbox_file": path.display().to_string() }),
+                ),
                 Err(err) => {
                     tracing::error!(%err, account = account.id, "magic link not sent");
                     ("magic_link_not_sent", json!({ "error": err.to_string() }))

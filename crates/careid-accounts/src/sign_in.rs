@@ -132,6 +132,7 @@ impl Accounts {
                     now,
                 )
                 .await?;
+                metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "throttled").increment(1);
                 return Err(SignInError::TooManyAttempts {
                     retry_after_minutes: rules.ip_window_minutes,
                 });
@@ -143,6 +144,7 @@ impl Accounts {
             let detail = json!({ "reason": "unknown_email" });
             audit::insert_event(&self.db, origin.event("sign_in_failed", None, detail), now)
                 .await?;
+            metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "wrong_credentials").increment(1);
             return Err(SignInError::WrongCredentials);
         };
 
@@ -162,6 +164,7 @@ impl Accounts {
             let until = account.locked_until.unwrap_or(now);
             self.spend_a_check(&account, password).await?;
             self.record_failure(&account, &origin, now).await?;
+            metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "locked").increment(1);
             return Err(SignInError::Locked { until });
         }
 
@@ -178,6 +181,7 @@ impl Accounts {
         };
         if !matched {
             self.record_failure(&account, &origin, now).await?;
+            metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "wrong_credentials").increment(1);
             return Err(SignInError::WrongCredentials);
         }
 
@@ -198,6 +202,8 @@ impl Accounts {
             let detail = json!({ "reason": reason });
             let event = origin.event("sign_in_failed", Some(account.id), detail);
             audit::insert_event(&self.db, event, now).await?;
+            metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => reason)
+                .increment(1);
             return Err(refusal);
         }
 
@@ -211,6 +217,8 @@ impl Accounts {
             .ok_or_else(|| SignInError::Internal("account vanished during sign-in".into()))?;
         audit::insert_event(&txn, origin.event("sign_in", Some(account.id), detail), now).await?;
         commit(txn).await?;
+        metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "success")
+            .increment(1);
         Ok(signed_in)
     }
 

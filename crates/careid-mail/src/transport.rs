@@ -115,6 +115,7 @@ impl Mailer {
         match &self.delivery {
             Delivery::Outbox(outbox) => match outbox.write(&message).await {
                 Ok(path) => {
+                    metrics::counter!("careid_mail_total", "transport" => "outbox", "result" => "written").increment(1);
                     tracing::info!(
                         to = %email.to,
                         subject = %email.subject,
@@ -130,6 +131,7 @@ impl Mailer {
                     Ok(Delivered::Outbox(path))
                 }
                 Err(err) => {
+                    metrics::counter!("careid_mail_total", "transport" => "outbox", "result" => "failed").increment(1);
                     tracing::error!(to = %email.to, subject = %email.subject, error = %err, "mail not written");
                     Err(err)
                 }
@@ -151,6 +153,7 @@ impl Mailer {
         loop {
             match transport.send_raw(&message.envelope, &message.raw).await {
                 Ok(_) => {
+                    metrics::counter!("careid_mail_total", "transport" => "smtp", "result" => "sent").increment(1);
                     tracing::info!(to = %email.to, subject = %email.subject, attempt, "mail sent");
                     return Ok(());
                 }
@@ -161,6 +164,7 @@ impl Mailer {
                     attempt += 1;
                 }
                 Err(err) => {
+                    metrics::counter!("careid_mail_total", "transport" => "smtp", "result" => "failed").increment(1);
                     tracing::error!(
                         to = %email.to,
                         subject = %email.subject,

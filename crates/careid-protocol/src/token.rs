@@ -39,6 +39,12 @@ pub async fn exchange(
         GrantType::RefreshToken => grants::refresh_token::rotate(&app, &client, &form).await?,
         GrantType::ClientCredentials => grants::client_credentials::issue(&app, &client, &form)?,
     };
+    let label = match grant {
+        GrantType::AuthorizationCode => "authorization_code",
+        GrantType::RefreshToken => "refresh_token",
+        GrantType::ClientCredentials => "client_credentials",
+    };
+    metrics::counter!("careid_tokens_issued_total", "grant" => label).increment(1);
     Ok(no_store(response))
 }
 

@@ -12,7 +12,7 @@ use careid_ui::{ThemedErrorPage, Themes, Ui};
 use tokio::{net::TcpListener, sync::watch};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::{Config, clients, headers, jobs};
+use crate::{Config, clients, headers, health, jobs, observe};
 
 /// Request bodies larger than this are refused with 413: no form careid reads is
 /// anywhere near it.
@@ -110,15 +110,18 @@ impl App {
                 .with_lifecycle(lifecycle.clone()),
         );
 
+        let readiness = health::Readiness::new(db.clone(), protocol.clone(), &config.database_url);
         let router = Router::new()
             .merge(careid_protocol::router(protocol.clone()))
             .merge(careid_ui::router(ui))
+            .merge(health::router(Arc::new(readiness)))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 Duration::from_secs(30),
             ));
         let router = headers::secure(router, config.issuer.starts_with("https://"));
+        let router = observe::layer(router);
         Ok(Self {
             router,
             protocol,

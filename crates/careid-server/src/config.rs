@@ -59,6 +59,13 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// `[audit]`: how long the audit trail is kept.
     pub audit: AuditConfig,
+    /// `[log]`: how log lines are written.
+    pub log: crate::logging::LogConfig,
+    /// `[metrics]`: where the Prometheus metrics are served.
+    pub metrics: crate::metrics::MetricsConfig,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish before
+    /// careid exits anyway.
+    pub shutdown_grace_seconds: u64,
 }
 
 /// `[audit]`: the audit trail's retention.
@@ -179,13 +186,16 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),
             audit: AuditConfig::default(),
+            log: crate::logging::LogConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
+            shutdown_grace_seconds: 20,
         }
     }
 }
 
 /// The top-level keys: a `CAREID_…` variable whose first part is one of these is
 /// configuration.
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 21] = [
     "issuer",
     "listen",
     "database_url",
@@ -204,6 +214,9 @@ const KEYS: [&str; 18] = [
     "trusted_proxies",
     "rate_limit",
     "audit",
+    "log",
+    "metrics",
+    "shutdown_grace_seconds",
 ];
 
 /// `CAREID_…` variables careid (or its scripts and tests) reads itself, outside the
@@ -221,9 +234,13 @@ pub const OTHER_VARIABLES: [&str; 6] = [
 const PREFIX: &str = "CAREID_";
 
 /// The configuration key a `CAREID_…` variable sets (`tokens.access_token_seconds`),
-/// or `None` when its first part is no top-level key.
+/// or `None` when its first part is no top-level key. `CAREID_LOG` is the log filter,
+/// read by `main`, not the `[log]` section (that is `CAREID_LOG__FORMAT`).
 fn config_key(variable: &str) -> Option<String> {
     let rest = variable.strip_prefix(PREFIX)?;
+    if rest == "LOG" {
+        return None;
+    }
     let key = rest.to_ascii_lowercase().replace("__", ".");
     let top = key.split('.').next().unwrap_or_default();
     KEYS.contains(&top).then_some(key)

@@ -52,16 +52,31 @@ pub async fn deliver_logouts(protocol: Arc<Protocol>, mut stop: watch::Receiver<
         tokio::select! {
             _ = ticker.tick() => match careid_protocol::deliver_due(&protocol).await {
                 Ok(counts) if counts == careid_protocol::DeliveryCounts::default() => {}
-                Ok(counts) => tracing::info!(
-                    delivered = counts.delivered,
-                    retrying = counts.retrying,
-                    given_up = counts.given_up,
-                    "back-channel logout pass"
-                ),
+                Ok(counts) => {
+                    count_deliveries(counts);
+                    tracing::info!(
+                        delivered = counts.delivered,
+                        retrying = counts.retrying,
+                        given_up = counts.given_up,
+                        "back-channel logout pass"
+                    );
+                }
                 Err(err) => tracing::error!(%err, "sending back-channel logouts failed"),
             },
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Adds a pass's outcomes to `careid_backchannel_logouts_total`.
+fn count_deliveries(counts: careid_protocol::DeliveryCounts) {
+    for (result, count) in [
+        ("delivered", counts.delivered),
+        ("retrying", counts.retrying),
+        ("given_up", counts.given_up),
+    ] {
+        metrics::counter!("careid_backchannel_logouts_total", "result" => result)
+            .increment(count as u64);
     }
 }
 

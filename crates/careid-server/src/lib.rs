@@ -7,7 +7,12 @@ mod clients;
 mod config;
 pub mod demo;
 mod headers;
+mod health;
 mod jobs;
+pub mod logging;
+pub mod metrics;
+mod observe;
+mod startup;
 
 pub use app::{App, redact};
 pub use clients::{FileProblem, load_dir as load_clients, parse_file as parse_client_file};

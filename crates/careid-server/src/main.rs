@@ -1,24 +1,35 @@
 //! The `careid` binary: parses the command line, sets up logging, runs the command.
 
-use careid_server::cli::{Cli, Command};
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use careid_server::{
+    cli::{Cli, Command},
+    logging,
+};
+use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    // A file named with --config or CAREID_CONFIG must exist: running on built-in
+    // defaults because of a typo would serve the wrong issuer and database. The default
+    // path may be missing (every key then comes from defaults and the environment).
+    let is_named = matches
+        .value_source("config")
+        .is_some_and(|source| source != ValueSource::DefaultValue);
+    if is_named && !cli.config.is_file() {
+        anyhow::bail!("configuration file {} not found", cli.config.display());
+    }
     // The server logs what it does; one-off commands print their answer and log only
-    // warnings, unless CAREID_LOG says otherwise.
+    // warnings, unless CAREID_LOG says otherwise. A config that does not load is
+    // reported by the command itself; until then the log format is text.
     let default = if matches!(cli.command, Command::Serve) {
         "info"
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("CAREID_LOG").unwrap_or_else(|_| EnvFilter::new(default)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let format = careid_server::Config::load(&cli.config)
+        .map(|config| config.log.format)
+        .unwrap_or_default();
+    logging::init(format, default);
     cli.run().await
 }

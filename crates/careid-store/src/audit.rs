@@ -70,6 +70,7 @@ pub async fn insert_event(
     }
     .insert(db)
     .await?;
+    metrics::counter!("careid_audit_events_total", "kind" => event.kind).increment(1);
     Ok(())
 }
 

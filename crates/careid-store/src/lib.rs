@@ -15,6 +15,7 @@ pub mod codes;
 pub mod consents;
 mod db;
 mod error;
+pub mod health;
 pub mod install_secrets;
 pub mod logout_deliveries;
 pub mod one_time_tokens;

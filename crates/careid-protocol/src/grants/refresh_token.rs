@@ -86,6 +86,7 @@ async fn reused(
     token: &refresh_tokens::RefreshToken,
     now: time::OffsetDateTime,
 ) -> ProtocolError {
+    metrics::counter!("careid_refresh_token_reuse_total").increment(1);
     let revoked = async {
         let grant = Grant::from_json(token.grant()?)?;
         let txn = app.db.begin().await?;

@@ -1,0 +1,46 @@
+//! Log output: `[log] format = "text"` (for people) or `"json"` (one object a line, for
+//! log shippers), written to stderr, without colour codes unless stderr is a terminal
+//! (and `NO_COLOR` is unset). Which lines are written is `CAREID_LOG`'s filter.
+
+use std::io::IsTerminal;
+
+use serde::Deserialize;
+use tracing_subscriber::EnvFilter;
+
+/// `[log]`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+/// How a log line is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line, with the request's span (its `request_id`) in it.
+    Json,
+}
+
+/// Installs the global subscriber: `filter` (from `CAREID_LOG`, else `default`) in
+/// `format`. Called once, by `main`.
+pub fn init(format: LogFormat, default: &str) {
+    let filter = EnvFilter::try_from_env("CAREID_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}

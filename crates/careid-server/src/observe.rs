@@ -1,0 +1,122 @@
+//! What every request leaves behind: a request id (the caller's `X-Request-Id` when it
+//! is short and plain, else a new one), echoed in the response and carried by every log
+//! line the request writes; one access log line (method, matched route, status,
+//! duration: never the raw path or query, which may hold a code or a token); and the
+//! request metrics by route and status.
+
+use std::time::Instant;
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    http::{HeaderName, HeaderValue},
+    middleware::{self, Next},
+    response::Response,
+};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tracing::Instrument;
+
+/// The header a proxy or client may set, and careid answers with.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest request id taken from a caller: enough for a UUID or a trace id, too
+/// short to flood the logs.
+const MAX_ID_LEN: usize = 64;
+
+/// The route label of a request no route matched (404s): never the raw path, which a
+/// scanner could fill the metrics with.
+const UNMATCHED: &str = "unmatched";
+
+/// Wraps `router` (all of its routes) in the request id, the span, the access log line
+/// and the request metrics.
+pub fn layer(router: Router) -> Router {
+    router
+        .layer(middleware::from_fn(observe))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(drop_malformed_id))
+}
+
+/// Whether a caller's request id may be logged as it is: letters, digits and `-_.:`,
+/// at most [`MAX_ID_LEN`] of them.
+fn is_well_formed(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_ID_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Removes a request id that is not [`is_well_formed`], so a new one is made: a log line
+/// must not carry what a caller chose to inject into it.
+async fn drop_malformed_id(mut req: Request, next: Next) -> Response {
+    if req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .is_some_and(|value| !is_well_formed(value))
+    {
+        req.headers_mut().remove(&X_REQUEST_ID);
+    }
+    next.run(req).await
+}
+
+async fn observe(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED, MatchedPath::as_str)
+        .to_owned();
+    let method = req.method().as_str().to_owned();
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+    let response = next.run(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        // Probes come every few seconds: their lines would bury the others.
+        if route == "/healthz" || route == "/readyz" {
+            tracing::debug!(target: "careid::access", status, duration_ms, "request served");
+        } else {
+            tracing::info!(target: "careid::access", status, duration_ms, "request served");
+        }
+    });
+    metrics::counter!(
+        "careid_http_requests_total",
+        "method" => method.clone(),
+        "route" => route.clone(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!(
+        "careid_http_request_duration_seconds",
+        "method" => method,
+        "route" => route
+    )
+    .record(elapsed.as_secs_f64());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_short_request_id_is_kept_and_anything_else_replaced() {
+        let id = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert!(is_well_formed(&id("0f8fad5b-d9cb-469f-a165-70867728950e")));
+        assert!(is_well_formed(&id(&"a".repeat(MAX_ID_LEN))));
+        assert!(!is_well_formed(&id(&"a".repeat(MAX_ID_LEN + 1))));
+        assert!(!is_well_formed(&id("")));
+        assert!(!is_well_formed(&id("x\" injected=\"1")));
+    }
+}
