@@ -7,6 +7,7 @@
 pub mod backchannel;
 pub mod browser;
 pub mod client_key;
+pub mod demo;
 pub mod loopback;
 pub mod process;
 pub mod registration;

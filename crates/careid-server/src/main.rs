@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
     // The server logs what it does; one-off commands print their answer and log only
     // warnings, unless CAREID_LOG says otherwise. A config that does not load is
     // reported by the command itself; until then the log format is text.
-    let default = if matches!(cli.command, Command::Serve) {
+    let default = if matches!(cli.command, Command::Serve | Command::Demo) {
         "info"
     } else {
         "warn"

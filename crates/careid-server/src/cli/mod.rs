@@ -7,6 +7,7 @@ pub mod backup;
 mod bench;
 mod client;
 mod config_check;
+pub mod demo;
 pub mod keys;
 mod pin;
 mod policy;
@@ -42,6 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (migrates the database and creates keys on first start).
     Serve,
+    /// Serve the demo CRM, EMR and client portal (ports from their client files).
+    Demo,
     /// Bring the database schema up to date, then exit.
     Migrate,
     /// Manage accounts one by one.
@@ -106,6 +109,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve => serve::run(&self.config).await,
+            Command::Demo => demo::run(&self.config).await,
             Command::Migrate => {
                 let config = load(&self.config)?;
                 careid_store::migrate(&config.database_url).await?;

@@ -40,6 +40,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         )),
     ];
     background.extend(app.watch(stop_rx.clone()));
+    // The demo relying parties beside careid, for the README's walk-through.
+    if config.demo {
+        background.extend(super::demo::start(&config, stop_rx.clone(), false).await?);
+    }
     match &config.metrics.listen {
         Some(address) => {
             let metrics_listener = TcpListener::bind(address)
