@@ -6,6 +6,7 @@ mod address;
 mod config;
 mod error;
 mod message;
+pub mod template_check;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod theme_files;

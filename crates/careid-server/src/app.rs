@@ -8,7 +8,7 @@ use axum::{Router, extract::DefaultBodyLimit};
 use careid_accounts::{Accounts, Lifecycle};
 use careid_protocol::{Clients, Keys, Protocol, TrustedProxies};
 use careid_store::{Clock, Db};
-use careid_ui::{ThemedErrorPage, Themes, Ui};
+use careid_ui::{ThemedErrorPage, Ui};
 use tokio::{net::TcpListener, sync::watch};
 use tower_http::timeout::TimeoutLayer;
 
@@ -68,7 +68,7 @@ impl App {
             .registration
             .token_digests()
             .map_err(|err| anyhow::anyhow!("registration.initial_access_tokens: {err}"))?;
-        let themes = Arc::new(Themes::new(config.themes_dir.clone()).context("loading themes")?);
+        let themes = Arc::new(crate::templates::load(config)?);
         let protocol = Arc::new(
             Protocol::new(
                 db.clone(),
@@ -88,9 +88,7 @@ impl App {
         let accounts = Arc::new(Accounts::new(db.clone(), clock, config.accounts()));
         let mailer = careid_mail::Mailer::new(&config.mail).context("setting up [mail]")?;
         let renderer = careid_mail::Renderer::new(config.themes_dir.clone());
-        renderer
-            .check_theme(careid_mail::DEFAULT_THEME)
-            .context("checking the mail templates")?;
+        crate::templates::check_mail(&renderer, &themes)?;
         let lifecycle = Arc::new(Lifecycle::new(
             accounts.clone(),
             mailer,

@@ -37,6 +37,8 @@ pub struct Config {
     pub themes_dir: PathBuf,
     /// Development mode: on first start, create a demo account and print its password.
     pub demo: bool,
+    /// `[themes]`: template reloading in development.
+    pub themes: ThemesConfig,
     /// Token lifetimes.
     pub tokens: ProtocolConfig,
     /// Credential rules.
@@ -76,6 +78,15 @@ pub struct AuditConfig {
     /// batches. Unset (the default): kept forever. Zero is refused: it would delete the
     /// trail as it is written.
     pub retention_days: Option<std::num::NonZeroU32>,
+}
+
+/// `[themes]`: how the page templates under `themes_dir` are read.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThemesConfig {
+    /// Development only: read and compile the page templates on every render, so an
+    /// edited template shows on the next page load without a restart.
+    pub reload: bool,
 }
 
 /// `[keys]`: signing keys at rest and their rotation.
@@ -176,6 +187,7 @@ impl Default for Config {
             clients_dir: "config/clients".into(),
             themes_dir: "themes".into(),
             demo: false,
+            themes: ThemesConfig::default(),
             tokens: ProtocolConfig::default(),
             policy: PolicyConfig::default(),
             session: SessionRules::default(),

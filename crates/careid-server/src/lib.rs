@@ -13,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 mod observe;
 mod startup;
+mod templates;
 
 pub use app::{App, redact};
 pub use clients::{FileProblem, load_dir as load_clients, parse_file as parse_client_file};

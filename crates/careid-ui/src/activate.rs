@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// The activation form for `token`.
-fn form<'a>(token: &'a str, email: Option<&'a str>) -> PasswordPage<'a> {
+fn form<'a>(token: &'a str, email: Option<&'a str>, client: Option<&'a str>) -> PasswordPage<'a> {
     PasswordPage {
         heading: "Activate your account",
         lead: Some("Choose the password you will sign in with.".into()),
@@ -35,6 +35,7 @@ fn form<'a>(token: &'a str, email: Option<&'a str>) -> PasswordPage<'a> {
         button: "Activate my account",
         token: Some(token),
         email,
+        client,
         ..PasswordPage::default()
     }
 }
@@ -49,11 +50,11 @@ pub(crate) async fn show(
     match ui.lifecycle()?.open_invitation(&token).await {
         Ok(holder) => {
             let theme = theme_of(&ui, holder.client_id.as_deref());
-            let page = form(&token, Some(&holder.email));
+            let page = form(&token, Some(&holder.email), holder.client_id.as_deref());
             password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
         }
         Err(AccountsError::LinkNotUsable(problem)) => {
-            link_problem(&ui, problem, LinkKind::Invitation)
+            link_problem(&ui, problem, LinkKind::Invitation, None)
         }
         Err(err) => Err(err.into()),
     }
@@ -66,6 +67,8 @@ pub(crate) async fn submit(
     PageForm(data): PageForm<PasswordForm>,
 ) -> Result<Response, UiError> {
     csrf::verify(&ui, &headers, Some(&data.csrf))?;
+    // The client the invitation was for: a refused form stays in its theme.
+    let client = data.client().map(str::to_owned);
     let outcome = ui
         .lifecycle()?
         .accept_invitation(
@@ -75,14 +78,14 @@ pub(crate) async fn submit(
         )
         .await;
     let refused = match outcome {
-        Ok(_) => return password_set(&ui, true, None),
+        Ok(_) => return password_set(&ui, true, None, client.as_deref()),
         Err(AccountsError::LinkNotUsable(problem)) => {
-            return link_problem(&ui, problem, LinkKind::Invitation);
+            return link_problem(&ui, problem, LinkKind::Invitation, client.as_deref());
         }
         Err(err) => refusal(&ui, err)?,
     };
     let email = Some(data.email.as_str()).filter(|e| !e.is_empty());
-    let page = refused.apply(form(&data.token, email));
-    let theme = theme_of(&ui, None);
+    let page = refused.apply(form(&data.token, email, client.as_deref()));
+    let theme = theme_of(&ui, client.as_deref());
     password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
 }

@@ -50,6 +50,15 @@ pub(crate) struct PasswordForm {
     pub code: String,
     pub password: String,
     pub confirmation: String,
+    /// The client the link was for, carried so a refused form keeps its theme.
+    pub client: String,
+}
+
+impl PasswordForm {
+    /// The client the form was shown for, if any.
+    pub(crate) fn client(&self) -> Option<&str> {
+        Some(self.client.as_str()).filter(|c| !c.is_empty())
+    }
 }
 
 /// What `set_password.html` shows.
@@ -69,6 +78,8 @@ pub(crate) struct PasswordPage<'a> {
     pub request: Option<&'a str>,
     pub csrf: &'a str,
     pub rules: Vec<String>,
+    /// The client whose theme the page is in; posted back with the form.
+    pub client: Option<&'a str>,
 }
 
 /// `GET /reset?token=…`.
@@ -81,13 +92,16 @@ pub(crate) async fn show(
     let link = match lifecycle.open_reset_link(&params.token).await {
         Ok(link) => link,
         Err(AccountsError::LinkNotUsable(problem)) => {
-            return link_problem(&ui, problem, LinkKind::Reset);
+            return link_problem(&ui, problem, LinkKind::Reset, None);
         }
         Err(err) => return Err(err.into()),
     };
     let theme = theme_of(&ui, link.client_id.as_deref());
     if link.is_admin {
-        let page = admin_form(&params.token);
+        let page = PasswordPage {
+            client: link.client_id.as_deref(),
+            ..admin_form(&params.token)
+        };
         return password_page(&ui, &headers, &theme, page, StatusCode::OK, None);
     }
     let (token, cookie) = csrf::token(&ui, &headers);
@@ -111,9 +125,9 @@ pub(crate) async fn send_code(
     let lifecycle = ui.lifecycle()?;
     let link: ResetLink = match lifecycle.open_reset_link(&form.token).await {
         Ok(link) if !link.is_admin => link,
-        Ok(_) => return link_problem(&ui, LinkProblem::Unknown, LinkKind::Reset),
+        Ok(_) => return link_problem(&ui, LinkProblem::Unknown, LinkKind::Reset, None),
         Err(AccountsError::LinkNotUsable(problem)) => {
-            return link_problem(&ui, problem, LinkKind::Reset);
+            return link_problem(&ui, problem, LinkKind::Reset, None);
         }
         Err(err) => return Err(err.into()),
     };
@@ -125,7 +139,7 @@ pub(crate) async fn send_code(
     {
         Ok(email) => email,
         Err(AccountsError::LinkNotUsable(problem)) => {
-            return link_problem(&ui, problem, LinkKind::Reset);
+            return link_problem(&ui, problem, LinkKind::Reset, link.client_id.as_deref());
         }
         Err(err) => return Err(err.into()),
     };
@@ -135,6 +149,7 @@ pub(crate) async fn send_code(
             "We've emailed a 6-digit security code to {email}. Enter it here, in this browser, within {minutes} minutes, then choose your new password."
         )),
         email: Some(&email),
+        client: link.client_id.as_deref(),
         ..code_form(None)
     };
     let cookie = binding_cookie(&binding, i64::from(minutes) * 60, ui.is_secure());
@@ -151,6 +166,7 @@ pub(crate) async fn submit_code(
     let lifecycle = ui.lifecycle()?;
     let request = request_id(Some(&form.request));
     let is_code_only = form.mode == "code_only";
+    let client = form.client().map(str::to_owned);
     let binding = cookie_value(&headers, BINDING_COOKIE);
     let outcome = lifecycle
         .complete_code_reset(
@@ -162,7 +178,7 @@ pub(crate) async fn submit_code(
         )
         .await;
     let refusal = match outcome {
-        Ok(_) => return password_set(&ui, false, request),
+        Ok(_) => return password_set(&ui, false, request, client.as_deref()),
         // The code-only form is shown for any email, so it never tells that a code is
         // waiting: a code from another browser is as wrong as a made-up one (it has cost
         // an attempt all the same).
@@ -172,10 +188,11 @@ pub(crate) async fn submit_code(
     let page = PasswordPage {
         email: Some(form.email.trim()),
         show_email: is_code_only,
+        client: client.as_deref(),
         ..code_form(request)
     };
     let page = refusal.apply(page);
-    let theme = ui.branding(None).theme;
+    let theme = theme_of(&ui, client.as_deref());
     password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
 }
 
@@ -187,6 +204,7 @@ pub(crate) async fn submit_admin(
 ) -> Result<Response, UiError> {
     csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let lifecycle = ui.lifecycle()?;
+    let client = form.client().map(str::to_owned);
     let outcome = lifecycle
         .complete_admin_reset(
             &form.token,
@@ -195,14 +213,17 @@ pub(crate) async fn submit_admin(
         )
         .await;
     let refusal = match outcome {
-        Ok(_) => return password_set(&ui, false, None),
+        Ok(_) => return password_set(&ui, false, None, client.as_deref()),
         Err(AccountsError::LinkNotUsable(problem)) => {
-            return link_problem(&ui, problem, LinkKind::Reset);
+            return link_problem(&ui, problem, LinkKind::Reset, client.as_deref());
         }
         Err(err) => refusal(&ui, err)?,
     };
-    let page = refusal.apply(admin_form(&form.token));
-    let theme = ui.branding(None).theme;
+    let page = PasswordPage {
+        client: client.as_deref(),
+        ..refusal.apply(admin_form(&form.token))
+    };
+    let theme = theme_of(&ui, client.as_deref());
     password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
 }
 
@@ -277,11 +298,12 @@ pub(crate) enum LinkKind {
 }
 
 /// The page for a link that does not work, offering the reset flow (which also activates
-/// an invited account).
+/// an invited account), in the theme of `client` when known.
 pub(crate) fn link_problem(
     ui: &Ui,
     problem: LinkProblem,
     kind: LinkKind,
+    client: Option<&str>,
 ) -> Result<Response, UiError> {
     let (title, detail) = match (kind, problem) {
         (LinkKind::Invitation, LinkProblem::Expired) => (
@@ -308,15 +330,17 @@ pub(crate) fn link_problem(
     let view = serde_json::json!({ "title": title, "detail": detail, "offer_reset": true });
     let html = ui
         .themes
-        .render(&ui.branding(None).theme, "link_problem.html", view)?;
+        .render(&theme_of(ui, client), "link_problem.html", view)?;
     Ok(respond(StatusCode::BAD_REQUEST, html, None))
 }
 
-/// The page after a password was set: the person signs in with it.
+/// The page after a password was set: the person signs in with it, in the theme of
+/// `client` when known.
 pub(crate) fn password_set(
     ui: &Ui,
     is_activation: bool,
     request: Option<&str>,
+    client: Option<&str>,
 ) -> Result<Response, UiError> {
     let (heading, detail) = if is_activation {
         (
@@ -332,7 +356,7 @@ pub(crate) fn password_set(
     let view = serde_json::json!({ "heading": heading, "detail": detail, "request": request });
     let html = ui
         .themes
-        .render(&ui.branding(None).theme, "password_set.html", view)?;
+        .render(&theme_of(ui, client), "password_set.html", view)?;
     Ok(respond(StatusCode::OK, html, None))
 }
 

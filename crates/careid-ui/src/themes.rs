@@ -13,6 +13,10 @@
 //! exists then, and kept for the life of the process: edits to a template, and new theme
 //! folders, show after a restart. Rendering therefore never reads the disk on a runtime
 //! thread. A theme that did not exist at start-up is shown as `default`.
+//!
+//! In development (`[themes] reload = true`, [`Themes::with_reload`]) every render
+//! compiles its templates afresh from the disk instead, so an edited template shows on the
+//! next page load. That reads files on a runtime thread, which is why it is off by default.
 
 use std::{
     collections::BTreeSet,
@@ -33,6 +37,7 @@ pub struct Themes {
     dir: PathBuf,
     names: BTreeSet<String>,
     env: Environment<'static>,
+    reload: bool,
 }
 
 impl Themes {
@@ -51,18 +56,11 @@ impl Themes {
             }
         }
 
-        let mut env = Environment::new();
-        // Every page is HTML; nothing a client or a person typed is ever trusted markup.
-        env.set_auto_escape_callback(|_| AutoEscape::Html);
-        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
-        let dir = themes_dir.clone();
-        env.set_loader(move |name| theme_files::load(&dir, "templates", name));
-        env.set_path_join_callback(theme_files::join_within_theme);
-
         let themes = Self {
+            env: environment(&themes_dir),
             dir: themes_dir,
             names,
-            env,
+            reload: false,
         };
         for theme in &themes.names {
             for file in files.iter().filter(|file| is_safe_file(file)) {
@@ -70,6 +68,18 @@ impl Themes {
             }
         }
         Ok(themes)
+    }
+
+    /// With `reload`, every render reads and compiles its templates afresh
+    /// (development only: see the module documentation).
+    pub fn with_reload(mut self, reload: bool) -> Self {
+        self.reload = reload;
+        self
+    }
+
+    /// The themes found at start-up, `default` among them.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
     }
 
     /// `theme` if it existed at start-up, else the default theme.
@@ -90,7 +100,14 @@ impl Themes {
         ctx: impl Serialize,
     ) -> Result<Html<String>, UiError> {
         let theme = self.resolve(theme);
-        let template = self.env.get_template(&format!("{theme}/{template}"))?;
+        let fresh;
+        let env = if self.reload {
+            fresh = environment(&self.dir);
+            &fresh
+        } else {
+            &self.env
+        };
+        let template = env.get_template(&format!("{theme}/{template}"))?;
         let ctx = context! { theme => theme, ..minijinja::Value::from(Serde(ctx)) };
         Ok(Html(template.render(ctx)?))
     }
@@ -117,6 +134,19 @@ impl Themes {
         }
         Ok(None)
     }
+}
+
+/// The page templates' environment: HTML-escaped, theme-relative names, files loaded
+/// (once each) from `themes_dir` with the per-file fallback to `default/`.
+fn environment(themes_dir: &Path) -> Environment<'static> {
+    let mut env = Environment::new();
+    // Every page is HTML; nothing a client or a person typed is ever trusted markup.
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    let dir = themes_dir.to_path_buf();
+    env.set_loader(move |name| theme_files::load(&dir, "templates", name));
+    env.set_path_join_callback(theme_files::join_within_theme);
+    env
 }
 
 fn templates_dir(themes_dir: &Path, theme: &str) -> PathBuf {
@@ -251,6 +281,23 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn with_reload_an_edited_template_shows_on_the_next_render_and_without_it_not() {
+        let (dir, themes) = fixture();
+        let reloading = Themes::new(dir.path().to_path_buf())
+            .unwrap()
+            .with_reload(true);
+        write(dir.path(), "crm/templates/brand.html", "CarePortals CRM 2");
+        let page = |themes: &Themes| {
+            themes
+                .render("crm", "page.html", context! { who => "Ada" })
+                .unwrap()
+                .0
+        };
+        assert_eq!(page(&reloading), "[CarePortals CRM 2] Ada");
+        assert_eq!(page(&themes), "[CarePortals CRM] Ada");
     }
 
     #[test]

@@ -90,6 +90,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
                 ));
             }
         }
+        problems.extend(crate::templates::problems(config));
         for warning in warnings(config) {
             eprintln!("warning: {}: {warning}", path.display());
         }
