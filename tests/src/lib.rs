@@ -12,6 +12,7 @@ pub mod loopback;
 pub mod process;
 pub mod registration;
 pub mod rp;
+pub mod webdriver;
 
 /// The form reader the tests' browser uses (shared with `careid bench`).
 pub use careid_bench::html;
