@@ -4,6 +4,7 @@
 //! browser that reads careid's HTML forms the way any client would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod admin;
 pub mod backchannel;
 pub mod browser;
 pub mod client_key;

@@ -81,6 +81,27 @@ impl Accounts {
         self.find_account(account.id).await
     }
 
+    /// Unlocks an account that too many wrong passwords locked: the lock and the
+    /// failed-attempt counters are cleared, so the next wrong password starts counting
+    /// from zero. Unlocking an account that is not locked changes nothing but is not an
+    /// error (an administrator's retry must not fail).
+    pub async fn unlock(&self, email: &str) -> Result<Account, AccountsError> {
+        let account = self.find_by_email(email).await?;
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        accounts::update_unlocked(&txn, account.id, now).await?;
+        let unlocked = audit::NewEvent {
+            detail: json!({
+                "was_locked": account.locked_until.is_some_and(|until| until > now),
+                "failed_attempts": account.failed_attempts,
+            }),
+            ..event("account_unlocked", account.id)
+        };
+        audit::insert_event(&txn, unlocked, now).await?;
+        commit(txn).await?;
+        self.find_account(account.id).await
+    }
+
     /// Expires every active account idle for longer than the limit, revoking its sessions
     /// and refresh tokens. Returns how many expired. Sign-in applies the same rule to the
     /// one account it meets, so the sweep only has to keep the status honest for admins.
@@ -220,6 +241,38 @@ mod tests {
         ));
         assert!(matches!(
             fx.accounts.disable("nobody@clinic.example").await,
+            Err(AccountsError::UnknownAccount)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unlocked_account_signs_in_at_once_and_its_count_starts_again() {
+        let fx = Fixture::new().await;
+        let account = fx.active(EMAIL, PASSWORD).await;
+        let is_locked = |outcome: &Result<Account, SignInError>| {
+            matches!(outcome, Err(SignInError::Locked { .. }))
+        };
+        let mut locked = false;
+        for _ in 0..10 {
+            if is_locked(&fx.sign_in(EMAIL, "Wrong-Horse-42").await) {
+                locked = true;
+                break;
+            }
+        }
+        assert!(locked);
+        assert!(is_locked(&fx.sign_in(EMAIL, PASSWORD).await));
+        let unlocked = fx.accounts.unlock(EMAIL).await.unwrap();
+        assert_eq!((unlocked.failed_attempts, unlocked.locked_until), (0, None));
+        assert!(fx.sign_in(EMAIL, PASSWORD).await.is_ok());
+        assert!(
+            fx.events(account.id)
+                .await
+                .contains(&"account_unlocked".to_string())
+        );
+        // A second unlock is harmless.
+        assert!(fx.accounts.unlock(EMAIL).await.is_ok());
+        assert!(matches!(
+            fx.accounts.unlock("nobody@clinic.example").await,
             Err(AccountsError::UnknownAccount)
         ));
     }

@@ -29,6 +29,9 @@ pub enum AccountsError {
     /// The profile does not exist or belongs to another account.
     #[error("no such profile for this account")]
     UnknownProfile,
+    /// The session does not exist or belongs to another account.
+    #[error("no such session for this account")]
+    UnknownSession,
     /// The action does not apply to an account in this status (enabling an account that
     /// is not disabled, reactivating one that has not expired…).
     #[error("the account is {}", .0.as_str())]

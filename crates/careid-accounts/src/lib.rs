@@ -9,10 +9,13 @@
 //! `careid-policy`; every query lives in `careid-store`. This crate decides the order in
 //! which they apply, keeps argon2 off the async runtime ([`Hasher`]) and writes the audit
 //! trail. Pages and wording are `careid-ui`'s.
+mod account_sessions;
 mod admin;
 mod apps;
 mod config;
 mod create;
+mod delete;
+mod directory;
 mod error;
 mod hasher;
 mod invitation;
@@ -32,6 +35,7 @@ mod testing;
 /// tests): pages build on services, so they need no dependency on `careid-store`.
 pub use careid_store::{Clock, Db, ManualClock, SystemClock, connect, migrate};
 pub use config::AccountsConfig;
+pub use directory::{AccountState, MAX_PAGE, Page};
 pub use error::{AccountsError, LinkProblem};
 pub use hasher::Hasher;
 pub use invitation::{Invitation, LinkHolder, invitation_state_label};

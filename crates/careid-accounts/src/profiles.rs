@@ -205,12 +205,6 @@ impl Accounts {
         commit(txn).await
     }
 
-    async fn account_by_email(&self, email: &str) -> Result<Account, AccountsError> {
-        accounts::find_by_email(&self.db, email)
-            .await?
-            .ok_or(AccountsError::UnknownAccount)
-    }
-
     /// The account's profiles, self first.
     pub async fn profiles(&self, account_id: i64) -> Result<Vec<Profile>, AccountsError> {
         Ok(profiles::find_for_account(&self.db, account_id).await?)

@@ -1,10 +1,12 @@
 //! Reading careid's own RFC 9068 access tokens: signature, `typ`, issuer, expiry and
-//! revocation. Shared by /userinfo, /introspect and /revoke; minting is in `tokens`.
+//! revocation. Shared by /userinfo, /introspect, /revoke and the admin API (through
+//! [`verify_admin_token`]); minting is in `tokens`.
 
+use axum::http::{HeaderMap, header};
 use careid_store::{StoreError, revoked_access_tokens};
 use serde_json::{Map, Value};
 
-use crate::{Protocol, grant::Grant};
+use crate::{Protocol, ProtocolError, grant::Grant, scope, tokens::admin_audience};
 
 /// careid's private claim naming the grant an access token was issued from: a digest of
 /// the grant's refresh-token family, so a revoked family denies its access tokens too.
@@ -52,4 +54,84 @@ pub(crate) async fn verify(
         return Ok(None);
     }
     Ok(Some(claims))
+}
+
+/// The bearer token of an `Authorization: Bearer …` header (RFC 6750 §2.1). No header is
+/// `None`; another scheme or a malformed value is `InvalidToken`.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<String>, ProtocolError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ProtocolError::InvalidToken("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_owned()))
+        }
+        _ => Err(ProtocolError::InvalidToken(
+            "the Authorization header must be Bearer",
+        )),
+    }
+}
+
+/// A client's verified access token for the admin API.
+#[derive(Debug, Clone)]
+pub struct AdminToken {
+    /// The client acting for itself.
+    pub client_id: String,
+    /// The admin scopes the token carries that the client's file still lists.
+    pub scopes: Vec<String>,
+}
+
+impl AdminToken {
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// Checks an access token presented to the admin API: a usable careid access token
+/// ([`verify`]: signature, `typ`, issuer, expiry, revocation) whose `aud` is the admin
+/// API, issued by client_credentials (`sub` is the client itself) to a client that is
+/// still configured. Its scopes are narrowed to the client's current `admin_scopes`, so
+/// a scope removed from the file stops working at once. `None` when any check fails.
+pub async fn verify_admin_token(
+    app: &Protocol,
+    token: &str,
+) -> Result<Option<AdminToken>, StoreError> {
+    let Some(claims) = verify(app, token).await? else {
+        return Ok(None);
+    };
+    let audience = admin_audience(&app.issuer);
+    let is_for_admin_api = match claims.get("aud") {
+        Some(Value::String(aud)) => *aud == audience,
+        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&audience)),
+        _ => false,
+    };
+    let client_id = claims.get("client_id").and_then(Value::as_str);
+    let sub = claims.get("sub").and_then(Value::as_str);
+    let (true, Some(client_id)) = (is_for_admin_api, client_id) else {
+        return Ok(None);
+    };
+    if sub != Some(client_id) || claims.contains_key("sid") {
+        return Ok(None);
+    }
+    let Some(client) = app.find_client(client_id).await? else {
+        return Ok(None);
+    };
+    let granted = claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let scopes = scope::split(granted)
+        .into_iter()
+        .filter(|s| client.admin_scopes.contains(s))
+        .collect();
+    Ok(Some(AdminToken {
+        client_id: client_id.to_owned(),
+        scopes,
+    }))
 }

@@ -228,6 +228,11 @@ pub struct Client {
     /// Scopes the client may ask for.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
+    /// Admin API scopes (`admin:accounts.read`…) the client may get by
+    /// client_credentials, acting for itself. None by default; only a client file sets
+    /// them, a registered client never has any.
+    #[serde(default)]
+    pub admin_scopes: Vec<String>,
     /// The algorithm of this client's ID tokens and logout tokens (OIDC Registration
     /// §2): RS256 unless the client asks for ES256, PS256 or EdDSA.
     #[serde(default)]
@@ -293,6 +298,20 @@ pub struct Client {
     /// never read from a file.
     #[serde(skip)]
     pub dynamically_registered: bool,
+}
+
+/// The scopes of the admin API (`/admin/v1/`), granted by client_credentials to a client
+/// whose file lists them in `admin_scopes`.
+pub const ADMIN_SCOPES: [&str; 4] = [
+    "admin:accounts.read",
+    "admin:accounts.write",
+    "admin:pins",
+    "admin:audit.read",
+];
+
+/// Whether `scope` belongs to the admin API's namespace (`admin:`), known or not.
+pub fn is_admin_scope(scope: &str) -> bool {
+    scope.starts_with("admin:")
 }
 
 /// The kind of subject identifier a client receives (OIDC Core §8).
@@ -543,6 +562,29 @@ impl Client {
                 ));
             }
         }
+        for scope in &self.admin_scopes {
+            if !ADMIN_SCOPES.contains(&scope.as_str()) {
+                problems.push((
+                    "admin_scopes",
+                    format!(
+                        "{scope:?} is not an admin scope (one of {})",
+                        ADMIN_SCOPES.join(", ")
+                    ),
+                ));
+            }
+        }
+        if !self.admin_scopes.is_empty() && !self.allows(GrantType::ClientCredentials) {
+            problems.push((
+                "admin_scopes",
+                "admin scopes are granted by client_credentials only: add it to grant_types".into(),
+            ));
+        }
+        if let Some(scope) = self.scopes.iter().find(|s| is_admin_scope(s)) {
+            problems.push((
+                "scopes",
+                format!("{scope:?} is an admin scope: list it in admin_scopes"),
+            ));
+        }
         if self.subject_type == SubjectType::Pairwise && self.sector_identifier().is_none() {
             problems.push((
                 "subject_type",
@@ -782,5 +824,43 @@ mod tests {
                 .to_string()
                 .contains("jwks is not JSON")
         );
+    }
+
+    #[test]
+    fn admin_scopes_must_be_known_and_granted_by_client_credentials_only() {
+        let file = |extra: &str| -> Client {
+            toml::from_str(&format!(
+                r#"client_id = "admin"
+                   name = "Admin"
+                   secret = "demo"
+                   redirect_uris = []
+                   {extra}"#
+            ))
+            .unwrap()
+        };
+        let keys = |client: Client| -> Vec<&'static str> {
+            client.problems().into_iter().map(|(k, _)| k).collect()
+        };
+        let good = file(
+            r#"grant_types = ["client_credentials"]
+               admin_scopes = ["admin:accounts.read", "admin:audit.read"]"#,
+        );
+        assert!(good.problems().is_empty(), "{:?}", good.problems());
+        assert!(file("").admin_scopes.is_empty(), "none by default");
+        let unknown = file(
+            r#"grant_types = ["client_credentials"]
+               admin_scopes = ["admin:everything"]"#,
+        );
+        assert_eq!(keys(unknown), ["admin_scopes"]);
+        let no_grant = file(
+            r#"grant_types = ["refresh_token"]
+               admin_scopes = ["admin:accounts.read"]"#,
+        );
+        assert!(keys(no_grant).contains(&"admin_scopes"));
+        let smuggled = file(
+            r#"grant_types = ["client_credentials"]
+               scopes = ["admin:accounts.write"]"#,
+        );
+        assert_eq!(keys(smuggled), ["scopes"]);
     }
 }

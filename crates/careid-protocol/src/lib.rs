@@ -49,11 +49,12 @@ use std::sync::Arc;
 
 use axum::{Router, routing::get};
 
+pub use access_token::{AdminToken, bearer, verify_admin_token};
 pub use authorize::{deny_consent, record_consent};
 pub use backchannel::{DeliveryCounts, deliver_due};
 pub use client::{
-    AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource, ResetMode,
-    SubjectType,
+    ADMIN_SCOPES, AuthMethod, Client, ClientSecret, Clients, GrantType, InlineJwks, KeySource,
+    ResetMode, SubjectType, is_admin_scope,
 };
 pub use client_address::{ClientAddress, KnowsProxies, TrustedProxies};
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
@@ -73,6 +74,7 @@ pub use rate_limit::{
 };
 pub use register::registered_client;
 pub use state::{ErrorPage, PlainErrorPage, Protocol};
+pub use tokens::{ADMIN_API_PATH, admin_audience};
 
 /// The protocol endpoints, mounted at the issuer's root.
 pub fn router(state: Arc<Protocol>) -> Router {

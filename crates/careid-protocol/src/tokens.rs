@@ -14,8 +14,17 @@ use sha2::{Digest, Sha256, Sha512};
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    Client, GrantType, Protocol, ProtocolError, SigningAlg, grant::Grant, scope, session::Person,
+    Client, GrantType, Protocol, ProtocolError, SigningAlg, client::is_admin_scope, grant::Grant,
+    scope, session::Person,
 };
+
+/// The path of the admin API, below the issuer.
+pub const ADMIN_API_PATH: &str = "/admin/v1";
+
+/// The `aud` of access tokens for the admin API: its base URL.
+pub fn admin_audience(issuer: &str) -> String {
+    format!("{}{ADMIN_API_PATH}", issuer.trim_end_matches('/'))
+}
 
 /// The successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Serialize)]
@@ -54,7 +63,15 @@ pub fn access_token(
     let lifetime = access_token_seconds(app, client);
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(app.issuer));
-    claims.insert("aud".into(), json!(client.client_id));
+    // RFC 9068 §3: `aud` names the resource server. A client's own token for the admin
+    // API is meant for that API alone, which checks for its audience.
+    let is_for_admin_api =
+        matches!(subject, Subject::Client) && scope::split(scope).iter().any(|s| is_admin_scope(s));
+    if is_for_admin_api {
+        claims.insert("aud".into(), json!(admin_audience(&app.issuer)));
+    } else {
+        claims.insert("aud".into(), json!(client.client_id));
+    }
     claims.insert("client_id".into(), json!(client.client_id));
     claims.insert("iat".into(), json!(now.unix_timestamp()));
     claims.insert(

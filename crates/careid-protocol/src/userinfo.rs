@@ -19,8 +19,8 @@ pub async fn show(
     State(app): State<Arc<Protocol>>,
     headers: HeaderMap,
 ) -> Result<Response, ProtocolError> {
-    let token =
-        bearer(&headers)?.ok_or(ProtocolError::InvalidToken("a bearer token is required"))?;
+    let token = access_token::bearer(&headers)?
+        .ok_or(ProtocolError::InvalidToken("a bearer token is required"))?;
     respond(&app, &token).await
 }
 
@@ -30,7 +30,7 @@ pub async fn show_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ProtocolError> {
-    let from_header = bearer(&headers)?;
+    let from_header = access_token::bearer(&headers)?;
     let from_body = if form::is_form(&headers) {
         form::Form::parse(&body)?
             .get("access_token")
@@ -48,25 +48,6 @@ pub async fn show_post(
         (None, None) => return Err(ProtocolError::InvalidToken("a bearer token is required")),
     };
     respond(&app, &token).await
-}
-
-fn bearer(headers: &HeaderMap) -> Result<Option<String>, ProtocolError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| ProtocolError::InvalidToken("malformed Authorization header"))?;
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(Some(token.trim().to_owned()))
-        }
-        _ => Err(ProtocolError::InvalidToken(
-            "the Authorization header must be Bearer",
-        )),
-    }
 }
 
 async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError> {

@@ -113,6 +113,11 @@ impl App {
             .merge(careid_protocol::router(protocol.clone()))
             .merge(careid_ui::router(ui))
             .merge(health::router(Arc::new(readiness)))
+            .merge(crate::admin::router(Arc::new(crate::admin::Admin {
+                accounts: accounts.clone(),
+                lifecycle: lifecycle.clone(),
+                protocol: protocol.clone(),
+            })))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -1,6 +1,7 @@
 //! The `careid` server: configuration, wiring of the crates into one router, the CLI's
 //! commands and the background jobs. The binary in `main.rs` only parses arguments.
 
+pub mod admin;
 mod app;
 pub mod cli;
 mod clients;

@@ -343,6 +343,83 @@ pub async fn find_idle_since(
         .await?)
 }
 
+/// Which accounts a listing shows; every field left `None` matches all.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    /// Only accounts in this status.
+    pub status: Option<Status>,
+    /// Only accounts in this invitation state (`none`, `not_sent`, `sent`, `opened`,
+    /// `accepted`).
+    pub invitation_state: Option<String>,
+    /// Only accounts whose (normalised) email starts with this.
+    pub email_prefix: Option<String>,
+}
+
+/// Up to `limit` accounts matching `filter` with an id above `after`, by id: keyset
+/// pagination on the primary key, so a page never repeats or skips an account however
+/// many are added meanwhile (new ones get higher ids and appear on later pages).
+pub async fn find_page(
+    db: &impl ConnectionTrait,
+    filter: &AccountFilter,
+    after: Option<i64>,
+    limit: u64,
+) -> Result<Vec<Account>, StoreError> {
+    let mut query = Entity::find();
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(Column::Status.eq(status.as_str()));
+    }
+    if let Some(state) = &filter.invitation_state {
+        query = query.filter(Column::InvitationState.eq(state.as_str()));
+    }
+    if let Some(prefix) = &filter.email_prefix {
+        // LIKE's wildcards in the prefix are taken literally.
+        let escaped = prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        query = query.filter(sea_orm::sea_query::ExprTrait::like(
+            Expr::col(Column::Email),
+            sea_orm::sea_query::LikeExpr::new(format!("{escaped}%")).escape('\\'),
+        ));
+    }
+    Ok(query.order_by_asc(Column::Id).limit(limit).all(db).await?)
+}
+
+/// Clears the failed-attempt counters and the lock, in one statement. `false` when no
+/// account has this id.
+pub async fn update_unlocked(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let updated = Entity::update_many()
+        .col_expr(Column::FailedAttempts, Expr::value(0))
+        .col_expr(Column::Lockouts, Expr::value(0))
+        .col_expr(
+            Column::LockedUntil,
+            Expr::value(Option::<OffsetDateTime>::None),
+        )
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Deletes the account; its profiles (and their consents), password history, one-time
+/// tokens, sessions and refresh tokens go with it (foreign keys `ON DELETE CASCADE`).
+/// `false` when it was already gone.
+pub async fn delete_account(db: &impl ConnectionTrait, id: i64) -> Result<bool, StoreError> {
+    let deleted = Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,3 +161,33 @@ pub async fn find_page(
     }
     Ok(query.order_by_asc(Column::Id).limit(limit).all(db).await?)
 }
+
+/// Up to `limit` events of one account with an id below `before`, newest first: keyset
+/// pagination that events recorded meanwhile cannot shift. Served by the index on
+/// `account_id`.
+pub async fn find_for_account_before(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut query = Entity::find().filter(Column::AccountId.eq(account_id));
+    if let Some(before) = before {
+        query = query.filter(Column::Id.lt(before));
+    }
+    Ok(query.order_by_desc(Column::Id).limit(limit).all(db).await?)
+}
+
+/// The account's newest event of `kind` (such as its last `sign_in`).
+pub async fn find_latest_of_kind(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    kind: &str,
+) -> Result<Option<AuditEvent>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Kind.eq(kind))
+        .order_by_desc(Column::Id)
+        .one(db)
+        .await?)
+}

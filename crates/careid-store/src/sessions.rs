@@ -137,6 +137,25 @@ pub async fn find_open_by_sid(
         .await?)
 }
 
+/// The session with this id, ended or not.
+pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Session>, StoreError> {
+    Ok(Entity::find_by_id(id).one(db).await?)
+}
+
+/// The account's sessions that have not ended, oldest first (index on `account_id`).
+pub async fn find_open_for_account(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> Result<Vec<Session>, StoreError> {
+    use sea_orm::QueryOrder;
+    Ok(Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::EndedAt.is_null())
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?)
+}
+
 /// Records activity on the session (the idle timeout restarts).
 pub async fn update_seen(
     db: &impl ConnectionTrait,

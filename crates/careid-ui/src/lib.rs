@@ -36,7 +36,7 @@ use std::sync::Arc;
 use axum::{Router, middleware::map_response_with_state, routing::get};
 
 pub use error::{ThemedErrorPage, UiError};
-pub use state::Ui;
+pub use state::{Ui, client_branding};
 pub use themes::{DEFAULT_THEME, Themes};
 
 /// The pages and static files, mounted at the issuer's root.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use careid_accounts::{Accounts, Branding, Lifecycle};
-use careid_protocol::{KnowsProxies, Protocol, ResetMode, TrustedProxies};
+use careid_protocol::{Client, KnowsProxies, Protocol, ResetMode, TrustedProxies};
 
 use crate::{ThemedErrorPage, Themes, csrf::CsrfKey};
 
@@ -58,12 +58,7 @@ impl Ui {
     /// The name, theme and reset mode of the client with this id, or careid's own.
     pub(crate) fn branding(&self, client_id: Option<&str>) -> Branding {
         match client_id.and_then(|id| self.protocol.clients.get(id)) {
-            Some(client) => Branding {
-                product: client.name.clone(),
-                theme: client.theme.clone(),
-                is_code_only: client.reset_mode == ResetMode::CodeOnly,
-                signs_in_by_link: !client.allows_sign_in("password"),
-            },
+            Some(client) => client_branding(&client),
             None => Branding::default(),
         }
     }
@@ -78,5 +73,16 @@ impl Ui {
 impl KnowsProxies for Ui {
     fn trusted_proxies(&self) -> &TrustedProxies {
         &self.protocol.trusted_proxies
+    }
+}
+
+/// How mail sent for this client looks and reads: its name, theme and reset mode, and
+/// whether its people sign in by link rather than with a password.
+pub fn client_branding(client: &Client) -> Branding {
+    Branding {
+        product: client.name.clone(),
+        theme: client.theme.clone(),
+        is_code_only: client.reset_mode == ResetMode::CodeOnly,
+        signs_in_by_link: !client.allows_sign_in("password"),
     }
 }

@@ -9,7 +9,6 @@ use std::{
 use anyhow::{Context, bail};
 use careid_accounts::{AccountsError, Branding, Lifecycle, invitation_state_label, parse_lifetime};
 use careid_policy::PlainPassword;
-use careid_protocol::ResetMode;
 use careid_store::{accounts, audit};
 use clap::Subcommand;
 use time::format_description::well_known::Rfc3339;
@@ -259,12 +258,7 @@ pub(super) async fn open_lifecycle(
             let Some(found) = clients.into_iter().find(|c| c.client_id == id) else {
                 bail!("no client {id:?} in {}", config.clients_dir.display());
             };
-            Branding {
-                signs_in_by_link: !found.allows_sign_in("password"),
-                is_code_only: found.reset_mode == ResetMode::CodeOnly,
-                product: found.name,
-                theme: found.theme,
-            }
+            careid_ui::client_branding(&found)
         }
     };
     let accounts = Arc::new(super::open_accounts(config).await?);
