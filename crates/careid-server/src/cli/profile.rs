@@ -36,7 +36,9 @@ pub enum ProfileCommand {
     Rename {
         /// The account's email.
         email: String,
-        /// The profile's subject (from `careid profile list`).
+        /// The profile's subject (from `careid profile list`). A subject may begin
+        /// with `-`, so it is never read as an option.
+        #[arg(allow_hyphen_values = true)]
         subject: String,
         /// The new name.
         #[arg(long)]
@@ -46,7 +48,9 @@ pub enum ProfileCommand {
     Remove {
         /// The account's email.
         email: String,
-        /// The profile's subject (from `careid profile list`).
+        /// The profile's subject (from `careid profile list`). A subject may begin
+        /// with `-`, so it is never read as an option.
+        #[arg(allow_hyphen_values = true)]
         subject: String,
     },
 }
@@ -132,5 +136,38 @@ fn explain(err: AccountsError) -> anyhow::Error {
         }
         AccountsError::InvalidProfile(why) => anyhow::anyhow!("{why}"),
         err => err.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ProfileCommand;
+    use crate::cli::{Cli, Command};
+
+    /// Subjects are random base64url, so about one in 64 begins with `-`.
+    #[test]
+    fn a_subject_that_begins_with_a_hyphen_is_a_subject() {
+        let args = [
+            "careid",
+            "profile",
+            "rename",
+            "a@b.example",
+            "-lXq",
+            "--name",
+            "Sam",
+        ];
+        let cli = Cli::try_parse_from(args).expect("parses");
+        let Command::Profile(ProfileCommand::Rename { subject, name, .. }) = cli.command else {
+            panic!("a rename");
+        };
+        assert_eq!((subject.as_str(), name.as_str()), ("-lXq", "Sam"));
+        let args = ["careid", "profile", "remove", "a@b.example", "-lXq"];
+        let cli = Cli::try_parse_from(args).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Profile(ProfileCommand::Remove { subject, .. }) if subject == "-lXq"
+        ));
     }
 }
