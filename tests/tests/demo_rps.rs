@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use careid_tests::{
     PASSWORD,
-    browser::{Browser, Landing, Page},
+    browser::{Browser, Landing, Page, param},
     demo::Demos,
 };
 
@@ -109,13 +109,23 @@ async fn the_portal_switches_profile_through_the_picker() {
     let careid = demos.server.browser();
     let portal = careid.on(&demos.portal);
 
-    // Two profiles: careid asks which one after the password.
+    // The portal signs people in with a PIN from the office (or an emailed link); with
+    // two profiles, careid asks which one after the PIN.
+    let issued = demos
+        .server
+        .lifecycle
+        .issue_pin("ada@example.org", None, Some("client-portal"))
+        .await
+        .unwrap();
     let away = portal.visit("/login").await.left();
     let sign_in = careid.visit(away.as_str()).await.page();
+    let request = param(&url::Url::parse(&sign_in.url).unwrap(), "request")
+        .unwrap_or_else(|| panic!("a pending request at {}", sign_in.url));
+    let pin_page = careid.get(&format!("/sign-in/pin?request={request}")).await;
     let picker = careid
         .submit(
-            &sign_in,
-            &[("email", "ada@example.org"), ("password", PASSWORD)],
+            &pin_page,
+            &[("email", "ada@example.org"), ("pin", issued.pin.as_str())],
         )
         .await
         .page();
