@@ -1,8 +1,12 @@
 //! Client metadata (RFC 7591 §2, OIDC Dynamic Client Registration §2): what a
-//! registration may say, the checks it must pass, and the [`Client`] it becomes.
+//! registration may say, the checks it must pass, and the [`Client`] it becomes. Read by
+//! the `/register` endpoint and by client lookup (a stored registration), so it is a
+//! module of its own rather than part of the endpoint.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use careid_store::clients;
 
 use crate::{
     AccessTokenAlg, Client, ProtocolError, SigningAlg,
@@ -10,6 +14,12 @@ use crate::{
     egress::{self, Reach},
     scope,
 };
+
+/// The [`Client`] a stored registration (RFC 7591) describes: always third-party.
+pub fn registered_client(stored: &clients::StoredClient) -> Result<Client, serde_json::Error> {
+    let metadata: Metadata = serde_json::from_str(&stored.metadata)?;
+    metadata.to_client(&stored.id, stored.secret_digest.as_deref())
+}
 
 /// Grant types a registered client may ask for.
 const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];

@@ -134,7 +134,7 @@ pub fn registration(body: &[u8]) {
     let Ok(stored) = serde_json::to_string(&metadata) else {
         panic!("validated metadata does not serialise");
     };
-    let Ok(read_back) = serde_json::from_str::<register::Metadata>(&stored) else {
+    let Ok(read_back) = serde_json::from_str::<crate::client_metadata::Metadata>(&stored) else {
         panic!("stored metadata does not read back: {stored}");
     };
     if let Err(err) = read_back.to_client("fuzz", Some(&"ab".repeat(32))) {

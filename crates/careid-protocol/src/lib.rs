@@ -12,6 +12,7 @@ mod client;
 mod client_address;
 mod client_assertion;
 mod client_auth;
+mod client_metadata;
 mod client_request;
 mod config;
 mod discovery;
@@ -57,6 +58,7 @@ pub use client::{
     ResetMode, SubjectType, is_admin_scope,
 };
 pub use client_address::{ClientAddress, KnowsProxies, TrustedProxies};
+pub use client_metadata::registered_client;
 pub use config::{ProtocolConfig, RegistrationConfig, RegistrationMode};
 pub use egress::Reach;
 pub use end_session::{LogoutRefused, LogoutTarget};
@@ -72,7 +74,6 @@ pub use rate_limit::{
     AccountLimits, AddressLimit, Bucket, ClientLimits, Limit, RateLimitConfig, RateLimited,
     RateLimits,
 };
-pub use register::registered_client;
 pub use state::{ErrorPage, PlainErrorPage, Protocol};
 pub use tokens::{ADMIN_API_PATH, admin_audience};
 

@@ -6,7 +6,6 @@
 //! digests of their secrets and registration access tokens are stored.
 
 mod imitation;
-mod metadata;
 
 use std::sync::Arc;
 
@@ -21,9 +20,9 @@ use careid_store::{audit, clients, registration_tokens};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-pub(crate) use metadata::Metadata;
+use crate::client_metadata::Metadata;
 
-use crate::{Client, Protocol, ProtocolError, config::RegistrationMode};
+use crate::{Protocol, ProtocolError, config::RegistrationMode};
 
 /// `POST /register`.
 pub async fn create(
@@ -169,12 +168,6 @@ pub async fn delete(
         [(header::CACHE_CONTROL, "no-store")],
     )
         .into_response())
-}
-
-/// The [`Client`] a stored registration (RFC 7591) describes: always third-party.
-pub fn registered_client(stored: &clients::StoredClient) -> Result<Client, serde_json::Error> {
-    let metadata: Metadata = serde_json::from_str(&stored.metadata)?;
-    metadata.to_client(&stored.id, stored.secret_digest.as_deref())
 }
 
 /// Refuses a `client_name` that imitates careid's or a client file's name: people

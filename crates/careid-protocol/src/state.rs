@@ -170,7 +170,7 @@ impl Protocol {
         let Some(stored) = clients::find_by_id(&self.db, client_id).await? else {
             return Ok(None);
         };
-        let client = crate::register::registered_client(&stored)?;
+        let client = crate::client_metadata::registered_client(&stored)?;
         Ok(Some(Arc::new(client)))
     }
 
