@@ -178,6 +178,17 @@ async fn every_themed_sign_in_page_is_accessible_and_fits_a_phone() {
         .await
         .unwrap();
     browser.check_page("client-portal-magic-link").await;
+    // Sent empty (as a browser that skips `required` would): the refusal is by the field.
+    browser
+        .execute(
+            "document.querySelector('#email').removeAttribute('required');",
+            json!([]),
+        )
+        .await;
+    browser.click("button[type='submit']").await;
+    browser.wait_for("id=\"form-message\"").await.unwrap();
+    assert_error_by_field(&browser, "form-message", &["email"]).await;
+    browser.check_page("client-portal-magic-link-refused").await;
     browser
         .goto(&format!(
             "{}/sign-in/pin?request={request}",
