@@ -24,6 +24,12 @@ impl Demos {
     /// Starts careid (with its background jobs, so back-channel logouts are delivered)
     /// and the demo CRM, EMR and client portal.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Self::start`], with careid's configuration changed by `adjust` (to send its mail
+    /// to a test's SMTP sink, say).
+    pub async fn start_with(adjust: impl FnOnce(&mut careid_server::Config)) -> Self {
         let shipped = [
             ("crm", "127.0.0.1:8081", false),
             ("emr", "127.0.0.1:8082", false),
@@ -48,7 +54,11 @@ impl Demos {
             texts.push(text);
         }
         let dir = clients.path().to_path_buf();
-        let server = TestServer::start_with(|config| config.clients_dir = dir).await;
+        let server = TestServer::start_with(|config| {
+            config.clients_dir = dir;
+            adjust(config);
+        })
+        .await;
         let (stop, stopped) = watch::channel(false);
         for (((_, _, switch), text), listener) in shipped.iter().zip(&texts).zip(listeners) {
             let rp = careid_server::cli::demo::demo_rp(&server.url, text, *switch).unwrap();

@@ -1,6 +1,7 @@
 //! A small W3C WebDriver client over the workspace's reqwest, driving headless Chromium
 //! through Debian's `chromedriver`: enough for the browser tests (open, find, type, click,
-//! read the page, screenshot). Hand-written because the WebDriver wire protocol is a few
+//! read the page, run a script, change the viewport's width, screenshot, and audit the
+//! page with axe-core). Hand-written because the WebDriver wire protocol is a few
 //! JSON calls, and `fantoccini` would add a second `http`, `cookie` and an ICU stack to
 //! the build.
 
@@ -17,6 +18,13 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// The environment variable that makes a missing browser a failure (`.ci/run`).
 pub const REQUIRED: &str = "REQUIRE_BROWSER";
+
+/// The environment variable naming axe-core's `axe.min.js`; without it,
+/// `target/axe/node_modules/axe-core/axe.min.js`, where `scripts/test-browser` installs it.
+pub const AXE_JS: &str = "AXE_JS";
+
+/// The widths every themed page is screenshot at: a desktop and a small phone.
+pub const WIDTHS: [u32; 2] = [1280, 360];
 
 /// `chromedriver` and `chromium`, if both are installed.
 pub fn installed() -> Option<(PathBuf, PathBuf)> {
@@ -189,6 +197,17 @@ impl Browser {
         .await;
     }
 
+    /// Empties the first form field matching `css`.
+    pub async fn clear(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
     /// Waits (at most 10 s) until the page's HTML contains `text`; the page as it was
     /// last read otherwise, for the failure message.
     pub async fn wait_for(&self, text: &str) -> Result<String, String> {
@@ -206,6 +225,96 @@ impl Browser {
         ))
     }
 
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns
+    /// what it returns.
+    pub async fn execute(&self, script: &str, args: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// The current value of the first form field matching `css`.
+    pub async fn value(&self, css: &str) -> String {
+        self.execute(
+            "return document.querySelector(arguments[0]).value;",
+            json!([css]),
+        )
+        .await
+        .as_str()
+        .unwrap_or_else(|| panic!("no field {css}"))
+        .to_owned()
+    }
+
+    /// Lays the page out `width` CSS pixels wide, as a phone (`width` under 600) or a
+    /// desktop would, through Chromium's device emulation: a window cannot be made narrower
+    /// than the browser's minimum, the emulated viewport can.
+    pub async fn set_width(&self, width: u32) {
+        let params = json!({
+            "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600,
+        });
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": "Emulation.setDeviceMetricsOverride", "params": params })),
+        )
+        .await;
+    }
+
+    /// The page's violations of WCAG 2.1 A and AA, as axe-core reports them, with impact
+    /// "serious" or "critical". Empty (after saying why) when axe-core is not installed and
+    /// [`REQUIRED`] is not set; a panic when it is.
+    pub async fn serious_accessibility_violations(&self) -> Vec<Value> {
+        let Some(axe) = axe_source() else {
+            return Vec::new();
+        };
+        self.execute(&axe, json!([])).await;
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/async",
+                Some(json!({ "script": AXE_RUN, "args": [] })),
+            )
+            .await;
+        answer
+            .as_array()
+            .unwrap_or_else(|| panic!("axe did not run: {answer}"))
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .cloned()
+            .collect()
+    }
+
+    /// The page as it stands, checked at each of [`WIDTHS`]: saved as
+    /// `target/screenshots/{name}-{width}.png`, nothing wider than a 360 px screen, and no
+    /// serious or critical accessibility violation. Leaves the page at 1280 px.
+    pub async fn check_page(&self, name: &str) {
+        for width in WIDTHS {
+            self.set_width(width).await;
+            self.screenshot(&screenshots_dir().join(format!("{name}-{width}.png")))
+                .await;
+            if width == 360 {
+                let wide = self
+                    .execute("return document.documentElement.scrollWidth;", json!([]))
+                    .await;
+                assert!(
+                    wide.as_u64().unwrap() <= 360,
+                    "{name} is {wide} px wide at 360 px"
+                );
+            }
+        }
+        self.set_width(1280).await;
+        let violations = self.serious_accessibility_violations().await;
+        assert!(
+            violations.is_empty(),
+            "{name} at {}: {}",
+            self.url().await,
+            serde_json::to_string_pretty(&violations).unwrap()
+        );
+    }
+
     /// Saves a PNG screenshot of the window to `path`.
     pub async fn screenshot(&self, path: &Path) {
         use base64::Engine;
@@ -215,6 +324,41 @@ impl Browser {
             .unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// Runs axe-core's WCAG 2.1 A and AA rules on the document and hands back the
+/// violations, each with its rule, impact, help and the offending nodes' HTML.
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } })
+  .then(r => done(r.violations.map(v => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map(n => n.html + " : " + n.failureSummary) }))))
+  .catch(e => done({ error: String(e) }));
+"#;
+
+/// axe-core's script, or `None` (after saying why) when it is not installed and
+/// [`REQUIRED`] is not set; a panic when it is.
+fn axe_source() -> Option<String> {
+    let path = std::env::var_os(AXE_JS)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace().join("target/axe/node_modules/axe-core/axe.min.js"));
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(err) if std::env::var_os(REQUIRED).is_some() => {
+            panic!(
+                "{REQUIRED} is set but axe-core is not at {}: {err}",
+                path.display()
+            )
+        }
+        Err(_) => {
+            eprintln!(
+                "accessibility not checked: no axe-core at {} (scripts/test-browser installs it)",
+                path.display()
+            );
+            None
+        }
     }
 }
 

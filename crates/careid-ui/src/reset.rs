@@ -17,7 +17,7 @@ use axum::{
     response::Response,
 };
 use careid_accounts::{AccountsError, LinkProblem, ResetLink};
-use careid_policy::{PlainPassword, one_time};
+use careid_policy::{PasswordRules, PlainPassword, one_time};
 use careid_protocol::session::cookie_value;
 use serde::{Deserialize, Serialize};
 
@@ -77,9 +77,43 @@ pub(crate) struct PasswordPage<'a> {
     pub problems: Vec<String>,
     pub request: Option<&'a str>,
     pub csrf: &'a str,
-    pub rules: Vec<String>,
+    pub rules: Vec<RuleLine>,
+    /// The fewest characters a password may have, for the page's script.
+    pub min_length: usize,
     /// The client whose theme the page is in; posted back with the form.
     pub client: Option<&'a str>,
+}
+
+/// One password rule as the form lists it: its sentence, and the code of the violation it
+/// prevents (`Violation::code`), by which `password-rules.js` marks it met or unmet while
+/// the person types. The server checks every rule again on submit.
+#[derive(Serialize)]
+pub(crate) struct RuleLine {
+    pub text: String,
+    pub code: &'static str,
+}
+
+/// The rules' sentences (`PasswordRules::describe`) with their codes, in the same order.
+fn rule_lines(rules: &PasswordRules) -> Vec<RuleLine> {
+    let codes = [
+        (rules.min_length > 0, "too_short"),
+        (rules.require_digit, "no_digit"),
+        (rules.require_uppercase, "no_uppercase"),
+        (rules.require_symbol, "no_symbol"),
+        (rules.forbid_common, "common"),
+        (rules.forbid_email_name, "contains_email_name"),
+        (true, "mismatch"),
+    ];
+    let codes = codes
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, code)| code);
+    rules
+        .describe()
+        .into_iter()
+        .zip(codes)
+        .map(|(text, code)| RuleLine { text, code })
+        .collect()
 }
 
 /// `GET /reset?token=…`.
@@ -372,7 +406,8 @@ pub(crate) fn password_page(
     let (token, cookie) = csrf::token(ui, headers);
     let page = PasswordPage {
         csrf: &token,
-        rules: ui.accounts.config.password.describe(),
+        rules: rule_lines(&ui.accounts.config.password),
+        min_length: ui.accounts.config.password.min_length,
         ..page
     };
     let html = ui.themes.render(theme, "set_password.html", page)?;
@@ -402,6 +437,46 @@ pub(crate) fn binding_cookie(secret: &str, max_age: i64, secure: bool) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_rule_sentence_carries_the_code_of_its_violation() {
+        let lines = rule_lines(&PasswordRules::default());
+        let codes: Vec<_> = lines.iter().map(|l| l.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "too_short",
+                "no_digit",
+                "no_uppercase",
+                "no_symbol",
+                "common",
+                "contains_email_name",
+                "mismatch"
+            ]
+        );
+        assert!(lines[0].text.contains("10 characters"), "{}", lines[0].text);
+        assert!(lines[1].text.contains("digit"), "{}", lines[1].text);
+        assert!(lines[2].text.contains("uppercase"), "{}", lines[2].text);
+        assert!(lines[3].text.contains("symbol"), "{}", lines[3].text);
+        assert!(lines[5].text.contains("email"), "{}", lines[5].text);
+        assert!(lines[6].text.contains("same"), "{}", lines[6].text);
+    }
+
+    #[test]
+    fn rules_that_are_switched_off_leave_no_line_and_no_code() {
+        let rules = PasswordRules {
+            min_length: 0,
+            require_digit: false,
+            require_uppercase: true,
+            require_symbol: false,
+            forbid_common: false,
+            forbid_email_name: true,
+        };
+        let lines = rule_lines(&rules);
+        let codes: Vec<_> = lines.iter().map(|l| l.code).collect();
+        assert_eq!(codes, ["no_uppercase", "contains_email_name", "mismatch"]);
+        assert!(lines[0].text.contains("uppercase"), "{}", lines[0].text);
+    }
 
     #[test]
     fn the_binding_cookie_stays_on_the_reset_pages_and_out_of_scripts() {
