@@ -641,6 +641,153 @@ async fn status_actions_profiles_and_unlock_work_through_the_api() {
     assert_problem(&bad_kind, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
 }
 
+/// The demo client portal's redirect URI (config/clients/client-portal.toml).
+const PORTAL_CALLBACK: &str = "http://127.0.0.1:8083/callback";
+/// What the PIN page says to a PIN that does not work.
+const CALL_THE_OFFICE: &str = "office for a new PIN";
+
+/// `expires_at` of an answer as an instant.
+fn expires_at(answer: &Answer) -> time::OffsetDateTime {
+    let text = answer.body["expires_at"].as_str().unwrap();
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+}
+
+#[tokio::test]
+async fn a_pin_issued_through_the_api_signs_in_at_the_portal_and_a_voided_one_does_not() {
+    let server = TestServer::start().await;
+    let token = server.admin_token(ALL_SCOPES).await;
+    let ada = server.add_account(EMAIL, "Ada").await;
+    let pins = format!("/accounts/{}/pins", ada.id);
+    let portal = server.authorize_url("client-portal", PORTAL_CALLBACK, &[]);
+
+    let issued = server
+        .admin(
+            Method::POST,
+            &pins,
+            Some(&token),
+            Some(json!({ "client_id": "client-portal" })),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{:?}", issued.body);
+    let pin = issued.body["pin"].as_str().unwrap().to_owned();
+    assert!(pin.len() == 6 && pin.chars().all(|c| c.is_ascii_digit()));
+    // Without expires_in_minutes, lifecycle.pin_minutes (15) of the shipped config.
+    let now = careid_store::Clock::now(server.clock.as_ref());
+    assert_eq!(expires_at(&issued), now + time::Duration::minutes(15));
+    let issue_events = server.audit_events("pin_issued").await;
+    assert_eq!(issue_events.len(), 1);
+    assert_eq!(issue_events[0].client_id.as_deref(), Some("client-portal"));
+    let back = server
+        .browser()
+        .sign_in_with_pin(&portal, EMAIL, &pin)
+        .await
+        .left();
+    assert!(param(&back, "code").is_some(), "{back}");
+
+    // A new PIN, voided through the API before use, signs nobody in.
+    let second = server
+        .admin(Method::POST, &pins, Some(&token), Some(json!({})))
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
+    let voided = server
+        .admin(Method::DELETE, &pins, Some(&token), None)
+        .await;
+    assert_eq!(voided.status, StatusCode::OK, "{:?}", voided.body);
+    assert_eq!(voided.body["voided"], true);
+    // Voiding again is safe and says there was nothing left to void.
+    let again = server
+        .admin(Method::DELETE, &pins, Some(&token), None)
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.body["voided"], false);
+    let refused = server
+        .browser()
+        .sign_in_with_pin(&portal, EMAIL, second.body["pin"].as_str().unwrap())
+        .await
+        .page();
+    assert!(refused.body.contains(CALL_THE_OFFICE), "{}", refused.body);
+}
+
+#[tokio::test]
+async fn a_pin_lasts_at_most_pin_max_minutes_and_needs_the_pins_scope() {
+    let server = TestServer::start().await;
+    let token = server.admin_token(ALL_SCOPES).await;
+    let ada = server.add_account(EMAIL, "Ada").await;
+    let pins = format!("/accounts/{}/pins", ada.id);
+
+    // lifecycle.pin_max_minutes is 1440 in the shipped config: at the limit, and past it.
+    let longest = server
+        .admin(
+            Method::POST,
+            &pins,
+            Some(&token),
+            Some(json!({ "expires_in_minutes": 1440 })),
+        )
+        .await;
+    assert_eq!(longest.status, StatusCode::CREATED, "{:?}", longest.body);
+    let now = careid_store::Clock::now(server.clock.as_ref());
+    assert_eq!(expires_at(&longest), now + time::Duration::minutes(1440));
+    for minutes in [1441, 0] {
+        let refused = server
+            .admin(
+                Method::POST,
+                &pins,
+                Some(&token),
+                Some(json!({ "expires_in_minutes": minutes })),
+            )
+            .await;
+        assert_problem(&refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+        assert_eq!(refused.body["field"], "expires_in_minutes");
+    }
+    let unknown_client = server
+        .admin(
+            Method::POST,
+            &pins,
+            Some(&token),
+            Some(json!({ "client_id": "no-such-portal" })),
+        )
+        .await;
+    assert_problem(
+        &unknown_client,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-field",
+    );
+    assert_eq!(unknown_client.body["field"], "client_id");
+    let nobody = server
+        .admin(
+            Method::POST,
+            "/accounts/999999/pins",
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_problem(&nobody, StatusCode::NOT_FOUND, "account-not-found");
+
+    // A disabled account gets no PIN.
+    server.accounts.disable(EMAIL).await.unwrap();
+    let disabled = server
+        .admin(Method::POST, &pins, Some(&token), Some(json!({})))
+        .await;
+    assert_problem(&disabled, StatusCode::CONFLICT, "wrong-status");
+
+    // The accounts scopes do not cover PINs.
+    let writer = server
+        .admin_token("admin:accounts.read admin:accounts.write")
+        .await;
+    for method in [Method::POST, Method::DELETE] {
+        let refused = server
+            .admin(method, &pins, Some(&writer), Some(json!({})))
+            .await;
+        assert_problem(&refused, StatusCode::FORBIDDEN, "insufficient-scope");
+        assert!(
+            refused
+                .header("www-authenticate")
+                .contains("scope=\"admin:pins\"")
+        );
+    }
+    assert_eq!(server.audit_events("pin_issued").await.len(), 1);
+}
+
 /// The document the server serves, and its (path, method) pairs.
 async fn document(server: &TestServer) -> (Value, Vec<(String, String)>) {
     let doc = server.get_json("/admin/v1/openapi.json").await;
@@ -707,7 +854,7 @@ async fn the_document_lists_exactly_the_routes_the_admin_router_serves() {
         }
     }
     // And the router serves no admin path the document leaves out.
-    for undocumented in ["/accounts/1/pins", "/accounts/1/nothing", "/clients"] {
+    for undocumented in ["/accounts/1/nothing", "/clients"] {
         let answer = server.admin(Method::GET, undocumented, None, None).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{undocumented}");
     }

@@ -231,6 +231,10 @@ impl From<AccountsError> for AdminError {
                 Self::PasswordRejected(violations.iter().map(|v| v.message()).collect())
             }
             AccountsError::WrongStatus(status) => Self::WrongStatus(status.as_str()),
+            AccountsError::PinLifetimeOutOfRange { max_minutes } => Self::field(
+                "expires_in_minutes",
+                format!("a PIN may work from 1 minute to {max_minutes} minutes"),
+            ),
             AccountsError::LifetimeOutOfRange { max_hours } => Self::field(
                 "expires_in_minutes",
                 format!("a link may last from 1 minute to {max_hours} hours"),
