@@ -639,6 +639,78 @@ async fn status_actions_profiles_and_unlock_work_through_the_api() {
         )
         .await;
     assert_problem(&bad_kind, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+
+    // Rename and remove, as `careid profile rename|remove` do.
+    let own = listed.body[0]["id"].as_i64().unwrap();
+    let sam = added.body["id"].as_i64().unwrap();
+    let renamed = server
+        .admin(
+            Method::PATCH,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            Some(json!({ "name": "  Samuel Okafor " })),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    assert_eq!(renamed.body["name"], "Samuel Okafor");
+    assert_eq!(renamed.body["subject"], added.body["subject"]);
+    assert_eq!(server.audit_events("profile_renamed").await.len(), 1);
+    let nameless = server
+        .admin(
+            Method::PATCH,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            Some(json!({ "name": " " })),
+        )
+        .await;
+    assert_problem(&nameless, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+    assert_eq!(nameless.body["field"], "name");
+    // Another account's profile is not reachable through this account's path.
+    let bo = server.add_account("bo@clinic.example", "Bo").await;
+    let bos = server.accounts.profiles(bo.id).await.unwrap()[0].id;
+    for method in [Method::PATCH, Method::DELETE] {
+        let foreign = server
+            .admin(
+                method,
+                &format!("{path}/profiles/{bos}"),
+                Some(&token),
+                Some(json!({ "name": "Eve" })),
+            )
+            .await;
+        assert_problem(&foreign, StatusCode::NOT_FOUND, "profile-not-found");
+    }
+    assert_eq!(server.accounts.profiles(bo.id).await.unwrap()[0].name, "Bo");
+
+    let removed = server
+        .admin(
+            Method::DELETE,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{:?}", removed.body);
+    let gone = server
+        .admin(
+            Method::DELETE,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&gone, StatusCode::NOT_FOUND, "profile-not-found");
+    // The last profile stays: the service refuses, the API says why.
+    let last = server
+        .admin(
+            Method::DELETE,
+            &format!("{path}/profiles/{own}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&last, StatusCode::CONFLICT, "last-profile");
+    let left = server.accounts.profiles(ada.id).await.unwrap();
+    assert_eq!(left.iter().map(|p| p.id).collect::<Vec<_>>(), [own]);
 }
 
 /// The demo client portal's redirect URI (config/clients/client-portal.toml).
@@ -824,7 +896,10 @@ async fn the_document_lists_exactly_the_routes_the_admin_router_serves() {
     assert!(operations.len() >= 16, "{operations:?}");
     let paths: HashSet<&str> = operations.iter().map(|(p, _)| p.as_str()).collect();
     for path in &paths {
-        let concrete = path.replace("{id}", "1").replace("{session_id}", "1");
+        let concrete = path
+            .replace("{id}", "1")
+            .replace("{session_id}", "1")
+            .replace("{profile_id}", "1");
         for method in ["get", "post", "put", "patch", "delete"] {
             let documented = operations.iter().any(|(p, m)| p == path && m == method);
             let answer = server

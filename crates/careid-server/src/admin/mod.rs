@@ -70,6 +70,7 @@ pub fn api(admin: Arc<Admin>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(reset_links::issue))
         .routes(routes!(pins::issue, pins::void))
         .routes(routes!(profiles::list, profiles::add))
+        .routes(routes!(profiles::rename, profiles::remove))
         .routes(routes!(sessions::list, sessions::end_all))
         .routes(routes!(sessions::end_one))
         .routes(routes!(audit::list))
