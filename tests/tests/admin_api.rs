@@ -860,6 +860,136 @@ async fn a_pin_lasts_at_most_pin_max_minutes_and_needs_the_pins_scope() {
     assert_eq!(server.audit_events("pin_issued").await.len(), 1);
 }
 
+/// The exit status, stdout and stderr of a `careid` command run over `server`'s
+/// database.
+async fn careid(server: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let output = server.careid_command(args).await;
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn careid_user_unlock_clears_the_lock_the_api_shows() {
+    let server = TestServer::start().await;
+    let token = server.admin_token(ALL_SCOPES).await;
+    let ada = server.add_account(EMAIL, "Ada").await;
+    for _ in 0..10 {
+        let _ = server
+            .accounts
+            .sign_in_password(
+                EMAIL,
+                careid_policy::PlainPassword::new("Wrong-Horse-1"),
+                None,
+                None,
+            )
+            .await;
+    }
+    let path = format!("/accounts/{}", ada.id);
+    let locked = server.admin(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(locked.body["locked"], true, "{:?}", locked.body);
+
+    let (ok, stdout, stderr) = careid(&server, &["user", "unlock", EMAIL]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("unlocked"), "{stdout}");
+    let unlocked = server.admin(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(unlocked.body["locked"], false, "{:?}", unlocked.body);
+    assert_eq!(unlocked.body["failed_attempts"], 0);
+    assert_eq!(server.audit_events("account_unlocked").await.len(), 1);
+
+    let (ok, _, stderr) = careid(&server, &["user", "unlock", "nobody@clinic.example"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("no account has this email"), "{stderr}");
+}
+
+#[tokio::test]
+async fn careid_user_delete_wants_yes_and_a_second_run_is_harmless() {
+    let server = TestServer::start().await;
+    let ada = server.add_account(EMAIL, "Ada").await;
+    let browser = server.browser();
+    server.crm_code(&browser, EMAIL).await;
+
+    let (ok, _, stderr) = careid(&server, &["user", "delete", EMAIL]).await;
+    assert!(!ok);
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert!(server.accounts.account_by_id(ada.id).await.is_ok());
+
+    let (ok, stdout, stderr) = careid(&server, &["user", "delete", EMAIL, "--yes"]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("deleted"), "{stdout}");
+    assert!(server.accounts.account_by_id(ada.id).await.is_err());
+    assert_eq!(server.audit_events("account_deleted").await.len(), 1);
+    // The session ended with the account: the browser signs in afresh.
+    let url = server.authorize_url("crm", careid_tests::CRM_CALLBACK, &[]);
+    assert!(matches!(browser.visit(&url).await, Landing::Page(_)));
+
+    let (ok, stdout, stderr) = careid(&server, &["user", "delete", EMAIL, "--yes"]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("nothing to delete"), "{stdout}");
+    assert_eq!(server.audit_events("account_deleted").await.len(), 1);
+}
+
+#[tokio::test]
+async fn careid_session_list_and_end_work_on_the_sessions_the_api_lists() {
+    let server = TestServer::start().await;
+    let ada = server.add_account(EMAIL, "Ada").await;
+    for _ in 0..3 {
+        server.crm_code(&server.browser(), EMAIL).await;
+    }
+    let open = server.accounts.open_sessions(ada.id).await.unwrap();
+    assert_eq!(open.len(), 3);
+
+    let (ok, stdout, stderr) = careid(&server, &["session", "list", EMAIL]).await;
+    assert!(ok, "{stdout}{stderr}");
+    let listed: Vec<i64> = stdout
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(listed, open.iter().map(|s| s.id).collect::<Vec<_>>());
+    assert!(stdout.contains("pwd"), "{stdout}");
+
+    let one = open[0].id.to_string();
+    let (ok, stdout, stderr) = careid(&server, &["session", "end", EMAIL, &one]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("ended session {one}")), "{stdout}");
+    assert_eq!(
+        server.accounts.open_sessions(ada.id).await.unwrap().len(),
+        2
+    );
+    // Ending it again is safe; a session that is not the account's is refused.
+    let (ok, stdout, _) = careid(&server, &["session", "end", EMAIL, &one]).await;
+    assert!(ok);
+    assert!(stdout.contains("had ended already"), "{stdout}");
+    let (ok, _, stderr) = careid(&server, &["session", "end", EMAIL, "999999"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("no session with that id"), "{stderr}");
+    // Neither an id nor --all is a usage error, and both at once too.
+    let (ok, _, _) = careid(&server, &["session", "end", EMAIL]).await;
+    assert!(!ok);
+    let (ok, _, _) = careid(&server, &["session", "end", EMAIL, "1", "--all"]).await;
+    assert!(!ok);
+    assert_eq!(
+        server.accounts.open_sessions(ada.id).await.unwrap().len(),
+        2
+    );
+
+    let (ok, stdout, stderr) = careid(&server, &["session", "end", EMAIL, "--all"]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("ended 2 session(s)"), "{stdout}");
+    assert!(
+        server
+            .accounts
+            .open_sessions(ada.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(server.audit_events("sessions_ended").await.len(), 1);
+}
+
 /// The document the server serves, and its (path, method) pairs.
 async fn document(server: &TestServer) -> (Value, Vec<(String, String)>) {
     let doc = server.get_json("/admin/v1/openapi.json").await;
