@@ -665,6 +665,31 @@ async fn status_actions_profiles_and_unlock_work_through_the_api() {
         .await;
     assert_problem(&nameless, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
     assert_eq!(nameless.body["field"], "name");
+    // A profile name is at most 200 characters: at the limit, and one past it.
+    let longest = "S".repeat(200);
+    let at_limit = server
+        .admin(
+            Method::PATCH,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            Some(json!({ "name": longest })),
+        )
+        .await;
+    assert_eq!(at_limit.status, StatusCode::OK, "{:?}", at_limit.body);
+    let past_limit = server
+        .admin(
+            Method::PATCH,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            Some(json!({ "name": format!("{longest}S") })),
+        )
+        .await;
+    assert_problem(
+        &past_limit,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-field",
+    );
+    assert_eq!(past_limit.body["field"], "name");
     // Another account's profile is not reachable through this account's path.
     let bo = server.add_account("bo@clinic.example", "Bo").await;
     let bos = server.accounts.profiles(bo.id).await.unwrap()[0].id;
@@ -787,6 +812,18 @@ async fn a_pin_lasts_at_most_pin_max_minutes_and_needs_the_pins_scope() {
     let ada = server.add_account(EMAIL, "Ada").await;
     let pins = format!("/accounts/{}/pins", ada.id);
 
+    // One minute is the shortest a PIN works.
+    let shortest = server
+        .admin(
+            Method::POST,
+            &pins,
+            Some(&token),
+            Some(json!({ "expires_in_minutes": 1 })),
+        )
+        .await;
+    assert_eq!(shortest.status, StatusCode::CREATED, "{:?}", shortest.body);
+    let now = careid_store::Clock::now(server.clock.as_ref());
+    assert_eq!(expires_at(&shortest), now + time::Duration::minutes(1));
     // lifecycle.pin_max_minutes is 1440 in the shipped config: at the limit, and past it.
     let longest = server
         .admin(
@@ -797,7 +834,6 @@ async fn a_pin_lasts_at_most_pin_max_minutes_and_needs_the_pins_scope() {
         )
         .await;
     assert_eq!(longest.status, StatusCode::CREATED, "{:?}", longest.body);
-    let now = careid_store::Clock::now(server.clock.as_ref());
     assert_eq!(expires_at(&longest), now + time::Duration::minutes(1440));
     for minutes in [1441, 0] {
         let refused = server
@@ -857,7 +893,7 @@ async fn a_pin_lasts_at_most_pin_max_minutes_and_needs_the_pins_scope() {
                 .contains("scope=\"admin:pins\"")
         );
     }
-    assert_eq!(server.audit_events("pin_issued").await.len(), 1);
+    assert_eq!(server.audit_events("pin_issued").await.len(), 2);
 }
 
 /// The exit status, stdout and stderr of a `careid` command run over `server`'s
