@@ -221,6 +221,28 @@ impl Browser {
             .await
             .left()
     }
+
+    /// Opens an authorization URL of a client that offers PINs and returns the PIN page
+    /// for its pending request (`/sign-in/pin?request=…`).
+    pub async fn pin_page(&self, authorize_url: &str) -> Page {
+        let sign_in = self.visit(authorize_url).await.page();
+        let page_url = Url::parse(&sign_in.url).unwrap();
+        let request = param(&page_url, "request").unwrap_or_else(|| {
+            panic!(
+                "no pending request at {} ({}): {}",
+                sign_in.url, sign_in.status, sign_in.body
+            )
+        });
+        let page = self.get(&format!("/sign-in/pin?request={request}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        page
+    }
+
+    /// Opens an authorization URL and types `email` and `pin` on its PIN page.
+    pub async fn sign_in_with_pin(&self, authorize_url: &str, email: &str, pin: &str) -> Landing {
+        let page = self.pin_page(authorize_url).await;
+        self.submit(&page, &[("email", email), ("pin", pin)]).await
+    }
 }
 
 /// A query parameter of a URL.

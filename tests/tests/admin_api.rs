@@ -639,6 +639,391 @@ async fn status_actions_profiles_and_unlock_work_through_the_api() {
         )
         .await;
     assert_problem(&bad_kind, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+
+    // Rename and remove, as `careid profile rename|remove` do.
+    let own = listed.body[0]["id"].as_i64().unwrap();
+    let sam = added.body["id"].as_i64().unwrap();
+    let renamed = server
+        .admin(
+            Method::PATCH,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            Some(json!({ "name": "  Samuel Okafor " })),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    assert_eq!(renamed.body["name"], "Samuel Okafor");
+    assert_eq!(renamed.body["subject"], added.body["subject"]);
+    assert_eq!(server.audit_events("profile_renamed").await.len(), 1);
+    let nameless = server
+        .admin(
+            Method::PATCH,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            Some(json!({ "name": " " })),
+        )
+        .await;
+    assert_problem(&nameless, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+    assert_eq!(nameless.body["field"], "name");
+    // A profile name is at most 200 characters: at the limit, and one past it.
+    let longest = "S".repeat(200);
+    let at_limit = server
+        .admin(
+            Method::PATCH,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            Some(json!({ "name": longest })),
+        )
+        .await;
+    assert_eq!(at_limit.status, StatusCode::OK, "{:?}", at_limit.body);
+    let past_limit = server
+        .admin(
+            Method::PATCH,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            Some(json!({ "name": format!("{longest}S") })),
+        )
+        .await;
+    assert_problem(
+        &past_limit,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-field",
+    );
+    assert_eq!(past_limit.body["field"], "name");
+    // Another account's profile is not reachable through this account's path.
+    let bo = server.add_account("bo@clinic.example", "Bo").await;
+    let bos = server.accounts.profiles(bo.id).await.unwrap()[0].id;
+    for method in [Method::PATCH, Method::DELETE] {
+        let foreign = server
+            .admin(
+                method,
+                &format!("{path}/profiles/{bos}"),
+                Some(&token),
+                Some(json!({ "name": "Eve" })),
+            )
+            .await;
+        assert_problem(&foreign, StatusCode::NOT_FOUND, "profile-not-found");
+    }
+    assert_eq!(server.accounts.profiles(bo.id).await.unwrap()[0].name, "Bo");
+
+    let removed = server
+        .admin(
+            Method::DELETE,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{:?}", removed.body);
+    let gone = server
+        .admin(
+            Method::DELETE,
+            &format!("{path}/profiles/{sam}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&gone, StatusCode::NOT_FOUND, "profile-not-found");
+    // The last profile stays: the service refuses, the API says why.
+    let last = server
+        .admin(
+            Method::DELETE,
+            &format!("{path}/profiles/{own}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&last, StatusCode::CONFLICT, "last-profile");
+    let left = server.accounts.profiles(ada.id).await.unwrap();
+    assert_eq!(left.iter().map(|p| p.id).collect::<Vec<_>>(), [own]);
+}
+
+/// The demo client portal's redirect URI (config/clients/client-portal.toml).
+const PORTAL_CALLBACK: &str = "http://127.0.0.1:8083/callback";
+/// What the PIN page says to a PIN that does not work.
+const CALL_THE_OFFICE: &str = "office for a new PIN";
+
+/// `expires_at` of an answer as an instant.
+fn expires_at(answer: &Answer) -> time::OffsetDateTime {
+    let text = answer.body["expires_at"].as_str().unwrap();
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+}
+
+#[tokio::test]
+async fn a_pin_issued_through_the_api_signs_in_at_the_portal_and_a_voided_one_does_not() {
+    let server = TestServer::start().await;
+    let token = server.admin_token(ALL_SCOPES).await;
+    let ada = server.add_account(EMAIL, "Ada").await;
+    let pins = format!("/accounts/{}/pins", ada.id);
+    let portal = server.authorize_url("client-portal", PORTAL_CALLBACK, &[]);
+
+    let issued = server
+        .admin(
+            Method::POST,
+            &pins,
+            Some(&token),
+            Some(json!({ "client_id": "client-portal" })),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{:?}", issued.body);
+    let pin = issued.body["pin"].as_str().unwrap().to_owned();
+    assert!(pin.len() == 6 && pin.chars().all(|c| c.is_ascii_digit()));
+    // Without expires_in_minutes, lifecycle.pin_minutes (15) of the shipped config.
+    let now = careid_store::Clock::now(server.clock.as_ref());
+    assert_eq!(expires_at(&issued), now + time::Duration::minutes(15));
+    let issue_events = server.audit_events("pin_issued").await;
+    assert_eq!(issue_events.len(), 1);
+    assert_eq!(issue_events[0].client_id.as_deref(), Some("client-portal"));
+    let back = server
+        .browser()
+        .sign_in_with_pin(&portal, EMAIL, &pin)
+        .await
+        .left();
+    assert!(param(&back, "code").is_some(), "{back}");
+
+    // A new PIN, voided through the API before use, signs nobody in.
+    let second = server
+        .admin(Method::POST, &pins, Some(&token), Some(json!({})))
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
+    let voided = server
+        .admin(Method::DELETE, &pins, Some(&token), None)
+        .await;
+    assert_eq!(voided.status, StatusCode::OK, "{:?}", voided.body);
+    assert_eq!(voided.body["voided"], true);
+    // Voiding again is safe and says there was nothing left to void.
+    let again = server
+        .admin(Method::DELETE, &pins, Some(&token), None)
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.body["voided"], false);
+    let refused = server
+        .browser()
+        .sign_in_with_pin(&portal, EMAIL, second.body["pin"].as_str().unwrap())
+        .await
+        .page();
+    assert!(refused.body.contains(CALL_THE_OFFICE), "{}", refused.body);
+}
+
+#[tokio::test]
+async fn a_pin_lasts_at_most_pin_max_minutes_and_needs_the_pins_scope() {
+    let server = TestServer::start().await;
+    let token = server.admin_token(ALL_SCOPES).await;
+    let ada = server.add_account(EMAIL, "Ada").await;
+    let pins = format!("/accounts/{}/pins", ada.id);
+
+    // One minute is the shortest a PIN works.
+    let shortest = server
+        .admin(
+            Method::POST,
+            &pins,
+            Some(&token),
+            Some(json!({ "expires_in_minutes": 1 })),
+        )
+        .await;
+    assert_eq!(shortest.status, StatusCode::CREATED, "{:?}", shortest.body);
+    let now = careid_store::Clock::now(server.clock.as_ref());
+    assert_eq!(expires_at(&shortest), now + time::Duration::minutes(1));
+    // lifecycle.pin_max_minutes is 1440 in the shipped config: at the limit, and past it.
+    let longest = server
+        .admin(
+            Method::POST,
+            &pins,
+            Some(&token),
+            Some(json!({ "expires_in_minutes": 1440 })),
+        )
+        .await;
+    assert_eq!(longest.status, StatusCode::CREATED, "{:?}", longest.body);
+    assert_eq!(expires_at(&longest), now + time::Duration::minutes(1440));
+    for minutes in [1441, 0] {
+        let refused = server
+            .admin(
+                Method::POST,
+                &pins,
+                Some(&token),
+                Some(json!({ "expires_in_minutes": minutes })),
+            )
+            .await;
+        assert_problem(&refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+        assert_eq!(refused.body["field"], "expires_in_minutes");
+    }
+    let unknown_client = server
+        .admin(
+            Method::POST,
+            &pins,
+            Some(&token),
+            Some(json!({ "client_id": "no-such-portal" })),
+        )
+        .await;
+    assert_problem(
+        &unknown_client,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-field",
+    );
+    assert_eq!(unknown_client.body["field"], "client_id");
+    let nobody = server
+        .admin(
+            Method::POST,
+            "/accounts/999999/pins",
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_problem(&nobody, StatusCode::NOT_FOUND, "account-not-found");
+
+    // A disabled account gets no PIN.
+    server.accounts.disable(EMAIL).await.unwrap();
+    let disabled = server
+        .admin(Method::POST, &pins, Some(&token), Some(json!({})))
+        .await;
+    assert_problem(&disabled, StatusCode::CONFLICT, "wrong-status");
+
+    // The accounts scopes do not cover PINs.
+    let writer = server
+        .admin_token("admin:accounts.read admin:accounts.write")
+        .await;
+    for method in [Method::POST, Method::DELETE] {
+        let refused = server
+            .admin(method, &pins, Some(&writer), Some(json!({})))
+            .await;
+        assert_problem(&refused, StatusCode::FORBIDDEN, "insufficient-scope");
+        assert!(
+            refused
+                .header("www-authenticate")
+                .contains("scope=\"admin:pins\"")
+        );
+    }
+    assert_eq!(server.audit_events("pin_issued").await.len(), 2);
+}
+
+/// The exit status, stdout and stderr of a `careid` command run over `server`'s
+/// database.
+async fn careid(server: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let output = server.careid_command(args).await;
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn careid_user_unlock_clears_the_lock_the_api_shows() {
+    let server = TestServer::start().await;
+    let token = server.admin_token(ALL_SCOPES).await;
+    let ada = server.add_account(EMAIL, "Ada").await;
+    for _ in 0..10 {
+        let _ = server
+            .accounts
+            .sign_in_password(
+                EMAIL,
+                careid_policy::PlainPassword::new("Wrong-Horse-1"),
+                None,
+                None,
+            )
+            .await;
+    }
+    let path = format!("/accounts/{}", ada.id);
+    let locked = server.admin(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(locked.body["locked"], true, "{:?}", locked.body);
+
+    let (ok, stdout, stderr) = careid(&server, &["user", "unlock", EMAIL]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("unlocked"), "{stdout}");
+    let unlocked = server.admin(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(unlocked.body["locked"], false, "{:?}", unlocked.body);
+    assert_eq!(unlocked.body["failed_attempts"], 0);
+    assert_eq!(server.audit_events("account_unlocked").await.len(), 1);
+
+    let (ok, _, stderr) = careid(&server, &["user", "unlock", "nobody@clinic.example"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("no account has this email"), "{stderr}");
+}
+
+#[tokio::test]
+async fn careid_user_delete_wants_yes_and_a_second_run_is_harmless() {
+    let server = TestServer::start().await;
+    let ada = server.add_account(EMAIL, "Ada").await;
+    let browser = server.browser();
+    server.crm_code(&browser, EMAIL).await;
+
+    let (ok, _, stderr) = careid(&server, &["user", "delete", EMAIL]).await;
+    assert!(!ok);
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert!(server.accounts.account_by_id(ada.id).await.is_ok());
+
+    let (ok, stdout, stderr) = careid(&server, &["user", "delete", EMAIL, "--yes"]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("deleted"), "{stdout}");
+    assert!(server.accounts.account_by_id(ada.id).await.is_err());
+    assert_eq!(server.audit_events("account_deleted").await.len(), 1);
+    // The session ended with the account: the browser signs in afresh.
+    let url = server.authorize_url("crm", careid_tests::CRM_CALLBACK, &[]);
+    assert!(matches!(browser.visit(&url).await, Landing::Page(_)));
+
+    let (ok, stdout, stderr) = careid(&server, &["user", "delete", EMAIL, "--yes"]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("nothing to delete"), "{stdout}");
+    assert_eq!(server.audit_events("account_deleted").await.len(), 1);
+}
+
+#[tokio::test]
+async fn careid_session_list_and_end_work_on_the_sessions_the_api_lists() {
+    let server = TestServer::start().await;
+    let ada = server.add_account(EMAIL, "Ada").await;
+    for _ in 0..3 {
+        server.crm_code(&server.browser(), EMAIL).await;
+    }
+    let open = server.accounts.open_sessions(ada.id).await.unwrap();
+    assert_eq!(open.len(), 3);
+
+    let (ok, stdout, stderr) = careid(&server, &["session", "list", EMAIL]).await;
+    assert!(ok, "{stdout}{stderr}");
+    let listed: Vec<i64> = stdout
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(listed, open.iter().map(|s| s.id).collect::<Vec<_>>());
+    assert!(stdout.contains("pwd"), "{stdout}");
+
+    let one = open[0].id.to_string();
+    let (ok, stdout, stderr) = careid(&server, &["session", "end", EMAIL, &one]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("ended session {one}")), "{stdout}");
+    assert_eq!(
+        server.accounts.open_sessions(ada.id).await.unwrap().len(),
+        2
+    );
+    // Ending it again is safe; a session that is not the account's is refused.
+    let (ok, stdout, _) = careid(&server, &["session", "end", EMAIL, &one]).await;
+    assert!(ok);
+    assert!(stdout.contains("had ended already"), "{stdout}");
+    let (ok, _, stderr) = careid(&server, &["session", "end", EMAIL, "999999"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("no session with that id"), "{stderr}");
+    // Neither an id nor --all is a usage error, and both at once too.
+    let (ok, _, _) = careid(&server, &["session", "end", EMAIL]).await;
+    assert!(!ok);
+    let (ok, _, _) = careid(&server, &["session", "end", EMAIL, "1", "--all"]).await;
+    assert!(!ok);
+    assert_eq!(
+        server.accounts.open_sessions(ada.id).await.unwrap().len(),
+        2
+    );
+
+    let (ok, stdout, stderr) = careid(&server, &["session", "end", EMAIL, "--all"]).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("ended 2 session(s)"), "{stdout}");
+    assert!(
+        server
+            .accounts
+            .open_sessions(ada.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(server.audit_events("sessions_ended").await.len(), 1);
 }
 
 /// The document the server serves, and its (path, method) pairs.
@@ -677,7 +1062,10 @@ async fn the_document_lists_exactly_the_routes_the_admin_router_serves() {
     assert!(operations.len() >= 16, "{operations:?}");
     let paths: HashSet<&str> = operations.iter().map(|(p, _)| p.as_str()).collect();
     for path in &paths {
-        let concrete = path.replace("{id}", "1").replace("{session_id}", "1");
+        let concrete = path
+            .replace("{id}", "1")
+            .replace("{session_id}", "1")
+            .replace("{profile_id}", "1");
         for method in ["get", "post", "put", "patch", "delete"] {
             let documented = operations.iter().any(|(p, m)| p == path && m == method);
             let answer = server
@@ -707,7 +1095,7 @@ async fn the_document_lists_exactly_the_routes_the_admin_router_serves() {
         }
     }
     // And the router serves no admin path the document leaves out.
-    for undocumented in ["/accounts/1/pins", "/accounts/1/nothing", "/clients"] {
+    for undocumented in ["/accounts/1/nothing", "/clients"] {
         let answer = server.admin(Method::GET, undocumented, None, None).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{undocumented}");
     }

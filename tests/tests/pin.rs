@@ -67,30 +67,21 @@ async fn issue(server: &TestServer, email: &str) -> IssuedPin {
         .unwrap()
 }
 
+/// The portal's authorization request.
+fn portal_url(server: &TestServer) -> String {
+    server.authorize_url(PORTAL.0, CALLBACK, &[("scope", OFFLINE_SCOPE)])
+}
+
 /// Opens the portal's authorization request in `browser` and returns the PIN page
 /// for it.
 async fn pin_page(server: &TestServer, browser: &Browser) -> Page {
-    let url = server.authorize_url(PORTAL.0, CALLBACK, &[("scope", OFFLINE_SCOPE)]);
-    let sign_in = browser.visit(&url).await.page();
-    let page_url = url::Url::parse(&sign_in.url).unwrap();
-    let request = param(&page_url, "request").unwrap_or_else(|| {
-        panic!(
-            "no pending request at {} ({}): {}",
-            sign_in.url, sign_in.status, sign_in.body
-        )
-    });
-    let page = browser
-        .get(&format!("/sign-in/pin?request={request}"))
-        .await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    page
+    browser.pin_page(&portal_url(server)).await
 }
 
 /// Types `email` and `pin` on a fresh PIN page in `browser`.
 async fn try_pin(server: &TestServer, browser: &Browser, email: &str, pin: &str) -> Landing {
-    let page = pin_page(server, browser).await;
     browser
-        .submit(&page, &[("email", email), ("pin", pin)])
+        .sign_in_with_pin(&portal_url(server), email, pin)
         .await
 }
 

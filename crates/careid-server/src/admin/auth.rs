@@ -21,6 +21,8 @@ use super::{Admin, AdminError};
 pub const ACCOUNTS_READ: &str = "admin:accounts.read";
 /// Creating, changing and deleting accounts, their sessions and profiles.
 pub const ACCOUNTS_WRITE: &str = "admin:accounts.write";
+/// Issuing and voiding an account's sign-in PINs.
+pub const PINS: &str = "admin:pins";
 /// Reading an account's audit trail.
 pub const AUDIT_READ: &str = "admin:audit.read";
 

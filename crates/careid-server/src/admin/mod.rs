@@ -1,15 +1,17 @@
 //! The admin API under `/admin/v1/`: the portals manage accounts, invitations, reset
-//! links, profiles, sessions and read the audit trail from their own screens. One module
-//! per resource; `auth` checks the caller's client_credentials token (the `Caller`
-//! extractor every handler takes) and audits each call; `problem` renders errors as RFC 9457 problem details; `openapi` serves the
-//! OpenAPI 3.1 document that utoipa builds from the same route declarations, so the two
-//! cannot drift. The rules are `careid-accounts`'s: handlers validate input, call one
-//! service function and shape the answer.
+//! links, sign-in PINs, profiles, sessions and read the audit trail from their own
+//! screens. One module per resource; `auth` checks the caller's client_credentials token
+//! (the `Caller` extractor every handler takes) and audits each call; `problem` renders
+//! errors as RFC 9457 problem details; `openapi` serves the OpenAPI 3.1 document that
+//! utoipa builds from the same route declarations, so the two cannot drift. The rules
+//! are `careid-accounts`'s: handlers validate input, call one service function and shape
+//! the answer.
 
 mod accounts;
 mod audit;
 mod auth;
 mod openapi;
+mod pins;
 mod problem;
 mod profiles;
 mod reset_links;
@@ -23,7 +25,7 @@ use careid_protocol::Protocol;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use auth::{ACCOUNTS_READ, ACCOUNTS_WRITE, AUDIT_READ};
+pub use auth::{ACCOUNTS_READ, ACCOUNTS_WRITE, AUDIT_READ, PINS};
 pub use problem::{AdminError, PROBLEM_BASE};
 
 /// Admin request bodies are small JSON objects; anything larger is refused with a
@@ -66,7 +68,9 @@ pub fn api(admin: Arc<Admin>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::reactivate))
         .routes(routes!(accounts::unlock))
         .routes(routes!(reset_links::issue))
+        .routes(routes!(pins::issue, pins::void))
         .routes(routes!(profiles::list, profiles::add))
+        .routes(routes!(profiles::rename, profiles::remove))
         .routes(routes!(sessions::list, sessions::end_all))
         .routes(routes!(sessions::end_one))
         .routes(routes!(audit::list))

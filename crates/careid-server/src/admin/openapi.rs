@@ -47,7 +47,7 @@ impl Modify for Security {
                 super::ACCOUNTS_WRITE,
                 "Create, change and delete accounts, profiles and sessions",
             ),
-            ("admin:pins", "Issue and void sign-in PINs"),
+            (super::PINS, "Issue and void sign-in PINs"),
             (super::AUDIT_READ, "Read an account's audit trail"),
         ]);
         let flow = Flow::ClientCredentials(ClientCredentials::new("/token", scopes));

@@ -57,6 +57,12 @@ pub enum AdminError {
     /// No such session for this account.
     #[error("no such session for this account")]
     UnknownSession,
+    /// No such profile for this account.
+    #[error("no such profile for this account")]
+    UnknownProfile,
+    /// The profile is the account's last; an account always keeps one.
+    #[error("an account keeps at least one profile; this is its last")]
+    LastProfile,
     /// A named client (for branding) does not exist.
     #[error("no such client")]
     UnknownClient,
@@ -116,6 +122,16 @@ impl AdminError {
                 StatusCode::NOT_FOUND,
                 "session-not-found",
                 "No such session",
+            ),
+            Self::UnknownProfile => (
+                StatusCode::NOT_FOUND,
+                "profile-not-found",
+                "No such profile",
+            ),
+            Self::LastProfile => (
+                StatusCode::CONFLICT,
+                "last-profile",
+                "The last profile cannot be removed",
             ),
             Self::UnknownClient => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -226,11 +242,17 @@ impl From<AccountsError> for AdminError {
             AccountsError::Busy => Self::Busy,
             AccountsError::UnknownAccount => Self::UnknownAccount,
             AccountsError::UnknownSession => Self::UnknownSession,
+            AccountsError::UnknownProfile => Self::UnknownProfile,
+            AccountsError::LastProfile => Self::LastProfile,
             AccountsError::InvalidEmail => Self::field("email", "not an email address"),
             AccountsError::PasswordRejected(violations) => {
                 Self::PasswordRejected(violations.iter().map(|v| v.message()).collect())
             }
             AccountsError::WrongStatus(status) => Self::WrongStatus(status.as_str()),
+            AccountsError::PinLifetimeOutOfRange { max_minutes } => Self::field(
+                "expires_in_minutes",
+                format!("a PIN may work from 1 minute to {max_minutes} minutes"),
+            ),
             AccountsError::LifetimeOutOfRange { max_hours } => Self::field(
                 "expires_in_minutes",
                 format!("a link may last from 1 minute to {max_hours} hours"),

@@ -14,6 +14,7 @@ mod policy;
 mod profile;
 pub mod registration;
 mod serve;
+mod session;
 mod user;
 
 use std::{path::PathBuf, sync::Arc};
@@ -59,6 +60,9 @@ pub enum Command {
     /// Issue and void sign-in PINs for the client portal.
     #[command(subcommand)]
     Pin(pin::PinCommand),
+    /// List and end an account's open sessions.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
     /// Add, list, rename and remove an account's profiles.
     #[command(subcommand)]
     Profile(profile::ProfileCommand),
@@ -124,6 +128,7 @@ impl Cli {
             Command::Audit(command) => audit::run(&self.config, command).await,
             Command::Pin(command) => pin::run(&self.config, command).await,
             Command::Profile(command) => profile::run(&self.config, command).await,
+            Command::Session(command) => session::run(&self.config, command).await,
             Command::Policy(command) => policy::run(&self.config, command),
             Command::Config(ConfigCommand::Check) => config_check::run(&self.config),
             Command::Client(command) => client::run(&self.config, command).await,

@@ -39,6 +39,20 @@ pub enum UserCommand {
         /// The account's email.
         email: String,
     },
+    /// Clear a lock from too many wrong passwords (harmless when not locked).
+    Unlock {
+        /// The account's email.
+        email: String,
+    },
+    /// Delete an account for good with its profiles, sessions (their clients are told),
+    /// tokens and consents; the audit trail stays. Deleting one that is gone succeeds.
+    Delete {
+        /// The account's email.
+        email: String,
+        /// Confirm the deletion; without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Create an invited account (no password) and email its activation link.
     Invite {
         /// The person's email.
@@ -139,6 +153,7 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
             );
             return Ok(());
         }
+        UserCommand::Delete { email, yes } => return delete(&config, &email, yes).await,
         UserCommand::List => {
             let accounts = super::open_accounts(&config).await?;
             println!("{:<40} {:<10} {:<10}", "EMAIL", "STATUS", "INVITATION");
@@ -160,13 +175,44 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
         | UserCommand::Invite { .. }
         | UserCommand::ResetLink { .. }
         | UserCommand::Show { .. }
+        | UserCommand::Delete { .. }
         | UserCommand::List => unreachable!("handled above"),
         UserCommand::Disable { email } => (accounts.disable(email).await, "disabled"),
         UserCommand::Enable { email } => (accounts.enable(email).await, "enabled"),
         UserCommand::Reactivate { email } => (accounts.reactivate(email).await, "reactivated"),
+        UserCommand::Unlock { email } => (accounts.unlock(email).await, "unlocked"),
     };
     let account = outcome.map_err(explain)?;
     println!("{} {done}", account.email);
+    Ok(())
+}
+
+/// `careid user delete`: asks for `--yes`, and succeeds when the account is gone
+/// already, so a repeated run is safe.
+async fn delete(config: &crate::Config, email: &str, yes: bool) -> anyhow::Result<()> {
+    if !yes {
+        bail!(
+            "deleting {email} removes the account, its profiles, sessions and tokens for good; run again with --yes"
+        );
+    }
+    let accounts = super::open_accounts(config).await?;
+    let account = match accounts.account_by_email(email).await {
+        Ok(account) => account,
+        Err(AccountsError::UnknownAccount) => {
+            println!("no account has this email; nothing to delete");
+            return Ok(());
+        }
+        Err(err) => return Err(explain(err)),
+    };
+    if accounts
+        .delete_account(account.id, None)
+        .await
+        .map_err(explain)?
+    {
+        println!("deleted {} (account {})", account.email, account.id);
+    } else {
+        println!("no account has this email; nothing to delete");
+    }
     Ok(())
 }
 
