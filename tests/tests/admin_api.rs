@@ -639,6 +639,34 @@ async fn status_actions_profiles_and_unlock_work_through_the_api() {
         )
         .await;
     assert_problem(&bad_kind, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+    assert_eq!(bad_kind.body["field"], "kind");
+    // The same rules and audit event as `careid profile add`.
+    let added_events = server.audit_events("profile_added").await;
+    assert_eq!(added_events.len(), 1, "{added_events:?}");
+    let unborn = server
+        .admin(
+            Method::POST,
+            &format!("{path}/profiles"),
+            Some(&token),
+            Some(json!({ "kind": "dependent", "name": "Kim", "birthdate": "2999-01-01" })),
+        )
+        .await;
+    assert_problem(&unborn, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+    assert_eq!(unborn.body["field"], "birthdate");
+    let bad_email = server
+        .admin(
+            Method::POST,
+            &format!("{path}/profiles"),
+            Some(&token),
+            Some(json!({ "kind": "couple", "name": "Kim", "email": "kim at home" })),
+        )
+        .await;
+    assert_problem(
+        &bad_email,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-field",
+    );
+    assert_eq!(bad_email.body["field"], "email");
 
     // Rename and remove, as `careid profile rename|remove` do.
     let own = listed.body[0]["id"].as_i64().unwrap();

@@ -278,7 +278,7 @@ async fn a_profile_with_a_bad_birthdate_or_no_name_is_refused() {
                 },
             )
             .await;
-        assert!(matches!(refused, Err(AccountsError::InvalidProfile(_))));
+        assert!(matches!(refused, Err(AccountsError::InvalidProfile { .. })));
     }
     assert_eq!(server.accounts.profiles_of(EMAIL).await.unwrap().1.len(), 1);
 }

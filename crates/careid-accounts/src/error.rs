@@ -76,8 +76,13 @@ pub enum AccountsError {
     LastProfile,
     /// A profile field is not acceptable (an empty name, an unknown kind, a date that is
     /// not `YYYY-MM-DD`).
-    #[error("{0}")]
-    InvalidProfile(&'static str),
+    #[error("{why}")]
+    InvalidProfile {
+        /// The field at fault: `name`, `email` or `birthdate`.
+        field: &'static str,
+        /// What is wrong with it, for the person who typed it.
+        why: &'static str,
+    },
     /// This client address asked for too many resets lately; it may ask again once the
     /// window has passed.
     #[error("too many requests from this address")]

@@ -101,23 +101,39 @@ impl Accounts {
     }
 
     /// Adds a profile to the account with `email`, checking its fields, and records
-    /// `profile_added`.
+    /// `profile_added` (`careid profile add`).
     pub async fn add_profile_to(
         &self,
         email: &str,
         fields: NewProfileFields,
     ) -> Result<Profile, AccountsError> {
+        let account = self.account_by_email(email).await?;
+        self.add_profile_for(account.id, fields).await
+    }
+
+    /// Adds a profile to the account `account_id`, checking its fields, and records
+    /// `profile_added` (the admin API).
+    pub async fn add_profile_for(
+        &self,
+        account_id: i64,
+        fields: NewProfileFields,
+    ) -> Result<Profile, AccountsError> {
         let name = checked_name(&fields.name)?;
         let profile_email = match fields.email.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(address) if is_email_shaped(address) => Some(address.to_lowercase()),
-            Some(_) => return Err(AccountsError::InvalidProfile("not an email address")),
+            Some(address) if address.len() <= 254 && careid_mail::is_valid_address(address) => Some(address.to_lowercase()),
+            Some(_) => {
+                return Err(AccountsError::InvalidProfile {
+                    field: "email",
+                    why: "not an email address",
+                });
+            }
         };
         let birthdate = match fields.birthdate.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(text) => Some(checked_birthdate(text, self.clock.now().date())?),
         };
-        let account = self.account_by_email(email).await?;
+        let account = self.account_by_id(account_id).await?;
         let now = self.clock.now();
         let txn = self.begin().await?;
         let new = NewProfile {
@@ -278,29 +294,20 @@ impl Accounts {
 fn checked_name(name: &str) -> Result<String, AccountsError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(AccountsError::InvalidProfile("a profile needs a name"));
+        return Err(AccountsError::InvalidProfile {
+            field: "name",
+            why: "a profile needs a name",
+        });
     }
     if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(AccountsError::InvalidProfile(
-            "a profile name is at most 200 characters of text",
-        ));
+        return Err(AccountsError::InvalidProfile {
+            field: "name",
+            why: "a profile name is at most 200 characters of text",
+        });
     }
     Ok(name.to_owned())
 }
 
-/// Roughly an address: something, `@`, something with a dot, no spaces.
-fn is_email_shaped(text: &str) -> bool {
-    match text.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.contains('@')
-                && !text.chars().any(char::is_whitespace)
-                && text.len() <= 254
-        }
-        None => false,
-    }
-}
 
 /// A birthdate as OIDC Core §5.1 writes it (`YYYY-MM-DD`), a real calendar day no
 /// later than `today`.
@@ -308,22 +315,40 @@ fn checked_birthdate(text: &str, today: Date) -> Result<String, AccountsError> {
     const WHY: &str = "a birthdate is a past date written YYYY-MM-DD";
     let parts: Vec<&str> = text.split('-').collect();
     let [year, month, day] = parts.as_slice() else {
-        return Err(AccountsError::InvalidProfile(WHY));
+        return Err(AccountsError::InvalidProfile {
+            field: "birthdate",
+            why: WHY,
+        });
     };
     let is_digits = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit());
     if !is_digits(year, 4) || !is_digits(month, 2) || !is_digits(day, 2) {
-        return Err(AccountsError::InvalidProfile(WHY));
+        return Err(AccountsError::InvalidProfile {
+            field: "birthdate",
+            why: WHY,
+        });
     }
     let (Ok(year), Ok(month), Ok(day)) =
         (year.parse::<i32>(), month.parse::<u8>(), day.parse::<u8>())
     else {
-        return Err(AccountsError::InvalidProfile(WHY));
+        return Err(AccountsError::InvalidProfile {
+            field: "birthdate",
+            why: WHY,
+        });
     };
-    let month = Month::try_from(month).map_err(|_| AccountsError::InvalidProfile(WHY))?;
-    let date = Date::from_calendar_date(year, month, day)
-        .map_err(|_| AccountsError::InvalidProfile(WHY))?;
+    let month = Month::try_from(month).map_err(|_| AccountsError::InvalidProfile {
+        field: "birthdate",
+        why: WHY,
+    })?;
+    let date =
+        Date::from_calendar_date(year, month, day).map_err(|_| AccountsError::InvalidProfile {
+            field: "birthdate",
+            why: WHY,
+        })?;
     if date > today || year < 1900 {
-        return Err(AccountsError::InvalidProfile(WHY));
+        return Err(AccountsError::InvalidProfile {
+            field: "birthdate",
+            why: WHY,
+        });
     }
     Ok(text.to_owned())
 }

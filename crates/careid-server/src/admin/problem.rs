@@ -245,6 +245,7 @@ impl From<AccountsError> for AdminError {
             AccountsError::UnknownProfile => Self::UnknownProfile,
             AccountsError::LastProfile => Self::LastProfile,
             AccountsError::InvalidEmail => Self::field("email", "not an email address"),
+            AccountsError::InvalidProfile { field, why } => Self::field(field, why),
             AccountsError::PasswordRejected(violations) => {
                 Self::PasswordRejected(violations.iter().map(|v| v.message()).collect())
             }

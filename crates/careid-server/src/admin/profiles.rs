@@ -1,25 +1,22 @@
 //! `/admin/v1/accounts/{id}/profiles`: list an account's profiles, add one (a couple, a
-//! dependent), rename and remove one. Renaming and removing call the same
-//! `careid-accounts` functions as `careid profile rename|remove`, which own the rules
-//! (names, never the last profile, what a removal ends).
+//! dependent), rename and remove one. Each calls the same `careid-accounts` function as
+//! `careid profile add|rename|remove`, which owns the rules (names, emails, birthdates,
+//! never the last profile, what a removal ends) and the audit event.
 
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
-use careid_accounts::{AccountsError, Profile};
+use careid_accounts::{NewProfileFields, Profile, ProfileKind};
 use careid_store::accounts::Account;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
     ACCOUNTS_READ, ACCOUNTS_WRITE, Admin, AdminError,
-    accounts::{MAX_EMAIL, MAX_NAME},
+    accounts::MAX_EMAIL,
     auth::Caller,
     problem::{AdminJson, AdminPath, Problem},
 };
-
-/// The kinds of profile an administrator may add; `self` comes with the account.
-const KINDS: [&str; 3] = ["couple", "dependent", "other"];
 
 /// One profile: who a relying party sees.
 #[derive(Debug, Serialize, ToSchema)]
@@ -28,7 +25,7 @@ pub struct ProfileView {
     pub id: i64,
     /// The OIDC `sub` relying parties see (public subject).
     pub subject: String,
-    /// `self`, `couple`, `dependent` or `other`.
+    /// `self`, `couple` or `dependent`.
     pub kind: String,
     /// The display name.
     pub name: String,
@@ -53,13 +50,16 @@ impl From<Profile> for ProfileView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProfile {
-    /// `couple`, `dependent` or `other`.
+    /// `couple` or `dependent` (`self` comes with the account).
     kind: String,
     /// The display name, 1 to 200 characters.
     name: String,
     /// The profile's own email, if any.
     #[serde(default)]
     email: Option<String>,
+    /// Date of birth, `YYYY-MM-DD`, if given (OIDC `birthdate`).
+    #[serde(default)]
+    birthdate: Option<String>,
 }
 
 /// A profile's new name.
@@ -114,31 +114,23 @@ pub async fn add(
     AdminJson(new): AdminJson<NewProfile>,
 ) -> Result<(StatusCode, Json<ProfileView>), AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
-    if !KINDS.contains(&new.kind.as_str()) {
-        return Err(AdminError::field("kind", "one of couple, dependent, other"));
+    let kind = ProfileKind::parse(&new.kind)
+        .filter(|kind| *kind != ProfileKind::Own)
+        .ok_or_else(|| AdminError::field("kind", "couple or dependent"))?;
+    if new
+        .email
+        .as_ref()
+        .is_some_and(|email| email.len() > MAX_EMAIL)
+    {
+        return Err(AdminError::field("email", "not an email address"));
     }
-    let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(AdminError::field(
-            "name",
-            format!("1 to {MAX_NAME} characters"),
-        ));
-    }
-    let email = match new.email {
-        Some(email) => {
-            let email = careid_store::accounts::normalise_email(&email);
-            if email.len() > MAX_EMAIL || !careid_mail::is_valid_address(&email) {
-                return Err(AdminError::field("email", "not an email address"));
-            }
-            Some(email)
-        }
-        None => None,
+    let fields = NewProfileFields {
+        name: new.name,
+        kind,
+        email: new.email,
+        birthdate: new.birthdate,
     };
-    admin.accounts.account_by_id(id).await?;
-    let profile = admin
-        .accounts
-        .add_profile(id, &new.kind, name, email)
-        .await?;
+    let profile = admin.accounts.add_profile_for(id, fields).await?;
     Ok((StatusCode::CREATED, Json(profile.into())))
 }
 
@@ -170,12 +162,7 @@ pub async fn rename(
     let renamed = admin
         .accounts
         .rename_profile(&account.email, &profile.subject, &new.name)
-        .await
-        .map_err(|err| match err {
-            // The only field a rename checks.
-            AccountsError::InvalidProfile(why) => AdminError::field("name", why),
-            other => other.into(),
-        })?;
+        .await?;
     Ok(Json(renamed.into()))
 }
 

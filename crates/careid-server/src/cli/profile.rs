@@ -134,7 +134,7 @@ fn explain(err: AccountsError) -> anyhow::Error {
         AccountsError::LastProfile => {
             anyhow::anyhow!("an account keeps at least one profile; this is its last")
         }
-        AccountsError::InvalidProfile(why) => anyhow::anyhow!("{why}"),
+        AccountsError::InvalidProfile { why, .. } => anyhow::anyhow!("{why}"),
         err => err.into(),
     }
 }
