@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 use crate::{
     AccountsError, Branding,
+    invitation::void_invitation_links,
     lifecycle::{Lifecycle, MAGIC_LINK, PENDING_INVITATION},
     service::{commit, event},
 };
@@ -278,6 +279,8 @@ impl Lifecycle {
             {
                 audit::insert_event(&txn, event("invitation_accepted", account.id), now).await?;
             }
+            // The activation link a password client's invitation mailed, if any.
+            void_invitation_links(&txn, account.id, now).await?;
         }
         // Failure counters reset and the inactivity clock restarts, as for any sign-in.
         accounts::update_signed_in(&txn, account.id, None, now).await?;
