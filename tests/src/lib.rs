@@ -443,6 +443,16 @@ impl TestServer {
     /// configuration, as staff would on the server, and returns its exit status and
     /// output.
     pub async fn careid_command(&self, args: &[&str]) -> std::process::Output {
+        self.careid_command_with(args, &[]).await
+    }
+
+    /// [`Self::careid_command`] with settings of its own in the environment (such as
+    /// `CAREID_MAIL__…`, to send to a test's SMTP listener), set after the defaults.
+    pub async fn careid_command_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
         // `CARGO_BIN_EXE_*` exists only when an integration test is compiled, not this
         // library: the binary sits beside `deps/`, where the running test lives.
         let test = std::env::current_exe().unwrap();
@@ -456,7 +466,8 @@ impl TestServer {
             .env("CAREID_DATABASE_URL", &self.database_url)
             .env("CAREID_CLIENTS_DIR", workspace().join("config/clients"))
             .env("CAREID_DEMO", "false")
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied());
         tokio::task::spawn_blocking(move || command.output().unwrap())
             .await
             .unwrap()

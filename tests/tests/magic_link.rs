@@ -50,8 +50,12 @@ async fn ask_on(browser: &Browser, page: &Page, email: &str) -> Page {
 
 /// The one link of the next message.
 async fn next_link(sink: &mut SmtpSink) -> String {
-    let raw = sink.next_message().await;
-    let found = links(&raw);
+    next_link_in(&sink.next_message().await)
+}
+
+/// The one link of the message `raw`, a sign-in link.
+fn next_link_in(raw: &str) -> String {
+    let found = links(raw);
     assert_eq!(found.len(), 1, "{raw}");
     assert!(found[0].contains("/magic-link/sign-in?token="), "{raw}");
     found[0].clone()
@@ -290,6 +294,42 @@ async fn an_unknown_email_gets_the_same_page_and_no_mail() {
 }
 
 #[tokio::test]
+async fn a_request_does_the_same_database_work_for_a_known_and_an_unknown_email() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let server = server(&sink).await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let portal = Branding {
+        product: "Client Portal".into(),
+        theme: "client-portal".into(),
+        is_code_only: false,
+        signs_in_by_link: true,
+    };
+    // What the request costs up to its answer, through the service the page calls. The
+    // test runs on one thread, so nothing the request left to a background task can run
+    // between the answer and the reading.
+    let mut costs = Vec::new();
+    for email in ["nobody@clinic.example", EMAIL] {
+        let before = server.db.tally();
+        server
+            .lifecycle
+            .request_magic_link(email, portal.clone(), Some("client-portal".into()), None)
+            .await
+            .unwrap();
+        costs.push(server.db.tally() - before);
+    }
+    assert_eq!(costs[0], costs[1], "unknown, then known: {costs:?}");
+    // The known email still gets its link, and it works.
+    let link = next_link(&mut sink).await;
+    let browser = server.browser();
+    let confirm = open(&browser, &link).await;
+    assert_eq!(
+        browser.submit(&confirm, &[]).await.left().as_str(),
+        PORTAL_HOME
+    );
+    assert!(sink.try_next_message().is_none());
+}
+
+#[tokio::test]
 async fn a_link_opened_in_another_browser_starts_a_fresh_session_for_the_portal() {
     let mut sink = SmtpSink::start().await.unwrap();
     let server = server(&sink).await;
@@ -365,6 +405,63 @@ async fn the_welcome_link_of_a_magic_link_client_activates_and_signs_in() {
     assert_eq!(account.invitation_state, "accepted");
     assert_eq!(server.audit_events("invitation_accepted").await.len(), 1);
     // Signed in: the portal gets a code without a sign-in page.
+    let rp = Rp::client_portal(&server.issuer).await;
+    let back = browser.visit(rp.start().url.as_str()).await.left();
+    assert!(param(&back, "code").is_some(), "{back}");
+}
+
+#[tokio::test]
+async fn careid_user_invite_for_the_portal_mails_a_welcome_link_that_signs_in() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let server = server(&sink).await;
+    let port = sink.mail_config().smtp.port.to_string();
+    // Staff on the server, with the server's mail settings: its relay is the sink.
+    let out = server
+        .careid_command_with(
+            &[
+                "user",
+                "invite",
+                EMAIL,
+                "--name",
+                "Ada Okafor",
+                "--client",
+                "client-portal",
+            ],
+            &[
+                ("CAREID_ISSUER", server.issuer.as_str()),
+                ("CAREID_MAIL__TRANSPORT", "smtp"),
+                ("CAREID_MAIL__SMTP__HOST", "127.0.0.1"),
+                ("CAREID_MAIL__SMTP__PORT", port.as_str()),
+                ("CAREID_MAIL__SMTP__SECURITY", "none"),
+            ],
+        )
+        .await;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = sink.next_message().await;
+    assert!(raw.contains(&format!("To: {EMAIL}")), "{raw}");
+    let link = next_link_in(&raw);
+    assert!(link.starts_with(&server.issuer), "{link}");
+    let account = accounts::find_by_email(&server.accounts.db, EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.status(), Status::Invited);
+    // One click on the confirmation page signs in and activates.
+    let browser = server.browser();
+    let confirm = open(&browser, &link).await;
+    let landed = browser.submit(&confirm, &[]).await.left();
+    assert_eq!(landed.as_str(), PORTAL_HOME);
+    let account = accounts::find_by_id(&server.accounts.db, account.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.status(), Status::Active);
+    assert_eq!(account.invitation_state, "accepted");
     let rp = Rp::client_portal(&server.issuer).await;
     let back = browser.visit(rp.start().url.as_str()).await.left();
     assert!(param(&back, "code").is_some(), "{back}");

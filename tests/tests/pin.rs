@@ -3,7 +3,8 @@
 //! person typing email and PIN on `/sign-in/pin`, and the settable clock for expiry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use careid_accounts::{AccountsError, IssuedPin};
+use careid_accounts::{AccountsError, Branding, IssuedPin};
+use careid_mail::testing::{SmtpSink, links};
 use careid_store::{
     Clock,
     accounts::{self, Status},
@@ -440,4 +441,98 @@ async fn the_pin_commands_print_a_pin_that_signs_in_and_refuse_one_over_the_boun
     .await
     .page();
     assert!(page.body.contains(CALL_THE_OFFICE));
+}
+
+/// A portal whose server mails through `sink`.
+async fn portal_mailing_to(sink: &SmtpSink) -> Portal {
+    let mail = sink.mail_config();
+    portal_with(|c| c.mail = mail).await
+}
+
+/// Invites `email` as `careid user invite EMAIL --client CLIENT` does, in `branding`,
+/// and returns the one link of the mail.
+async fn invite_link(
+    server: &TestServer,
+    sink: &mut SmtpSink,
+    email: &str,
+    branding: &Branding,
+    client: &str,
+) -> String {
+    let invited = server
+        .lifecycle
+        .invite(email, "Bo Lindqvist", branding, Some(client))
+        .await
+        .unwrap();
+    assert!(invited.is_sent);
+    let found = links(&sink.next_message().await);
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+/// Signs `email` in with a fresh PIN on the portal and checks that it went through.
+async fn sign_in_with_a_pin(server: &TestServer, email: &str) {
+    let pin = issue(server, email).await;
+    let back = try_pin(server, &server.browser(), email, pin.pin.as_str())
+        .await
+        .left();
+    assert!(param(&back, "code").is_some(), "{back}");
+    let account = accounts::find_by_email(&server.accounts.db, email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.status(), Status::Active);
+}
+
+#[tokio::test]
+async fn the_activation_link_of_an_account_activated_by_a_pin_reads_as_used() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let Portal { server, .. } = portal_mailing_to(&sink).await;
+    let email = "bo@clinic.example";
+    // A password client's invitation: an activation link that sets a password.
+    let link = invite_link(&server, &mut sink, email, &Branding::default(), "crm").await;
+    assert!(link.contains("/activate?token="), "{link}");
+    sign_in_with_a_pin(&server, email).await;
+    let page = server.browser().visit(&link).await.page();
+    assert!(
+        page.body.contains("This invitation link was already used"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("name=\"password\""), "{}", page.body);
+}
+
+#[tokio::test]
+async fn the_welcome_link_of_an_account_activated_by_a_pin_no_longer_signs_in() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let Portal { server, .. } = portal_mailing_to(&sink).await;
+    let email = "bo@clinic.example";
+    // As `careid user invite EMAIL --client client-portal` brands it: a welcome link that
+    // signs in, living as long as an invitation (a week).
+    let portal = Branding {
+        product: "Client Portal".into(),
+        theme: "client-portal".into(),
+        is_code_only: false,
+        signs_in_by_link: true,
+    };
+    let link = invite_link(&server, &mut sink, email, &portal, "client-portal").await;
+    assert!(link.contains("/magic-link/sign-in?token="), "{link}");
+    // She called the office before she read her mail.
+    sign_in_with_a_pin(&server, email).await;
+    server.clock.advance(Duration::days(2));
+    let browser = server.browser();
+    let page = browser.visit(&link).await.page();
+    assert!(
+        page.body.contains("This sign-in link was already used"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("You are signing in as"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        server.audit_events("invitation_links_voided").await.len(),
+        1
+    );
 }

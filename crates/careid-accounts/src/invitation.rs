@@ -13,13 +13,14 @@ use careid_policy::PlainPassword;
 use careid_store::{
     StoreError,
     accounts::{self, Account, NewAccount, Status, normalise_email},
-    audit,
+    audit, one_time_tokens,
 };
 use serde_json::json;
+use time::OffsetDateTime;
 
 use crate::{
     AccountsError, Branding, LinkProblem,
-    lifecycle::{INVITATION, Lifecycle},
+    lifecycle::{INVITATION, Lifecycle, MAGIC_LINK},
     magic_link::MAGIC_LINK_PATH,
     service::{commit, event, random_id},
 };
@@ -50,6 +51,31 @@ pub struct LinkHolder {
     pub email: String,
     /// The client whose invitation or reset this is, for the page's theme.
     pub client_id: Option<String>,
+}
+
+/// Voids the account's outstanding invitation links, in the caller's transaction that
+/// activates it: the activation links (`/activate`) and the sign-in links (a welcome link,
+/// or a link the invited person asked for). Whichever way an invited account became
+/// active (a PIN, a magic link, a password set through a link), a link that was mailed
+/// to activate it must not keep working for the rest of its week: it reads as used.
+/// Audited as `invitation_links_voided` when there were any.
+pub(crate) async fn void_invitation_links(
+    txn: &sea_orm::DatabaseTransaction,
+    account_id: i64,
+    now: OffsetDateTime,
+) -> Result<(), AccountsError> {
+    let mut voided = 0;
+    for purpose in [INVITATION, MAGIC_LINK] {
+        voided += one_time_tokens::update_superseded(txn, account_id, purpose, now).await?;
+    }
+    if voided > 0 {
+        let recorded = audit::NewEvent {
+            detail: json!({ "count": voided }),
+            ..event("invitation_links_voided", account_id)
+        };
+        audit::insert_event(txn, recorded, now).await?;
+    }
+    Ok(())
 }
 
 impl Lifecycle {

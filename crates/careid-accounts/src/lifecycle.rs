@@ -337,6 +337,7 @@ impl Lifecycle {
         .await?
         {
             audit::insert_event(&txn, event("invitation_accepted", account.id), now).await?;
+            crate::invitation::void_invitation_links(&txn, account.id, now).await?;
         }
         commit(txn).await
     }

@@ -5,10 +5,12 @@
 //! uses it up. The welcome link of a passwordless client's invitation is a magic link
 //! too: its first use activates the invited account.
 //!
-//! A request for an unknown (or disabled) email answers the same and sends nothing, and
-//! the mail goes out off the request path, so neither the answer nor its timing tells
-//! which emails have accounts. Tokens are stored as SHA-256 digests only. Pages, wording,
-//! the rate limits per address and per email, and the session itself are `careid-ui`'s.
+//! A request for an unknown (or disabled) email answers the same and sends nothing. The
+//! request itself does the same work for every email (one lookup, one audit row); the
+//! link is stored and mailed off the request path, so neither the answer nor its timing
+//! tells which emails have accounts. Tokens are stored as SHA-256 digests only. Pages,
+//! wording, the rate limits per address and per email, and the session itself are
+//! `careid-ui`'s.
 
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ use time::OffsetDateTime;
 
 use crate::{
     AccountsError, Branding,
+    invitation::void_invitation_links,
     lifecycle::{Lifecycle, MAGIC_LINK, PENDING_INVITATION},
     service::{commit, event},
 };
@@ -114,8 +117,9 @@ pub(crate) fn problem_of(
 
 impl Lifecycle {
     /// "Email me a sign-in link": mails a link to the account with this email, if there
-    /// is one that may sign in, and voids its older links. Answers the same either way;
-    /// the mail is sent in the background.
+    /// is one that may sign in, and voids its older links. Answers the same either way:
+    /// the request itself only looks the email up and records the request, known or not;
+    /// the link is made and mailed in the background, after the answer.
     pub async fn request_magic_link(
         self: &Arc<Self>,
         email: &str,
@@ -124,59 +128,83 @@ impl Lifecycle {
         ip: Option<String>,
     ) -> Result<(), AccountsError> {
         let now = self.accounts.clock.now();
-        let requested = |account_id, detail| audit::NewEvent {
+        let db = &self.accounts.db;
+        // The same two statements for every email: one lookup, one audit row. Anything
+        // more for a known email (voiding its older links, storing the new one) would make
+        // its answer slower than an unknown one's, and tell which emails have accounts.
+        let found = accounts::find_by_email(db, email)
+            .await?
+            .filter(may_receive);
+        let detail = match &found {
+            Some(_) => json!({}),
+            None => json!({ "reason": "no_account_may_sign_in" }),
+        };
+        let requested = audit::NewEvent {
             kind: "magic_link_requested",
-            account_id,
+            account_id: found.as_ref().map(|account| account.id),
             client_id: client_id.clone(),
-            ip: ip.clone(),
+            ip,
             detail,
         };
+        audit::insert_event(db, requested, now).await?;
+        let Some(account) = found else {
+            return Ok(());
+        };
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(err) = this.send_magic_link(account.id, branding, client_id).await {
+                tracing::error!(%err, account = account.id, "magic link not made");
+            }
+        });
+        Ok(())
+    }
+
+    /// The background half of [`Self::request_magic_link`]: stores a new link for the
+    /// account (voiding its older ones) and mails it, auditing the send.
+    async fn send_magic_link(
+        &self,
+        account_id: i64,
+        branding: Branding,
+        client_id: Option<String>,
+    ) -> Result<(), AccountsError> {
+        let now = self.accounts.clock.now();
         // One transaction that holds the account (SQLite's write lock, or its row on
-        // PostgreSQL): two requests at once cannot both leave a live link.
+        // PostgreSQL): two requests at once cannot both leave a live link. The account
+        // is looked at again under the lock: it may have been disabled since the request.
         let txn = self.accounts.begin().await?;
-        let found = match accounts::find_by_email(&txn, email).await? {
-            Some(found) => accounts::find_by_id_for_update(&txn, found.id).await?,
-            None => None,
+        let Some(account) = accounts::find_by_id_for_update(&txn, account_id)
+            .await?
+            .filter(may_receive)
+        else {
+            return Ok(());
         };
-        let Some(account) = found.filter(may_receive) else {
-            let detail = json!({ "reason": "no_account_may_sign_in" });
-            audit::insert_event(&txn, requested(None, detail), now).await?;
-            return commit(txn).await;
-        };
-        audit::insert_event(&txn, requested(Some(account.id), json!({})), now).await?;
         let token = self
             .insert_magic_link(&txn, account.id, client_id.as_deref(), now)
             .await?;
         commit(txn).await?;
         let link = self.link(MAGIC_LINK_PATH, &token);
-        // Waiting on the relay would make a known email answer slower than an unknown one.
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let lifetime = this.config.magic_link();
-            let sent = this
-                .mail(&account, &branding, "magic_link", &link, "", lifetime)
-                .await;
-            let (kind, detail) = match &sent {
-                Ok(careid_mail::Delivered::Sent) => ("magic_link_sent", json!({})),
-                Ok(careid_mail::Delivered::Outbox(path)) => (
-                    "magic_link_written_to_outbox",
-                    json!({ "outbox_file": path.display().to_string() }),
-                ),
-                Err(err) => {
-                    tracing::error!(%err, account = account.id, "magic link not sent");
-                    ("magic_link_not_sent", json!({ "error": err.to_string() }))
-                }
-            };
-            let recorded = audit::NewEvent {
-                client_id,
-                detail,
-                ..event(kind, account.id)
-            };
-            let now = this.accounts.clock.now();
-            if let Err(err) = audit::insert_event(&this.accounts.db, recorded, now).await {
-                tracing::error!(%err, account = account.id, "magic link mail not audited");
+        let lifetime = self.config.magic_link();
+        let sent = self
+            .mail(&account, &branding, "magic_link", &link, "", lifetime)
+            .await;
+        let (kind, detail) = match &sent {
+            Ok(careid_mail::Delivered::Sent) => ("magic_link_sent", json!({})),
+            Ok(careid_mail::Delivered::Outbox(path)) => (
+                "magic_link_written_to_outbox",
+                json!({ "outbox_file": path.display().to_string() }),
+            ),
+            Err(err) => {
+                tracing::error!(%err, account = account.id, "magic link not sent");
+                ("magic_link_not_sent", json!({ "error": err.to_string() }))
             }
-        });
+        };
+        let recorded = audit::NewEvent {
+            client_id,
+            detail,
+            ..event(kind, account.id)
+        };
+        let now = self.accounts.clock.now();
+        audit::insert_event(&self.accounts.db, recorded, now).await?;
         Ok(())
     }
 
@@ -278,6 +306,8 @@ impl Lifecycle {
             {
                 audit::insert_event(&txn, event("invitation_accepted", account.id), now).await?;
             }
+            // The activation link a password client's invitation mailed, if any.
+            void_invitation_links(&txn, account.id, now).await?;
         }
         // Failure counters reset and the inactivity clock restarts, as for any sign-in.
         accounts::update_signed_in(&txn, account.id, None, now).await?;

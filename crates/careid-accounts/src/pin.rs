@@ -29,6 +29,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     AccountsError, Lifecycle, SignInError,
+    invitation::void_invitation_links,
     lifecycle::CODE_DRAWS,
     service::{commit, event, rfc3339},
 };
@@ -286,6 +287,7 @@ impl Lifecycle {
                 ..event("account_activated", account.id)
             });
             audit::insert_event(&txn, activated, now).await?;
+            void_invitation_links(&txn, account.id, now).await?;
         }
         let signed_in = accounts::update_signed_in(&txn, account.id, None, now)
             .await?
