@@ -92,16 +92,8 @@ mod tests {
     async fn ending_one_session_leaves_the_others_and_tells_its_clients() {
         let fx = Fixture::new().await;
         let ada = fx.active("ada@clinic.example", PASSWORD).await;
-        let (_, one) = fx
-            .accounts
-            .start_session(ada.id, None, vec![])
-            .await
-            .unwrap();
-        let (_, two) = fx
-            .accounts
-            .start_session(ada.id, None, vec![])
-            .await
-            .unwrap();
+        let one = fx.session(ada.id).await;
+        let two = fx.session(ada.id).await;
         sessions::insert_client(&fx.accounts.db, &one.sid, "crm", "sub", fx.clock_now())
             .await
             .unwrap();
@@ -147,11 +139,7 @@ mod tests {
         let fx = Fixture::new().await;
         let ada = fx.active("ada@clinic.example", PASSWORD).await;
         let bo = fx.active("bo@clinic.example", PASSWORD).await;
-        let (_, bos) = fx
-            .accounts
-            .start_session(bo.id, None, vec![])
-            .await
-            .unwrap();
+        let bos = fx.session(bo.id).await;
         assert!(matches!(
             fx.accounts.end_account_session(ada.id, bos.id, None).await,
             Err(AccountsError::UnknownSession)

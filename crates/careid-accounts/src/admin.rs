@@ -168,11 +168,7 @@ mod tests {
     async fn disabling_ends_every_session_and_revokes_every_refresh_token() {
         let fx = Fixture::new().await;
         let account = fx.active(EMAIL, PASSWORD).await;
-        let (_, session) = fx
-            .accounts
-            .start_session(account.id, None, vec![])
-            .await
-            .unwrap();
+        let session = fx.session(account.id).await;
         let refresh = fx.refresh_token(account.id).await;
         let disabled = fx.accounts.disable(EMAIL).await.unwrap();
         assert_eq!(disabled.status(), Status::Disabled);

@@ -58,11 +58,7 @@ mod tests {
     async fn a_deleted_account_is_gone_with_its_sessions_and_tokens_and_its_clients_are_told() {
         let fx = Fixture::new().await;
         let account = fx.active(EMAIL, PASSWORD).await;
-        let (_, session) = fx
-            .accounts
-            .start_session(account.id, None, vec![])
-            .await
-            .unwrap();
+        let session = fx.session(account.id).await;
         sessions::insert_client(&fx.accounts.db, &session.sid, "crm", "sub", fx.clock_now())
             .await
             .unwrap();

@@ -264,16 +264,8 @@ mod tests {
     async fn changing_the_password_ends_every_other_session() {
         let fx = Fixture::new().await;
         let account = fx.active(EMAIL, PASSWORD).await;
-        let (_, mine) = fx
-            .accounts
-            .start_session(account.id, None, vec![])
-            .await
-            .unwrap();
-        let (_, theirs) = fx
-            .accounts
-            .start_session(account.id, None, vec![])
-            .await
-            .unwrap();
+        let mine = fx.session(account.id).await;
+        let theirs = fx.session(account.id).await;
         fx.accounts
             .change_password(
                 account.id,

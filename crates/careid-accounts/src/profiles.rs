@@ -121,7 +121,9 @@ impl Accounts {
         let name = checked_name(&fields.name)?;
         let profile_email = match fields.email.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(address) if address.len() <= 254 && careid_mail::is_valid_address(address) => Some(address.to_lowercase()),
+            Some(address) if address.len() <= 254 && careid_mail::is_valid_address(address) => {
+                Some(address.to_lowercase())
+            }
             Some(_) => {
                 return Err(AccountsError::InvalidProfile {
                     field: "email",
@@ -307,7 +309,6 @@ fn checked_name(name: &str) -> Result<String, AccountsError> {
     }
     Ok(name.to_owned())
 }
-
 
 /// A birthdate as OIDC Core §5.1 writes it (`YYYY-MM-DD`), a real calendar day no
 /// later than `today`.
@@ -502,11 +503,7 @@ mod tests {
             .add_profile(ada.id, "dependent", "Sam Okafor", None)
             .await
             .unwrap();
-        let (_, session) = fx
-            .accounts
-            .start_session(ada.id, None, vec![])
-            .await
-            .unwrap();
+        let session = fx.session(ada.id).await;
         fx.accounts
             .choose_profile(ada.id, session.id, sam.id)
             .await
@@ -528,21 +525,13 @@ mod tests {
             .await
             .unwrap();
         let bos = fx.accounts.profiles(bo.id).await.unwrap()[0].id;
-        let (_, session) = fx
-            .accounts
-            .start_session(ada.id, None, vec![])
-            .await
-            .unwrap();
+        let session = fx.session(ada.id).await;
         assert!(matches!(
             fx.accounts.choose_profile(ada.id, session.id, bos).await,
             Err(AccountsError::UnknownProfile)
         ));
         // Another account's session cannot be steered either.
-        let (_, bos_session) = fx
-            .accounts
-            .start_session(bo.id, None, vec![])
-            .await
-            .unwrap();
+        let bos_session = fx.session(bo.id).await;
         assert!(matches!(
             fx.accounts
                 .choose_profile(ada.id, bos_session.id, bos)

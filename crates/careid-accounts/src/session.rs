@@ -101,11 +101,7 @@ mod tests {
     async fn an_account_with_one_profile_gets_it_chosen_automatically() {
         let fx = Fixture::new().await;
         let account = fx.active("ada@clinic.example", PASSWORD).await;
-        let (_, session) = fx
-            .accounts
-            .start_session(account.id, None, vec![])
-            .await
-            .unwrap();
+        let session = fx.session(account.id).await;
         let only = profiles::find_for_account(&fx.accounts.db, account.id)
             .await
             .unwrap();
@@ -127,11 +123,7 @@ mod tests {
         let minor = profiles::insert_profile(&fx.accounts.db, minor, fx.clock_now())
             .await
             .unwrap();
-        let (_, session) = fx
-            .accounts
-            .start_session(account.id, None, vec![])
-            .await
-            .unwrap();
+        let session = fx.session(account.id).await;
         assert_eq!(session.profile_id, None);
         let (_, picked) = fx
             .accounts

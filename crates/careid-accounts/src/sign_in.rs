@@ -484,11 +484,7 @@ mod tests {
     async fn an_account_idle_for_91_days_is_expired_and_marked_so() {
         let fx = Fixture::new().await;
         let account = fx.active(EMAIL, PASSWORD).await;
-        let (_, session) = fx
-            .accounts
-            .start_session(account.id, None, vec![])
-            .await
-            .unwrap();
+        let session = fx.session(account.id).await;
         let refresh = fx.refresh_token(account.id).await;
         fx.advance(Duration::days(91));
         assert_eq!(fx.sign_in(EMAIL, PASSWORD).await, Err(SignInError::Expired));

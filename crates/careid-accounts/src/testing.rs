@@ -9,6 +9,7 @@ use careid_store::{
     accounts::{self, Account, NewAccount, Status},
     audit,
     refresh_tokens::{self, NewRefreshToken},
+    sessions::Session,
 };
 use tempfile::TempDir;
 use time::{OffsetDateTime, macros::datetime};
@@ -81,6 +82,16 @@ impl Fixture {
             .create_account(email, "Ada Okafor", pw(password), pw(password))
             .await
             .unwrap()
+    }
+
+    /// A browser session of the account, signed in with no second factor.
+    pub async fn session(&self, account_id: i64) -> Session {
+        let (_, session) = self
+            .accounts
+            .start_session(account_id, None, vec![])
+            .await
+            .unwrap();
+        session
     }
 
     /// An account inserted straight into the store, in any status.
