@@ -23,6 +23,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const EMAIL: &str = "ada@clinic.example";
+/// The demo client portal's callback (config/clients/client-portal.toml).
+const PORTAL_CALLBACK: &str = "http://127.0.0.1:8083/callback";
 
 /// The real `careid` binary.
 const CAREID: &str = env!("CARGO_BIN_EXE_careid-under-test");
@@ -117,6 +119,50 @@ async fn sign_in(base: &str, password: &str) -> bool {
         .submit(&page, &[(&login, EMAIL), (&secret, password)])
         .await;
     matches!(landing, Landing::Left(_))
+}
+
+#[tokio::test]
+async fn metrics_count_pin_sign_ins_under_their_own_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = database_with_an_account(dir.path()).await;
+    // The PIN is kept as an HMAC under the install's key, which lives in the database
+    // the process will serve.
+    let config = test_config("http://127.0.0.1:1", &database_url);
+    let app = App::build(&config, Arc::new(SystemClock)).await.unwrap();
+    let issued = app
+        .lifecycle
+        .issue_pin(EMAIL, None, Some("client-portal"))
+        .await
+        .unwrap();
+    drop(app);
+    let careid = CareidProcess::serve(CAREID, &database_url, dir.path(), |_| {}).await;
+    let series = |result: &'static str| {
+        let careid = &careid;
+        async move {
+            let labels = format!("method=\"pin\",result=\"{result}\"");
+            careid.metric("careid_sign_ins_total", &labels).await
+        }
+    };
+    let portal = authorize_url_at(&careid.url, "client-portal", PORTAL_CALLBACK, &[]);
+    let wrong = if issued.pin.as_str() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+
+    let refused = Browser::new(&careid.url)
+        .sign_in_with_pin(&portal, EMAIL, wrong)
+        .await;
+    assert!(matches!(refused, Landing::Page(_)), "{refused:?}");
+    let signed_in = Browser::new(&careid.url)
+        .sign_in_with_pin(&portal, EMAIL, issued.pin.as_str())
+        .await;
+    assert!(matches!(signed_in, Landing::Left(_)), "{signed_in:?}");
+
+    assert_eq!(series("wrong_credentials").await, 1.0);
+    assert_eq!(series("success").await, 1.0);
+    let password = "method=\"password\",result=\"success\"";
+    assert_eq!(careid.metric("careid_sign_ins_total", password).await, 0.0);
 }
 
 #[tokio::test]

@@ -277,6 +277,22 @@ impl Lifecycle {
         token: &str,
         ip: Option<String>,
     ) -> Result<Result<MagicSignIn, MagicLinkProblem>, AccountsError> {
+        let outcome = self.take_magic_link(token, ip).await;
+        if let Ok(used) = &outcome {
+            crate::sign_in::count_sign_in("magic_link", used, |problem| match problem {
+                MagicLinkProblem::AccountDisabled => "disabled",
+                MagicLinkProblem::AccountExpired => "expired",
+                _ => "wrong_credentials",
+            });
+        }
+        outcome
+    }
+
+    async fn take_magic_link(
+        &self,
+        token: &str,
+        ip: Option<String>,
+    ) -> Result<Result<MagicSignIn, MagicLinkProblem>, AccountsError> {
         let now = self.accounts.clock.now();
         let (stored, account) = match self.check_magic_link(token, now).await? {
             Ok(found) => found,

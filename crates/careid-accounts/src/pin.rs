@@ -173,6 +173,18 @@ impl Lifecycle {
         client_id: Option<&str>,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
+        let outcome = self.check_pin(email, pin, client_id, ip).await;
+        crate::sign_in::count_sign_in("pin", &outcome, SignInError::metric_result);
+        outcome
+    }
+
+    async fn check_pin(
+        &self,
+        email: &str,
+        pin: &str,
+        client_id: Option<&str>,
+        ip: Option<String>,
+    ) -> Result<Account, SignInError> {
         let accounts = &self.accounts;
         let db = &accounts.db;
         let now = accounts.clock.now();

@@ -61,6 +61,35 @@ pub enum SignInError {
     Internal(String),
 }
 
+impl SignInError {
+    /// The `result` label of `careid_sign_ins_total` for this refusal.
+    pub fn metric_result(&self) -> &'static str {
+        match self {
+            Self::WrongCredentials => "wrong_credentials",
+            Self::Locked { .. } => "locked",
+            Self::Disabled => "disabled",
+            Self::Expired => "expired",
+            Self::NotActivated => "not_activated",
+            Self::TooManyAttempts { .. } => "throttled",
+            Self::Busy => "busy",
+            Self::Internal(_) => "error",
+        }
+    }
+}
+
+/// Counts one sign-in by `method` in `careid_sign_ins_total`: `success`, or the refusal.
+pub(crate) fn count_sign_in<T, E>(
+    method: &'static str,
+    outcome: &Result<T, E>,
+    refusal: impl Fn(&E) -> &'static str,
+) {
+    let result = match outcome {
+        Ok(_) => "success",
+        Err(err) => refusal(err),
+    };
+    metrics::counter!("careid_sign_ins_total", "method" => method, "result" => result).increment(1);
+}
+
 impl From<AccountsError> for SignInError {
     fn from(err: AccountsError) -> Self {
         match err {
