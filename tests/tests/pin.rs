@@ -111,7 +111,7 @@ async fn failures(server: &TestServer, reason: &str) -> usize {
 
 #[tokio::test]
 async fn a_pin_signs_in_once_and_the_token_names_the_account() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let pin = issue(&server, EMAIL).await;
     let browser = server.browser();
     let back = try_pin(&server, &browser, EMAIL, pin.pin.as_str())
@@ -149,7 +149,7 @@ async fn a_pin_signs_in_once_and_the_token_names_the_account() {
 
 #[tokio::test]
 async fn an_unknown_email_and_a_wrong_pin_read_alike() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let pin = issue(&server, EMAIL).await;
     let wrong = other_than(pin.pin.as_str());
     let browser = server.browser();
@@ -165,7 +165,7 @@ async fn an_unknown_email_and_a_wrong_pin_read_alike() {
 
 #[tokio::test]
 async fn four_wrong_pins_leave_the_pin_working() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let pin = issue(&server, EMAIL).await;
     let wrong = other_than(pin.pin.as_str());
     let browser = server.browser();
@@ -180,7 +180,7 @@ async fn four_wrong_pins_leave_the_pin_working() {
 
 #[tokio::test]
 async fn five_wrong_pins_void_the_pin() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let pin = issue(&server, EMAIL).await;
     let wrong = other_than(pin.pin.as_str());
     let browser = server.browser();
@@ -199,7 +199,7 @@ async fn five_wrong_pins_void_the_pin() {
 
 #[tokio::test]
 async fn thirty_wrong_pins_sent_at_once_get_five_comparisons_between_them() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let pin = issue(&server, EMAIL).await;
     let wrong = other_than(pin.pin.as_str());
     // Every browser loads its form first, so that only the guesses race.
@@ -234,7 +234,7 @@ async fn thirty_wrong_pins_sent_at_once_get_five_comparisons_between_them() {
 
 #[tokio::test]
 async fn a_newer_pin_voids_the_older() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let older = issue(&server, EMAIL).await;
     let newer = issue(&server, EMAIL).await;
     let browser = server.browser();
@@ -252,7 +252,7 @@ async fn a_newer_pin_voids_the_older() {
 
 #[tokio::test]
 async fn staff_can_void_a_pin() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let pin = issue(&server, EMAIL).await;
     assert!(server.lifecycle.void_pin(EMAIL).await.unwrap());
     assert!(!server.lifecycle.void_pin(EMAIL).await.unwrap());
@@ -264,7 +264,7 @@ async fn staff_can_void_a_pin() {
 
 #[tokio::test]
 async fn a_pin_works_until_its_fifteen_minutes_are_up() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let pin = issue(&server, EMAIL).await;
     server
         .clock
@@ -277,7 +277,7 @@ async fn a_pin_works_until_its_fifteen_minutes_are_up() {
 
 #[tokio::test]
 async fn a_pin_fails_once_its_fifteen_minutes_are_up() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let pin = issue(&server, EMAIL).await;
     server.clock.advance(Duration::minutes(15));
     let page = try_pin(&server, &server.browser(), EMAIL, pin.pin.as_str())
@@ -288,7 +288,7 @@ async fn a_pin_fails_once_its_fifteen_minutes_are_up() {
 
 #[tokio::test]
 async fn staff_cannot_make_a_pin_outlive_the_configured_bound() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let lifecycle = &server.lifecycle;
     let max = Duration::minutes(1440);
     assert!(lifecycle.issue_pin(EMAIL, Some(max), None).await.is_ok());
@@ -305,7 +305,7 @@ async fn staff_cannot_make_a_pin_outlive_the_configured_bound() {
 
 #[tokio::test]
 async fn a_client_without_pin_refuses_the_pin_page() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let pin = issue(&server, EMAIL).await;
     let browser = server.browser();
     let url = server.authorize_url("crm", careid_tests::CRM_CALLBACK, &[]);
@@ -331,7 +331,7 @@ async fn a_client_without_pin_refuses_the_pin_page() {
 
 #[tokio::test]
 async fn an_invited_account_signing_in_with_a_pin_becomes_active() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let email = "bo@clinic.example";
     // Invited as `careid user invite` leaves an account: no password, not active.
     let invited = accounts::NewAccount {
@@ -373,7 +373,7 @@ async fn an_invited_account_signing_in_with_a_pin_becomes_active() {
 
 #[tokio::test]
 async fn pin_guesses_from_one_address_share_the_sign_in_quota() {
-    let Portal { server, .. } = portal_with(|config| {
+    let Portal { server, _clients } = portal_with(|config| {
         careid_tests::with_rate_limits(config, |limits| {
             limits.sign_in.per_address = careid_protocol::Limit {
                 requests: 3,
@@ -404,7 +404,7 @@ async fn pin_guesses_from_one_address_share_the_sign_in_quota() {
 
 #[tokio::test]
 async fn the_pin_commands_print_a_pin_that_signs_in_and_refuse_one_over_the_bound() {
-    let Portal { server, .. } = portal().await;
+    let Portal { server, _clients } = portal().await;
     let issued = server
         .careid_command(&["pin", "issue", EMAIL, "--client", "pin-portal"])
         .await;
@@ -486,7 +486,7 @@ async fn sign_in_with_a_pin(server: &TestServer, email: &str) {
 #[tokio::test]
 async fn the_activation_link_of_an_account_activated_by_a_pin_reads_as_used() {
     let mut sink = SmtpSink::start().await.unwrap();
-    let Portal { server, .. } = portal_mailing_to(&sink).await;
+    let Portal { server, _clients } = portal_mailing_to(&sink).await;
     let email = "bo@clinic.example";
     // A password client's invitation: an activation link that sets a password.
     let link = invite_link(&server, &mut sink, email, &Branding::default(), "crm").await;
@@ -504,7 +504,7 @@ async fn the_activation_link_of_an_account_activated_by_a_pin_reads_as_used() {
 #[tokio::test]
 async fn the_welcome_link_of_an_account_activated_by_a_pin_no_longer_signs_in() {
     let mut sink = SmtpSink::start().await.unwrap();
-    let Portal { server, .. } = portal_mailing_to(&sink).await;
+    let Portal { server, _clients } = portal_mailing_to(&sink).await;
     let email = "bo@clinic.example";
     // As `careid user invite EMAIL --client client-portal` brands it: a welcome link that
     // signs in, living as long as an invitation (a week).
