@@ -28,6 +28,7 @@ mod reset;
 mod service;
 mod session;
 mod sign_in;
+mod sign_in_code;
 #[cfg(test)]
 mod testing;
 mod totp;
@@ -48,4 +49,5 @@ pub use reset::{AdminResetLink, ResetLink};
 pub use service::Accounts;
 pub use session::SessionSecret;
 pub use sign_in::SignInError;
+pub use sign_in_code::CodeChallenge;
 pub use totp::TotpEnrolment;

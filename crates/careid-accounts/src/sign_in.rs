@@ -56,6 +56,13 @@ pub enum SignInError {
     /// Every hashing slot is taken: 503 with `Retry-After`.
     #[error("password hashing is at capacity")]
     Busy,
+    /// The code from the authenticator app is wrong, or was used already.
+    #[error("wrong authenticator code")]
+    CodeWrong,
+    /// The sign-in waiting for a code is gone: too slow, replaced by a newer password
+    /// sign-in, or finished already. The person starts again with her password.
+    #[error("no sign-in is waiting for a code")]
+    CodeTimedOut,
     /// Something failed inside careid; the caller logs this once and shows a generic error.
     #[error("sign-in failed: {0}")]
     Internal(String),
@@ -72,6 +79,8 @@ impl SignInError {
             Self::NotActivated => "not_activated",
             Self::TooManyAttempts { .. } => "throttled",
             Self::Busy => "busy",
+            Self::CodeWrong => "wrong_code",
+            Self::CodeTimedOut => "code_timed_out",
             Self::Internal(_) => "error",
         }
     }
@@ -106,13 +115,13 @@ impl From<StoreError> for SignInError {
 }
 
 /// Who is signing in from where, for the audit trail.
-struct Origin {
-    client_id: Option<String>,
-    ip: Option<String>,
+pub(crate) struct Origin {
+    pub(crate) client_id: Option<String>,
+    pub(crate) ip: Option<String>,
 }
 
 impl Origin {
-    fn event(
+    pub(crate) fn event(
         &self,
         kind: &'static str,
         account_id: Option<i64>,
@@ -192,7 +201,8 @@ impl Accounts {
         if account.status() == Status::Active && is_locked(account.locked_until, now) {
             let until = account.locked_until.unwrap_or(now);
             self.spend_a_check(&account, password).await?;
-            self.record_failure(&account, &origin, now).await?;
+            self.record_failure(&account, &origin, now, "wrong_password")
+                .await?;
             metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "locked").increment(1);
             return Err(SignInError::Locked { until });
         }
@@ -209,7 +219,8 @@ impl Accounts {
             }
         };
         if !matched {
-            self.record_failure(&account, &origin, now).await?;
+            self.record_failure(&account, &origin, now, "wrong_password")
+                .await?;
             metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "wrong_credentials").increment(1);
             return Err(SignInError::WrongCredentials);
         }
@@ -234,6 +245,18 @@ impl Accounts {
             metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => reason)
                 .increment(1);
             return Err(refusal);
+        }
+
+        // With an authenticator app the password is only the first step: the failure
+        // counters stay until the code is right (`sign_in_code`), so wrong codes and wrong
+        // passwords share one lockout and typing the password again buys no new guesses.
+        if self.has_totp(account.id).await? {
+            let detail = json!({ "next": "otp" });
+            let event = origin.event("password_accepted", Some(account.id), detail);
+            audit::insert_event(&self.db, event, now).await?;
+            metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "code_needed")
+                .increment(1);
+            return Ok(account);
         }
 
         let rehashed = self.rehash_if_outdated(&account, password).await;
@@ -289,12 +312,14 @@ impl Accounts {
         }
     }
 
-    /// Counts a wrong password, locking the account when the policy says so.
-    async fn record_failure(
+    /// Counts a wrong password or code (`wrong` names which, for the audit trail),
+    /// locking the account when the policy says so.
+    pub(crate) async fn record_failure(
         &self,
         account: &Account,
         origin: &Origin,
         now: OffsetDateTime,
+        wrong: &'static str,
     ) -> Result<(), AccountsError> {
         let txn = self.begin().await?;
         // Re-read with the row locked, so concurrent guesses on several instances each
@@ -345,7 +370,7 @@ impl Accounts {
                 };
                 audit::insert_event(&txn, locked, now).await?;
             }
-            "wrong_password"
+            wrong
         };
         let failed = origin.event(
             "sign_in_failed",

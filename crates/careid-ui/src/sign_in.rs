@@ -28,6 +28,7 @@ use crate::{
     Ui, UiError, csrf,
     extract::{PageForm, PageQuery},
     page::{next_step, request_id, respond, see_other},
+    sign_in_code,
     themes::DEFAULT_THEME,
 };
 
@@ -100,6 +101,10 @@ pub(crate) async fn submit(
         .await?;
     match check_password(&ui, pending.as_ref(), email, form.password, ip).await? {
         Ok(account_id) => {
+            let client_id = pending.as_ref().map(|p| p.client.client_id.as_str());
+            if let Some(challenge) = ui.accounts.code_challenge(account_id, client_id).await? {
+                return Ok(sign_in_code::ask_for_code(&ui, request, &challenge));
+            }
             let cookie = replace_session(&ui, &headers, account_id, &["pwd"]).await?;
             Ok(see_other(&next_step(request), [cookie]))
         }
@@ -248,7 +253,12 @@ fn explain(ui: &Ui, refusal: &Option<SignInError>) -> (String, StatusCode) {
             );
             return (message, StatusCode::TOO_MANY_REQUESTS);
         }
-        Some(SignInError::WrongCredentials | SignInError::Internal(_)) => {
+        Some(
+            SignInError::WrongCredentials
+            | SignInError::Internal(_)
+            | SignInError::CodeWrong
+            | SignInError::CodeTimedOut,
+        ) => {
             "The email or password is incorrect.".into()
         }
     };
@@ -271,7 +281,7 @@ pub(crate) fn with_retry_after(mut page: Response, refusal: Option<&SignInError>
 }
 
 /// Whole minutes until `until`, rounded up, and at least one.
-fn minutes_left(until: OffsetDateTime, now: OffsetDateTime) -> i64 {
+pub(crate) fn minutes_left(until: OffsetDateTime, now: OffsetDateTime) -> i64 {
     let seconds = (until - now).whole_seconds();
     ((seconds + 59) / 60).max(1)
 }
