@@ -50,4 +50,4 @@ pub use service::Accounts;
 pub use session::SessionSecret;
 pub use sign_in::SignInError;
 pub use sign_in_code::CodeChallenge;
-pub use totp::TotpEnrolment;
+pub use totp::{RecoveryCodes, TotpEnrolment};
