@@ -368,3 +368,31 @@ async fn new_recovery_codes_replace_the_old_ones() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     other.submit(&refused, &[("code", &new[0])]).await.left();
 }
+
+#[tokio::test]
+async fn staff_reset_removes_the_second_factor_and_is_audited() {
+    let server = TestServer::start().await;
+    let account = server.add_account(EMAIL, "Ada Okafor").await;
+    enrolled(&server).await;
+    // As `careid user reset-mfa` does, through the same service.
+    server.accounts.reset_mfa(EMAIL).await.unwrap();
+    assert!(!server.accounts.has_totp(account.id).await.unwrap());
+    assert_eq!(
+        server
+            .accounts
+            .unused_recovery_codes(account.id)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        audit_kinds(&server, account.id)
+            .await
+            .contains(&"mfa_reset".to_owned())
+    );
+    // The password alone signs in again.
+    let browser = server.browser();
+    let url = server.authorize_url("crm", CRM_CALLBACK, &[("scope", OFFLINE_SCOPE)]);
+    let back = browser.sign_in(&url, EMAIL, PASSWORD).await;
+    assert_eq!(amr_of(&server, &back).await, ["pwd"]);
+}

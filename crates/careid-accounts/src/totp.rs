@@ -176,6 +176,29 @@ impl Accounts {
         Ok(codes)
     }
 
+    /// Removes every second factor of the account with `email` (its authenticator app and
+    /// recovery codes), for staff whose phone is lost: the next sign-in takes the password
+    /// alone. Audited as `mfa_reset`.
+    pub async fn reset_mfa(
+        &self,
+        email: &str,
+    ) -> Result<careid_store::accounts::Account, AccountsError> {
+        let account = careid_store::accounts::find_by_email(&self.db, email)
+            .await?
+            .ok_or(AccountsError::UnknownAccount)?;
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        let had_totp = totp_factors::delete_for_account(&txn, account.id).await?;
+        let recovery = recovery_codes::delete_for_account(&txn, account.id).await?;
+        let reset = audit::NewEvent {
+            detail: serde_json::json!({ "had_totp": had_totp, "recovery_codes": recovery }),
+            ..event("mfa_reset", account.id)
+        };
+        audit::insert_event(&txn, reset, now).await?;
+        commit(txn).await?;
+        Ok(account)
+    }
+
     /// How many of the account's recovery codes are still unused.
     pub async fn unused_recovery_codes(&self, account_id: i64) -> Result<u64, AccountsError> {
         Ok(recovery_codes::count_unused(&self.db, account_id).await?)
