@@ -4,15 +4,16 @@
 //! duration: never the raw path or query, which may hold a code or a token); and the
 //! request metrics by route and status.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use axum::{
     Router,
     extract::{MatchedPath, Request},
-    http::{HeaderName, HeaderValue},
+    http::{HeaderName, HeaderValue, Method},
     middleware::{self, Next},
     response::Response,
 };
+use metrics::SharedString;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -63,28 +64,50 @@ async fn drop_malformed_id(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The `method` label of a request: one of HTTP's own methods, or `OTHER`. A client may
+/// send any token as a method, and each would otherwise become a series of its own.
+fn method_label(method: &Method) -> &'static str {
+    static KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("OTHER", Method::as_str)
+}
+
 async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
+    // One shared string for the route's span field and both metrics.
+    let route: SharedString = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or(UNMATCHED, MatchedPath::as_str)
-        .to_owned();
-    let method = req.method().as_str().to_owned();
-    let id = req
-        .extensions()
-        .get::<RequestId>()
+        .map_or(SharedString::const_str(UNMATCHED), |matched| {
+            SharedString::from(Arc::<str>::from(matched.as_str()))
+        });
+    let method = method_label(req.method());
+    let id = req.extensions().get::<RequestId>().cloned();
+    let id = id
+        .as_ref()
         .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+        .unwrap_or_default();
+    let span = tracing::info_span!("request", request_id = %id, %method, route = %&*route);
     let response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
-    let status = response.status().as_u16();
+    let status = response.status();
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
+        let status = status.as_u16();
         // Probes come every few seconds: their lines would bury the others.
-        if route == "/healthz" || route == "/readyz" {
+        if &*route == "/healthz" || &*route == "/readyz" {
             tracing::debug!(target: "careid::access", status, duration_ms, "request served");
         } else {
             tracing::info!(target: "careid::access", status, duration_ms, "request served");
@@ -92,9 +115,9 @@ async fn observe(req: Request, next: Next) -> Response {
     });
     metrics::counter!(
         "careid_http_requests_total",
-        "method" => method.clone(),
+        "method" => method,
         "route" => route.clone(),
-        "status" => status.to_string()
+        "status" => status.as_str().to_owned()
     )
     .increment(1);
     metrics::histogram!(
@@ -118,5 +141,14 @@ mod tests {
         assert!(!is_well_formed(&id(&"a".repeat(MAX_ID_LEN + 1))));
         assert!(!is_well_formed(&id("")));
         assert!(!is_well_formed(&id("x\" injected=\"1")));
+    }
+
+    #[test]
+    fn only_http_methods_name_their_own_series() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::TRACE), "TRACE");
+        let brew = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&brew), "OTHER");
     }
 }
