@@ -2,9 +2,10 @@
 //! one session-ending function, so every client that got tokens in them is told by
 //! back-channel logout; then the account row goes, and with it (foreign keys
 //! `ON DELETE CASCADE`) its profiles, consents, password history, one-time tokens,
-//! sessions and refresh tokens. The audit trail stays.
+//! sessions and refresh tokens. Its pairwise subjects, which have no foreign key, go
+//! explicitly. The audit trail stays.
 
-use careid_store::{accounts, audit};
+use careid_store::{accounts, audit, pairwise};
 use serde_json::json;
 
 use crate::{
@@ -30,6 +31,7 @@ impl Accounts {
         // The logout deliveries are queued from the sessions' client lists, so the
         // sessions end before the cascade removes them.
         revoke_everything(&txn, account.id, now).await?;
+        pairwise::delete_for_account(&txn, account.id).await?;
         if !accounts::delete_account(&txn, account.id).await? {
             // A concurrent deletion won; this one changes nothing.
             return Ok(false);
@@ -63,6 +65,13 @@ mod tests {
             .await
             .unwrap();
         let refresh = fx.refresh_token(account.id).await;
+        let own = profiles::find_for_account(&fx.accounts.db, account.id)
+            .await
+            .unwrap()[0]
+            .id;
+        pairwise::insert_subject(&fx.accounts.db, "pairwise-sub", own, fx.clock_now())
+            .await
+            .unwrap();
 
         assert!(
             fx.accounts
@@ -80,6 +89,13 @@ mod tests {
                 .await
                 .unwrap()
                 .is_empty()
+        );
+        assert_eq!(
+            pairwise::find_profile_id(&fx.accounts.db, "pairwise-sub")
+                .await
+                .unwrap(),
+            None,
+            "a deleted profile's pairwise sub names nobody"
         );
         assert!(
             sessions::find_open_by_sid(&fx.accounts.db, &session.sid)

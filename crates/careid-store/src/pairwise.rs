@@ -84,3 +84,24 @@ pub async fn delete_for_profile(
         .await?
         .rows_affected)
 }
+
+/// Forgets every pairwise `sub` of every profile of an account (it is being deleted): the
+/// table has no foreign key to profiles, so the cascade would leave them naming a
+/// profile that is gone. One statement.
+pub async fn delete_for_account(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> Result<u64, StoreError> {
+    use crate::profiles::entity as profile;
+    use subject_entity::{Column, Entity};
+    let profiles = sea_orm::sea_query::Query::select()
+        .column(profile::Column::Id)
+        .from(profile::Entity)
+        .and_where(profile::Column::AccountId.eq(account_id))
+        .to_owned();
+    Ok(Entity::delete_many()
+        .filter(Column::ProfileId.in_subquery(profiles))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
