@@ -519,6 +519,31 @@ async fn bad_input_gets_a_problem_document_never_plain_text() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid-field",
     );
+    // Every state an invitation can be in is a filter, the outbox's too.
+    for state in careid_accounts::INVITATION_STATES {
+        let path = format!("/accounts?invitation_state={state}");
+        let filtered = server.admin(Method::GET, &path, Some(&token), None).await;
+        assert_eq!(
+            filtered.status,
+            StatusCode::OK,
+            "{state}: {:?}",
+            filtered.body
+        );
+    }
+    let bad_state = server
+        .admin(
+            Method::GET,
+            "/accounts?invitation_state=lost",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(
+        &bad_state,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-field",
+    );
+    assert_eq!(bad_state.body["field"], "invitation_state");
 
     let links = format!("/accounts/{}/reset-links", ada.id);
     let never = server

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::{
     AccountsError, Branding, LinkProblem,
-    lifecycle::{INVITATION, Lifecycle, MAGIC_LINK},
+    lifecycle::{INVITATION, Lifecycle, MAGIC_LINK, UNOPENED_INVITATION},
     magic_link::MAGIC_LINK_PATH,
     service::{commit, event, random_id},
 };
@@ -206,7 +206,7 @@ impl Lifecycle {
         if accounts::update_invitation_state_from(
             db,
             account.id,
-            &["not_sent", "sent", "written_to_outbox"],
+            &UNOPENED_INVITATION,
             "opened",
             now,
         )

@@ -39,7 +39,9 @@ pub use directory::{AccountState, MAX_PAGE, Page};
 pub use error::{AccountsError, LinkProblem};
 pub use hasher::Hasher;
 pub use invitation::{Invitation, LinkHolder, invitation_state_label};
-pub use lifecycle::{Branding, Lifecycle, LifecycleConfig, expires_in, parse_lifetime};
+pub use lifecycle::{
+    Branding, INVITATION_STATES, Lifecycle, LifecycleConfig, expires_in, parse_lifetime,
+};
 pub use magic_link::{MAGIC_LINK_PATH, MagicLink, MagicLinkProblem, MagicSignIn};
 pub use pin::{IssuedPin, PlainPin};
 pub use profiles::{AllowedApp, NewProfileFields, Profile, ProfileKind};

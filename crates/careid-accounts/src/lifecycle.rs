@@ -39,9 +39,27 @@ pub(crate) const MAGIC_LINK: &str = "magic_link";
 /// How often a new 6-digit code is drawn when its digest collides with a stored one.
 pub(crate) const CODE_DRAWS: usize = 5;
 
+/// Invitation states of an invitation the person has not opened yet.
+pub(crate) const UNOPENED_INVITATION: [&str; 3] = ["not_sent", "sent", "written_to_outbox"];
+
 /// Invitation states in which the invitation is still waiting for the person.
-pub(crate) const PENDING_INVITATION: [&str; 4] =
-    ["not_sent", "sent", "written_to_outbox", "opened"];
+pub(crate) const PENDING_INVITATION: [&str; 4] = [
+    UNOPENED_INVITATION[0],
+    UNOPENED_INVITATION[1],
+    UNOPENED_INVITATION[2],
+    "opened",
+];
+
+/// Every invitation state an account can be in: `none` for an account created with a
+/// password, the pending ones, and `accepted`.
+pub const INVITATION_STATES: [&str; 6] = [
+    "none",
+    PENDING_INVITATION[0],
+    PENDING_INVITATION[1],
+    PENDING_INVITATION[2],
+    PENDING_INVITATION[3],
+    "accepted",
+];
 
 /// `[lifecycle]`: how long invitation and reset links and codes live. Every field left
 /// out takes its default.

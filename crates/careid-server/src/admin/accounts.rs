@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
-use careid_accounts::{AccountState, AccountsError};
+use careid_accounts::{AccountState, AccountsError, INVITATION_STATES};
 use careid_policy::PlainPassword;
 use careid_store::accounts::{Account, AccountFilter, Status};
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,8 @@ pub struct AccountView {
     pub email: String,
     /// `invited`, `active`, `disabled` or `expired`.
     pub status: String,
-    /// `none` (created with a password), `not_sent`, `sent`, `opened` or `accepted`.
+    /// `none` (created with a password), `not_sent`, `sent`, `written_to_outbox` (the
+    /// outbox mail transport wrote it to a file), `opened` or `accepted`.
     pub invitation_state: String,
     /// Whether a password is set.
     pub has_password: bool,
@@ -103,8 +104,8 @@ pub struct AccountList {
 pub struct ListQuery {
     /// Only accounts in this status: `invited`, `active`, `disabled`, `expired`.
     status: Option<String>,
-    /// Only accounts in this invitation state: `none`, `not_sent`, `sent`, `opened`,
-    /// `accepted`.
+    /// Only accounts in this invitation state: `none`, `not_sent`, `sent`,
+    /// `written_to_outbox`, `opened`, `accepted`.
     invitation_state: Option<String>,
     /// Only accounts whose email starts with this (case-insensitive).
     email_prefix: Option<String>,
@@ -162,7 +163,7 @@ pub async fn list(
         .map(|s| Status::parse(s).ok_or_else(|| AdminError::field("status", "not a status")))
         .transpose()?;
     if let Some(state) = &query.invitation_state
-        && !["none", "not_sent", "sent", "opened", "accepted"].contains(&state.as_str())
+        && !INVITATION_STATES.contains(&state.as_str())
     {
         return Err(AdminError::field(
             "invitation_state",
