@@ -51,6 +51,16 @@ pub enum MagicLinkProblem {
 }
 
 impl MagicLinkProblem {
+    /// The `result` label of `careid_sign_ins_total`: a link that cannot sign in counts
+    /// as wrong credentials, an account that may not as its status.
+    pub fn metric_result(&self) -> &'static str {
+        match self {
+            Self::AccountDisabled => "disabled",
+            Self::AccountExpired => "expired",
+            Self::Unknown | Self::Used | Self::Superseded | Self::Expired => "wrong_credentials",
+        }
+    }
+
     /// A lower-case word for the audit trail.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -279,11 +289,7 @@ impl Lifecycle {
     ) -> Result<Result<MagicSignIn, MagicLinkProblem>, AccountsError> {
         let outcome = self.take_magic_link(token, ip).await;
         if let Ok(used) = &outcome {
-            crate::sign_in::count_sign_in("magic_link", used, |problem| match problem {
-                MagicLinkProblem::AccountDisabled => "disabled",
-                MagicLinkProblem::AccountExpired => "expired",
-                _ => "wrong_credentials",
-            });
+            crate::sign_in::count_sign_in("magic_link", used, MagicLinkProblem::metric_result);
         }
         outcome
     }

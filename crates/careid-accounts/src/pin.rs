@@ -268,11 +268,12 @@ impl Lifecycle {
             account.status = Status::Expired.as_str().to_owned();
         }
         let refusal = match account.status() {
-            Status::Disabled => Some((SignInError::Disabled, "disabled")),
-            Status::Expired => Some((SignInError::Expired, "expired")),
+            Status::Disabled => Some(SignInError::Disabled),
+            Status::Expired => Some(SignInError::Expired),
             Status::Active | Status::Invited => None,
         };
-        if let Some((refusal, reason)) = refusal {
+        if let Some(refusal) = refusal {
+            let reason = refusal.metric_result();
             audit::insert_event(
                 db,
                 failed(Some(account.id), json!({ "reason": reason })),

@@ -142,6 +142,18 @@ impl Accounts {
         client_id: Option<&str>,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
+        let outcome = self.check_password(email, password, client_id, ip).await;
+        count_sign_in("password", &outcome, SignInError::metric_result);
+        outcome
+    }
+
+    async fn check_password(
+        &self,
+        email: &str,
+        password: PlainPassword,
+        client_id: Option<&str>,
+        ip: Option<String>,
+    ) -> Result<Account, SignInError> {
         let now = self.clock.now();
         let origin = Origin {
             client_id: client_id.map(str::to_owned),
@@ -161,7 +173,6 @@ impl Accounts {
                     now,
                 )
                 .await?;
-                metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "throttled").increment(1);
                 return Err(SignInError::TooManyAttempts {
                     retry_after_minutes: rules.ip_window_minutes,
                 });
@@ -173,7 +184,6 @@ impl Accounts {
             let detail = json!({ "reason": "unknown_email" });
             audit::insert_event(&self.db, origin.event("sign_in_failed", None, detail), now)
                 .await?;
-            metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "wrong_credentials").increment(1);
             return Err(SignInError::WrongCredentials);
         };
 
@@ -193,7 +203,6 @@ impl Accounts {
             let until = account.locked_until.unwrap_or(now);
             self.spend_a_check(&account, password).await?;
             self.record_failure(&account, &origin, now).await?;
-            metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "locked").increment(1);
             return Err(SignInError::Locked { until });
         }
 
@@ -210,7 +219,6 @@ impl Accounts {
         };
         if !matched {
             self.record_failure(&account, &origin, now).await?;
-            metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "wrong_credentials").increment(1);
             return Err(SignInError::WrongCredentials);
         }
 
@@ -222,17 +230,10 @@ impl Accounts {
             Status::Active => None,
         };
         if let Some(refusal) = refusal {
-            let reason = match refusal {
-                SignInError::NotActivated => "not_activated",
-                SignInError::Disabled => "disabled",
-                SignInError::Expired => "expired",
-                _ => "locked",
-            };
+            let reason = refusal.metric_result();
             let detail = json!({ "reason": reason });
             let event = origin.event("sign_in_failed", Some(account.id), detail);
             audit::insert_event(&self.db, event, now).await?;
-            metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => reason)
-                .increment(1);
             return Err(refusal);
         }
 
@@ -246,8 +247,6 @@ impl Accounts {
             .ok_or_else(|| SignInError::Internal("account vanished during sign-in".into()))?;
         audit::insert_event(&txn, origin.event("sign_in", Some(account.id), detail), now).await?;
         commit(txn).await?;
-        metrics::counter!("careid_sign_ins_total", "method" => "password", "result" => "success")
-            .increment(1);
         Ok(signed_in)
     }
 
