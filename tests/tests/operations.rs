@@ -35,12 +35,6 @@ async fn probe(base: &str, path: &str) -> (StatusCode, Value) {
     (status, response.json().await.unwrap())
 }
 
-/// The SQLite file behind a `sqlite://…?…` URL.
-fn sqlite_file(database_url: &str) -> std::path::PathBuf {
-    let rest = database_url.strip_prefix("sqlite://").unwrap();
-    rest.split('?').next().unwrap().into()
-}
-
 #[tokio::test]
 async fn healthz_answers_and_readyz_follows_the_database() {
     let server = TestServer::start().await;
@@ -76,7 +70,7 @@ async fn healthz_answers_and_readyz_follows_the_database() {
     // The database file is gone (a lost volume): open connections would go on writing
     // into a file no restart finds again.
     if db.get_database_backend() == DbBackend::Sqlite {
-        let file = sqlite_file(&server.database_url);
+        let file = careid_store::sqlite_file(&server.database_url).unwrap();
         let aside = file.with_extension("moved");
         std::fs::rename(&file, &aside).unwrap();
         let (status, body) = probe(&server.url, "/readyz").await;

@@ -19,7 +19,7 @@ impl Accounts {
     /// Disables an invited, active or expired account. Its sessions end and its refresh
     /// tokens are revoked at once, so it stops working everywhere, not just at sign-in.
     pub async fn disable(&self, email: &str) -> Result<Account, AccountsError> {
-        let account = self.find_by_email(email).await?;
+        let account = self.account_by_email(email).await?;
         if account.status() == Status::Disabled {
             return Err(AccountsError::WrongStatus(Status::Disabled));
         }
@@ -40,7 +40,7 @@ impl Accounts {
     /// never accepted. The inactivity clock restarts, as the administrator has just vouched
     /// for the account; days spent disabled are not the person's inactivity.
     pub async fn enable(&self, email: &str) -> Result<Account, AccountsError> {
-        let account = self.find_by_email(email).await?;
+        let account = self.account_by_email(email).await?;
         if account.status() != Status::Disabled {
             return Err(AccountsError::WrongStatus(account.status()));
         }
@@ -68,7 +68,7 @@ impl Accounts {
 
     /// Reactivates an expired account: active again, with a fresh inactivity period.
     pub async fn reactivate(&self, email: &str) -> Result<Account, AccountsError> {
-        let account = self.find_by_email(email).await?;
+        let account = self.account_by_email(email).await?;
         if account.status() != Status::Expired {
             return Err(AccountsError::WrongStatus(account.status()));
         }
@@ -86,13 +86,13 @@ impl Accounts {
     /// from zero. Unlocking an account that is not locked changes nothing but is not an
     /// error (an administrator's retry must not fail).
     pub async fn unlock(&self, email: &str) -> Result<Account, AccountsError> {
-        let account = self.find_by_email(email).await?;
+        let account = self.account_by_email(email).await?;
         let now = self.clock.now();
         let txn = self.begin().await?;
         accounts::update_unlocked(&txn, account.id, now).await?;
         let unlocked = audit::NewEvent {
             detail: json!({
-                "was_locked": account.locked_until.is_some_and(|until| until > now),
+                "was_locked": careid_policy::is_locked(account.locked_until, now),
                 "failed_attempts": account.failed_attempts,
             }),
             ..event("account_unlocked", account.id)
@@ -137,13 +137,6 @@ impl Accounts {
         };
         audit::insert_event(&txn, expired, now).await?;
         commit(txn).await
-    }
-
-    /// The account with this email, or `UnknownAccount`.
-    async fn find_by_email(&self, email: &str) -> Result<Account, AccountsError> {
-        accounts::find_by_email(&self.db, email)
-            .await?
-            .ok_or(AccountsError::UnknownAccount)
     }
 }
 

@@ -54,7 +54,7 @@ impl Accounts {
         let last_sign_in = audit::find_latest_of_kind(&self.db, id, "sign_in").await?;
         let now = self.clock.now();
         Ok(AccountState {
-            is_locked: account.locked_until.is_some_and(|until| until > now),
+            is_locked: careid_policy::is_locked(account.locked_until, now),
             last_sign_in_at: last_sign_in.map(|event| event.at),
             account,
         })

@@ -313,45 +313,27 @@ fn checked_name(name: &str) -> Result<String, AccountsError> {
 /// A birthdate as OIDC Core §5.1 writes it (`YYYY-MM-DD`), a real calendar day no
 /// later than `today`.
 fn checked_birthdate(text: &str, today: Date) -> Result<String, AccountsError> {
-    const WHY: &str = "a birthdate is a past date written YYYY-MM-DD";
+    match calendar_date(text) {
+        Some(date) if date <= today && date.year() >= 1900 => Ok(text.to_owned()),
+        _ => Err(AccountsError::InvalidProfile {
+            field: "birthdate",
+            why: "a birthdate is a past date written YYYY-MM-DD",
+        }),
+    }
+}
+
+/// The calendar day `YYYY-MM-DD` names: four digits, two and two, a real day.
+fn calendar_date(text: &str) -> Option<Date> {
     let parts: Vec<&str> = text.split('-').collect();
     let [year, month, day] = parts.as_slice() else {
-        return Err(AccountsError::InvalidProfile {
-            field: "birthdate",
-            why: WHY,
-        });
+        return None;
     };
     let is_digits = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit());
     if !is_digits(year, 4) || !is_digits(month, 2) || !is_digits(day, 2) {
-        return Err(AccountsError::InvalidProfile {
-            field: "birthdate",
-            why: WHY,
-        });
+        return None;
     }
-    let (Ok(year), Ok(month), Ok(day)) =
-        (year.parse::<i32>(), month.parse::<u8>(), day.parse::<u8>())
-    else {
-        return Err(AccountsError::InvalidProfile {
-            field: "birthdate",
-            why: WHY,
-        });
-    };
-    let month = Month::try_from(month).map_err(|_| AccountsError::InvalidProfile {
-        field: "birthdate",
-        why: WHY,
-    })?;
-    let date =
-        Date::from_calendar_date(year, month, day).map_err(|_| AccountsError::InvalidProfile {
-            field: "birthdate",
-            why: WHY,
-        })?;
-    if date > today || year < 1900 {
-        return Err(AccountsError::InvalidProfile {
-            field: "birthdate",
-            why: WHY,
-        });
-    }
-    Ok(text.to_owned())
+    let month = Month::try_from(month.parse::<u8>().ok()?).ok()?;
+    Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()
 }
 
 #[cfg(test)]
@@ -373,7 +355,9 @@ mod tests {
         let today = time::macros::date!(2026 - 01 - 05);
         assert!(checked_birthdate("2015-02-28", today).is_ok());
         assert!(checked_birthdate("2026-01-05", today).is_ok());
+        assert!(checked_birthdate("1900-01-01", today).is_ok());
         for bad in [
+            "1899-12-31",
             "2015-02-29",
             "2026-01-06",
             "15-02-28",

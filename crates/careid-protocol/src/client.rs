@@ -58,6 +58,29 @@ pub enum GrantType {
     ClientCredentials,
 }
 
+impl GrantType {
+    /// Every grant type careid offers.
+    const ALL: [Self; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+
+    /// The `grant_type` value (RFC 6749) that names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// The grant type a `grant_type` value names, if careid offers it.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|grant| grant.as_str() == text)
+    }
+}
+
 /// A client secret as configured: never kept in plain text once loaded.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ClientSecret {

@@ -215,14 +215,9 @@ pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Metadata, Protoc
         .map_err(|err| ProtocolError::InvalidClientMetadata(format!("malformed metadata: {err}")))
 }
 
-/// The `Bearer` token of the request, if any.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+/// The `Bearer` token of the request, if any: a malformed header counts as none.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    crate::access_token::bearer(headers).ok().flatten()
 }
 
 /// Mode `token`: the request must carry an initial access token (RFC 7591 §3) whose
@@ -235,7 +230,7 @@ async fn check_initial_access_token(
     let token = bearer(headers).ok_or(ProtocolError::InvalidToken(
         "an initial access token is required to register a client",
     ))?;
-    let digest = one_time::digest(token);
+    let digest = one_time::digest(&token);
     let configured = app
         .registration
         .token_digests()
@@ -270,7 +265,7 @@ async fn authorized(
         ));
     };
     let stored = clients::find_by_id(&app.db, client_id).await?;
-    let presented = one_time::digest(token);
+    let presented = one_time::digest(&token);
     match stored {
         Some(stored)
             if stored

@@ -21,12 +21,7 @@ pub async fn exchange(
     ClientRequest { client, form }: ClientRequest,
 ) -> Result<Response, ProtocolError> {
     let grant_type = form.require("grant_type", "grant_type is required")?;
-    let grant = match grant_type {
-        "authorization_code" => GrantType::AuthorizationCode,
-        "refresh_token" => GrantType::RefreshToken,
-        "client_credentials" => GrantType::ClientCredentials,
-        _ => return Err(ProtocolError::UnsupportedGrantType),
-    };
+    let grant = GrantType::parse(grant_type).ok_or(ProtocolError::UnsupportedGrantType)?;
     if !client.allows(grant) {
         return Err(ProtocolError::UnauthorizedClient(
             "this client may not use this grant type",
@@ -39,12 +34,7 @@ pub async fn exchange(
         GrantType::RefreshToken => grants::refresh_token::rotate(&app, &client, &form).await?,
         GrantType::ClientCredentials => grants::client_credentials::issue(&app, &client, &form)?,
     };
-    let label = match grant {
-        GrantType::AuthorizationCode => "authorization_code",
-        GrantType::RefreshToken => "refresh_token",
-        GrantType::ClientCredentials => "client_credentials",
-    };
-    metrics::counter!("careid_tokens_issued_total", "grant" => label).increment(1);
+    metrics::counter!("careid_tokens_issued_total", "grant" => grant.as_str()).increment(1);
     Ok(no_store(response))
 }
 

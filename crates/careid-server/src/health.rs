@@ -37,14 +37,17 @@ impl Readiness {
         Self {
             db,
             protocol,
-            sqlite_file: sqlite_file(database_url),
+            sqlite_file: careid_store::sqlite_file(database_url),
         }
     }
 
     /// `None` when ready, else why not.
     async fn problem(&self) -> Option<String> {
+        // tokio's stat runs off the async threads: it is file I/O.
         if let Some(path) = &self.sqlite_file
-            && !path.is_file()
+            && !tokio::fs::metadata(path)
+                .await
+                .is_ok_and(|meta| meta.is_file())
         {
             return Some(format!("the database file {} is missing", path.display()));
         }
@@ -71,15 +74,6 @@ impl Readiness {
         }
         None
     }
-}
-
-/// The file of a `sqlite:` URL, unless it is in memory.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next()?;
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 /// The two probe routes.
@@ -117,23 +111,4 @@ fn answer(status: StatusCode, word: &'static str, reason: Option<String>) -> Res
         reason,
     });
     (status, [(header::CACHE_CONTROL, "no-store")], body).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sqlite_file_is_read_from_the_url() {
-        assert_eq!(
-            sqlite_file("sqlite://data/careid.db?mode=rwc"),
-            Some(PathBuf::from("data/careid.db"))
-        );
-        assert_eq!(
-            sqlite_file("sqlite:///tmp/x/careid.db"),
-            Some(PathBuf::from("/tmp/x/careid.db"))
-        );
-        assert_eq!(sqlite_file("sqlite::memory:"), None);
-        assert_eq!(sqlite_file("postgres://u:p@db/careid"), None);
-    }
 }

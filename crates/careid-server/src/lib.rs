@@ -20,3 +20,9 @@ pub use app::{App, redact};
 pub use clients::{FileProblem, load_dir as load_clients, parse_file as parse_client_file};
 pub use config::{AuditConfig, Config, KEK_VARIABLE, KeysConfig, PolicyConfig};
 pub use jobs::{AUDIT_BATCH, prune_audit};
+
+/// An instant as RFC 3339 text, as the CLI prints it and the admin API answers it.
+pub(crate) fn rfc3339(at: time::OffsetDateTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+}

@@ -3,23 +3,13 @@
 //! backed up with its own tools (`pg_dump`); the CLI says so. The file moves of a
 //! restore are `careid-server`'s.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 
-use crate::{DEFAULT_WAIT, StoreError};
-
-/// The database file a `sqlite:` URL names; `None` for an in-memory database or
-/// another backend.
-pub fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next()?;
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
+use crate::{DEFAULT_WAIT, StoreError, sqlite_file};
 
 /// Opens the existing SQLite file `file` as it is: never created, its journal mode left
 /// alone (a backup file stays a single file), waiting for a lock as the server does.
@@ -102,20 +92,6 @@ pub async fn check_sqlite_copy(file: &Path) -> Result<u64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_sqlite_url_names_its_file() {
-        assert_eq!(
-            sqlite_file("sqlite://data/careid.db?mode=rwc"),
-            Some(PathBuf::from("data/careid.db"))
-        );
-        assert_eq!(
-            sqlite_file("sqlite:///var/lib/careid/careid.db"),
-            Some(PathBuf::from("/var/lib/careid/careid.db"))
-        );
-        assert_eq!(sqlite_file("sqlite::memory:"), None);
-        assert_eq!(sqlite_file("postgres://db/careid"), None);
-    }
 
     #[tokio::test]
     async fn a_copy_is_a_checked_careid_database_and_is_never_written_over() {

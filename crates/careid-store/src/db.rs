@@ -1,7 +1,7 @@
 //! Connecting to the database and running migrations.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -227,7 +227,7 @@ pub async fn connect_with(
         let db = open_sqlite(url, 1, wait, false).await?;
         return Ok(Db::counting(db.clone(), db));
     };
-    std::fs::create_dir_all(dir)
+    std::fs::create_dir_all(&dir)
         .map_err(|err| StoreError::Corrupt(format!("cannot create {}: {err}", dir.display())))?;
     // The writer first: it creates the file and switches it to WAL, which readers need.
     let writer = open_sqlite(url, 1, wait, false).await?;
@@ -286,18 +286,22 @@ pub async fn migrate(url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The folder of a `sqlite:` URL's file, if it names one.
-fn sqlite_dir(url: &str) -> Option<&Path> {
+/// The database file a `sqlite:` URL names; `None` for an in-memory database or
+/// another backend.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next()?;
-    if path.is_empty() || path == ":memory:" {
-        return None;
-    }
-    Path::new(path)
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// The folder of a `sqlite:` URL's file, if it names one.
+fn sqlite_dir(url: &str) -> Option<PathBuf> {
+    sqlite_file(url)?
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
 }
 
 #[cfg(test)]
@@ -305,10 +309,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_sqlite_url_names_its_file() {
+        assert_eq!(
+            sqlite_file("sqlite://data/careid.db?mode=rwc"),
+            Some(PathBuf::from("data/careid.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/careid/careid.db"),
+            Some(PathBuf::from("/var/lib/careid/careid.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://db/careid"), None);
+    }
+
+    #[test]
     fn a_sqlite_url_names_its_folder() {
         assert_eq!(
             sqlite_dir("sqlite://data/careid.db?mode=rwc"),
-            Some(Path::new("data"))
+            Some(PathBuf::from("data"))
         );
         assert_eq!(sqlite_dir("sqlite::memory:"), None);
         assert_eq!(Backend::of("postgres://x/y"), Some(Backend::Postgres));

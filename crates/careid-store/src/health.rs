@@ -16,13 +16,6 @@ pub struct SchemaState {
     pub unknown: Vec<String>,
 }
 
-impl SchemaState {
-    /// Whether the schema is exactly what this build expects.
-    pub fn is_current(&self) -> bool {
-        self.pending.is_empty() && self.unknown.is_empty()
-    }
-}
-
 /// Compares the applied migrations (one read, on a reader) with this build's list. A
 /// database that does not answer is an error.
 pub async fn schema_state(db: &Db) -> Result<SchemaState, StoreError> {

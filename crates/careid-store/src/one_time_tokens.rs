@@ -67,13 +67,7 @@ pub async fn insert_token(
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     if supersede {
-        Entity::update_many()
-            .col_expr(Column::UsedAt, Expr::value(now))
-            .filter(Column::AccountId.eq(new.account_id))
-            .filter(Column::Purpose.eq(new.purpose))
-            .filter(Column::UsedAt.is_null())
-            .exec(db)
-            .await?;
+        update_superseded(db, new.account_id, new.purpose, now).await?;
     }
     ActiveModel {
         digest: Set(new.digest),

@@ -63,14 +63,15 @@ pub struct AccountView {
 
 impl AccountView {
     fn of(account: &Account, now: time::OffsetDateTime) -> Self {
+        let locked = careid_policy::is_locked(account.locked_until, now);
         Self {
             id: account.id,
             email: account.email.clone(),
             status: account.status().as_str().to_owned(),
             invitation_state: account.invitation_state.clone(),
             has_password: account.password_hash.is_some(),
-            locked: account.locked_until.is_some_and(|until| until > now),
-            locked_until: account.locked_until.filter(|u| *u > now).map(rfc3339),
+            locked,
+            locked_until: account.locked_until.filter(|_| locked).map(rfc3339),
             failed_attempts: account.failed_attempts,
             last_sign_in_at: None,
             last_activity_at: rfc3339(account.activity_at),

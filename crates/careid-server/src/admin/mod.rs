@@ -19,10 +19,10 @@ mod sessions;
 
 use std::sync::Arc;
 
+use crate::rfc3339;
 use axum::{Router, extract::DefaultBodyLimit, middleware};
 use careid_accounts::{Accounts, Branding, Lifecycle};
 use careid_protocol::Protocol;
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use auth::{ACCOUNTS_READ, ACCOUNTS_WRITE, AUDIT_READ, PINS};
@@ -91,9 +91,4 @@ pub fn api(admin: Arc<Admin>) -> (Router, utoipa::openapi::OpenApi) {
 pub fn router(admin: Arc<Admin>) -> Router {
     let (router, doc) = api(admin);
     router.layer(axum::Extension(openapi::Document::new(&doc)))
-}
-
-/// An instant as RFC 3339 text.
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }

@@ -17,12 +17,14 @@ const USE_PG_TOOLS: &str = "the database is PostgreSQL: back it up with `pg_dump
 fn sqlite_file(config: &Config) -> anyhow::Result<PathBuf> {
     match Backend::of(&config.database_url) {
         Some(Backend::Postgres) => bail!(USE_PG_TOOLS),
-        Some(Backend::Sqlite) => backup::sqlite_file(&config.database_url).with_context(|| {
-            format!(
-                "{} is not a database file: nothing to back up or restore",
-                config.database_url
-            )
-        }),
+        Some(Backend::Sqlite) => {
+            careid_store::sqlite_file(&config.database_url).with_context(|| {
+                format!(
+                    "{} is not a database file: nothing to back up or restore",
+                    config.database_url
+                )
+            })
+        }
         None => bail!(
             "unsupported database_url {}",
             crate::redact(&config.database_url)

@@ -6,7 +6,7 @@ use std::{io::BufRead, path::Path};
 
 use anyhow::{Context, bail};
 use careid_policy::one_time;
-use careid_protocol::{Client, GrantType, registered_client};
+use careid_protocol::{Client, registered_client};
 use careid_store::clients;
 use clap::Subcommand;
 
@@ -56,15 +56,7 @@ fn secret_line(secret: &str) -> String {
 
 /// One row of `careid client list`.
 fn row(client: &Client, source: &str) -> String {
-    let grants: Vec<&str> = client
-        .grant_types
-        .iter()
-        .map(|g| match g {
-            GrantType::AuthorizationCode => "authorization_code",
-            GrantType::RefreshToken => "refresh_token",
-            GrantType::ClientCredentials => "client_credentials",
-        })
-        .collect();
+    let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
     format!(
         "{:<44} {:<24} {:<11} {:<20} {:<52} {}",
         client.client_id,

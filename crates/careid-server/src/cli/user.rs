@@ -11,7 +11,6 @@ use careid_accounts::{AccountsError, Branding, Lifecycle, invitation_state_label
 use careid_policy::PlainPassword;
 use careid_store::{accounts, audit};
 use clap::Subcommand;
-use time::format_description::well_known::Rfc3339;
 
 /// `careid user …`.
 #[derive(Debug, Subcommand)]
@@ -142,7 +141,7 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
                         .unwrap_or_else(|| config.mail.outbox_dir.display().to_string())
                 );
             }
-            println!("activity:    {}", instant(account.activity_at));
+            println!("activity:    {}", crate::rfc3339(account.activity_at));
             println!(
                 "password:    {}",
                 if account.password_hash.is_some() {
@@ -276,7 +275,7 @@ async fn reset_link(
         .await
         .map_err(explain)?;
     println!("{}", issued.link);
-    println!("valid until {}", instant(issued.expires_at));
+    println!("valid until {}", crate::rfc3339(issued.expires_at));
     match (issued.is_sent, &issued.outbox_file) {
         (Some(true), Some(file)) => println!(
             "not emailed: written to {} ([mail] transport = \"outbox\")",
@@ -325,17 +324,10 @@ pub(crate) async fn outbox_file(
     db: &careid_store::Db,
     account_id: i64,
 ) -> anyhow::Result<Option<String>> {
-    let events = audit::find_events(db, Some(account_id), None, 1_000).await?;
-    Ok(events
-        .into_iter()
-        .find(|event| event.kind == "invitation_written_to_outbox")
+    let latest = audit::find_latest_of_kind(db, account_id, "invitation_written_to_outbox").await?;
+    Ok(latest
         .and_then(|event| serde_json::from_str::<serde_json::Value>(&event.detail).ok())
         .and_then(|detail| detail["outbox_file"].as_str().map(str::to_owned)))
-}
-
-/// An instant as RFC 3339 text.
-fn instant(at: time::OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }
 
 /// Turns an account error into a sentence for the operator.
