@@ -50,28 +50,48 @@ impl Default for PasswordRules {
 impl PasswordRules {
     /// The rules as sentences, to show on a page before the person types a new password.
     pub fn describe(&self) -> Vec<String> {
+        self.describe_with_violations()
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect()
+    }
+
+    /// The rules as sentences, each with the violation it prevents, so a page can mark
+    /// every line met or unmet by its [`Violation::code`].
+    pub fn describe_with_violations(&self) -> Vec<(Violation, String)> {
         let mut lines = Vec::new();
         if self.min_length > 0 {
-            lines.push(format!("Use at least {}.", characters(self.min_length)));
+            let text = format!("Use at least {}.", characters(self.min_length));
+            lines.push((
+                Violation::TooShort {
+                    min: self.min_length,
+                },
+                text,
+            ));
         }
         if self.require_digit {
-            lines.push("Include at least one digit (0-9).".to_string());
+            let text = "Include at least one digit (0-9).".to_string();
+            lines.push((Violation::NoDigit, text));
         }
         if self.require_uppercase {
-            lines.push("Include at least one uppercase letter.".to_string());
+            let text = "Include at least one uppercase letter.".to_string();
+            lines.push((Violation::NoUppercase, text));
         }
         if self.require_symbol {
-            lines.push(
-                "Include at least one punctuation mark or symbol, such as ! # or ?.".to_string(),
-            );
+            let text =
+                "Include at least one punctuation mark or symbol, such as ! # or ?.".to_string();
+            lines.push((Violation::NoSymbol, text));
         }
         if self.forbid_common {
-            lines.push("Avoid passwords that many other people use.".to_string());
+            let text = "Avoid passwords that many other people use.".to_string();
+            lines.push((Violation::Common, text));
         }
         if self.forbid_email_name {
-            lines.push("Leave out the part of your email address before the @.".to_string());
+            let text = "Leave out the part of your email address before the @.".to_string();
+            lines.push((Violation::ContainsEmailName, text));
         }
-        lines.push("Type the same password in both fields.".to_string());
+        let text = "Type the same password in both fields.".to_string();
+        lines.push((Violation::Mismatch, text));
         lines
     }
 }

@@ -93,26 +93,15 @@ pub(crate) struct RuleLine {
     pub code: &'static str,
 }
 
-/// The rules' sentences (`PasswordRules::describe`) with their codes, in the same order.
+/// The rules' sentences with the codes of the violations they prevent.
 fn rule_lines(rules: &PasswordRules) -> Vec<RuleLine> {
-    let codes = [
-        (rules.min_length > 0, "too_short"),
-        (rules.require_digit, "no_digit"),
-        (rules.require_uppercase, "no_uppercase"),
-        (rules.require_symbol, "no_symbol"),
-        (rules.forbid_common, "common"),
-        (rules.forbid_email_name, "contains_email_name"),
-        (true, "mismatch"),
-    ];
-    let codes = codes
-        .into_iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, code)| code);
     rules
-        .describe()
+        .describe_with_violations()
         .into_iter()
-        .zip(codes)
-        .map(|(text, code)| RuleLine { text, code })
+        .map(|(violation, text)| RuleLine {
+            text,
+            code: violation.code(),
+        })
         .collect()
 }
 
