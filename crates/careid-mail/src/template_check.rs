@@ -104,15 +104,9 @@ fn sorted_entries(dir: &Path, problems: &mut Vec<TemplateProblem>) -> Vec<PathBu
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-
     use super::*;
 
-    fn write(root: &Path, path: &str, text: &str) {
-        let path = root.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
+    use crate::testing::write_file as write;
 
     #[test]
     fn a_syntax_error_is_named_by_file_and_line_in_pages_and_mail() {

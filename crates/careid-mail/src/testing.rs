@@ -256,6 +256,15 @@ fn decode_quoted_printable(body: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Writes `text` to `path` below `root`, making the folders on the way: a theme file for
+/// a test. Panics on failure, which fails the test.
+#[allow(clippy::expect_used)]
+pub fn write_file(root: &std::path::Path, path: &str, text: &str) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().expect("a file path")).expect("the folders");
+    std::fs::write(path, text).expect("the file");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

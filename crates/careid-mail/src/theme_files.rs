@@ -86,15 +86,9 @@ pub fn is_safe_path(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-
     use super::*;
 
-    fn write(root: &Path, path: &str, text: &str) {
-        let path = root.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
+    use crate::testing::write_file as write;
 
     #[test]
     fn each_file_falls_back_to_the_default_theme_on_its_own() {
