@@ -269,7 +269,8 @@ impl Lifecycle {
         token: &str,
     ) -> Result<Result<MagicLink, MagicLinkProblem>, AccountsError> {
         let now = self.accounts.clock.now();
-        let (stored, account) = match self.check_magic_link(token, now).await? {
+        let found = self.find_magic_link(token).await?;
+        let (stored, account) = match self.check_magic_link(found, now).await? {
             Ok(found) => found,
             Err(problem) => return Ok(Err(problem)),
         };
@@ -300,20 +301,22 @@ impl Lifecycle {
         ip: Option<String>,
     ) -> Result<Result<MagicSignIn, MagicLinkProblem>, AccountsError> {
         let now = self.accounts.clock.now();
-        let (stored, account) = match self.check_magic_link(token, now).await? {
+        let found = self.find_magic_link(token).await?;
+        let (stored, account) = match self.check_magic_link(found.clone(), now).await? {
             Ok(found) => found,
-            Err(problem) => return self.refuse(token, problem, ip, now).await,
+            Err(problem) => return self.refuse(found.as_ref(), problem, ip, now).await,
         };
         let is_activation = account.status() == Status::Invited;
         let txn = self.accounts.begin().await?;
         if !one_time_tokens::take_token(&txn, stored.id, now).await? {
             drop(txn);
             // Taken in between: say why, as a second look at it would.
-            let problem = match self.check_magic_link(token, now).await? {
+            let again = self.find_magic_link(token).await?;
+            let problem = match self.check_magic_link(again, now).await? {
                 Err(problem) => problem,
                 Ok(_) => MagicLinkProblem::Used,
             };
-            return self.refuse(token, problem, ip, now).await;
+            return self.refuse(Some(&stored), problem, ip, now).await;
         }
         if is_activation {
             accounts::update_status(&txn, account.id, Status::Active, now).await?;
@@ -355,17 +358,21 @@ impl Lifecycle {
         }))
     }
 
-    /// The stored link and its account if the link can sign in at `now`, else why not.
-    /// An active account found idle past the limit is marked expired on the spot, as a
+    /// The stored link a token names, whatever its state: one digest, one read.
+    async fn find_magic_link(&self, token: &str) -> Result<Option<OneTimeToken>, AccountsError> {
+        let digest = one_time::digest(token);
+        Ok(one_time_tokens::find_by_digest(&self.accounts.db, &digest, MAGIC_LINK).await?)
+    }
+
+    /// The link `found` and its account if it can sign in at `now`, else why not. An
+    /// active account found idle past the limit is marked expired on the spot, as a
     /// password sign-in would.
     async fn check_magic_link(
         &self,
-        token: &str,
+        found: Option<OneTimeToken>,
         now: OffsetDateTime,
     ) -> Result<Result<(OneTimeToken, Account), MagicLinkProblem>, AccountsError> {
         let db = &self.accounts.db;
-        let found =
-            one_time_tokens::find_by_digest(db, &one_time::digest(token), MAGIC_LINK).await?;
         let successor = match &found {
             Some(stored) if stored.used_at.is_some() => {
                 one_time_tokens::find_successor(db, stored.account_id, MAGIC_LINK, stored.id)
@@ -397,21 +404,20 @@ impl Lifecycle {
         }
     }
 
-    /// Records a refused confirmation (`magic_link_refused`, with the reason) and returns it.
+    /// Records a refused confirmation of the stored link `found` (`magic_link_refused`,
+    /// with the reason) and returns it.
     async fn refuse(
         &self,
-        token: &str,
+        found: Option<&OneTimeToken>,
         problem: MagicLinkProblem,
         ip: Option<String>,
         now: OffsetDateTime,
     ) -> Result<Result<MagicSignIn, MagicLinkProblem>, AccountsError> {
         let db = &self.accounts.db;
-        let found =
-            one_time_tokens::find_by_digest(db, &one_time::digest(token), MAGIC_LINK).await?;
         let refused = audit::NewEvent {
             kind: "magic_link_refused",
-            account_id: found.as_ref().map(|t| t.account_id),
-            client_id: found.and_then(|t| t.client_id),
+            account_id: found.map(|t| t.account_id),
+            client_id: found.and_then(|t| t.client_id.clone()),
             ip,
             detail: json!({ "reason": problem.as_str() }),
         };
