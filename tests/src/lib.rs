@@ -156,9 +156,14 @@ impl TestServer {
     /// Starts a server whose background jobs (file and key watchers, back-channel
     /// sender) never run, so that every statement it sends comes from a request.
     pub async fn start_without_jobs() -> Self {
+        Self::start_without_jobs_with(|_| {}).await
+    }
+
+    /// [`Self::start_without_jobs`] with `adjust` applied to the configuration first.
+    pub async fn start_without_jobs_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database(dir.path()).await;
-        Self::launch(dir, database_url, None, |_| {}, false).await
+        Self::launch(dir, database_url, None, adjust, false).await
     }
 
     async fn launch(
