@@ -236,9 +236,10 @@ pub(crate) async fn refresh(
         return Ok(see_other("/", None));
     };
     let provider = demo.provider.get(&demo.rp).await?;
+    let old = RefreshToken::new(refresh_token);
     let tokens = provider
         .client
-        .exchange_refresh_token(&RefreshToken::new(refresh_token))
+        .exchange_refresh_token(&old)
         .map_err(token_error)?
         .request_async(&provider.http)
         .await;
@@ -250,6 +251,8 @@ pub(crate) async fn refresh(
             return Err(token_error(err));
         }
     };
+    // A careid that does not rotate this client's token keeps the old one working.
+    let next = tokens.refresh_token().cloned().unwrap_or(old);
     let refreshed = match tokens.id_token() {
         // OIDC Core §12.2: a refreshed ID token carries no nonce; the rest is checked.
         Some(id_token) => {
@@ -268,19 +271,14 @@ pub(crate) async fn refresh(
                 claims.subject().clone(),
                 tokens.access_token(),
                 tokens.expires_in(),
-                tokens.refresh_token().cloned().or(Some(RefreshToken::new(
-                    current.refresh_token.clone().unwrap_or_default(),
-                ))),
+                Some(next),
                 current.refreshed + 1,
             )
             .await?
         }
         None => SignedIn {
             access_expires_at: expires_at(tokens.expires_in()),
-            refresh_token: tokens
-                .refresh_token()
-                .map(|t| t.secret().clone())
-                .or(current.refresh_token.clone()),
+            refresh_token: Some(next.secret().clone()),
             refreshed: current.refreshed + 1,
             ..current
         },
