@@ -20,15 +20,16 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("configuration file {} not found", cli.config.display());
     }
     // The server logs what it does; one-off commands print their answer and log only
-    // warnings, unless CAREID_LOG says otherwise. A config that does not load is
-    // reported by the command itself; until then the log format is text.
+    // warnings, unless CAREID_LOG says otherwise. Only `log.format` is read here: the
+    // command loads (and checks) the whole configuration itself, and reports it if it
+    // does not load. Without a readable `log.format` the format is text.
     let default = if matches!(cli.command, Command::Serve | Command::Demo) {
         "info"
     } else {
         "warn"
     };
-    let format = careid_server::Config::load(&cli.config)
-        .map(|config| config.log.format)
+    let format = careid_server::Config::figment(&cli.config)
+        .extract_inner::<logging::LogFormat>("log.format")
         .unwrap_or_default();
     logging::init(format, default);
     cli.run().await
