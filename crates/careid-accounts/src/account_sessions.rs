@@ -88,6 +88,12 @@ mod tests {
     use super::*;
     use crate::testing::{Fixture, PASSWORD};
 
+    /// The ids of the account's open sessions, oldest first.
+    async fn open_ids(fx: &Fixture, account_id: i64) -> Vec<i64> {
+        let open = fx.accounts.open_sessions(account_id).await.unwrap();
+        open.iter().map(|s| s.id).collect()
+    }
+
     #[tokio::test]
     async fn ending_one_session_leaves_the_others_and_tells_its_clients() {
         let fx = Fixture::new().await;
@@ -97,15 +103,7 @@ mod tests {
         sessions::insert_client(&fx.accounts.db, &one.sid, "crm", "sub", fx.clock_now())
             .await
             .unwrap();
-        let listed: Vec<i64> = fx
-            .accounts
-            .open_sessions(ada.id)
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(listed, [one.id, two.id]);
+        assert_eq!(open_ids(&fx, ada.id).await, [one.id, two.id]);
 
         assert!(
             fx.accounts
@@ -119,15 +117,7 @@ mod tests {
                 .await
                 .unwrap()
         );
-        let left: Vec<i64> = fx
-            .accounts
-            .open_sessions(ada.id)
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(left, [two.id]);
+        assert_eq!(open_ids(&fx, ada.id).await, [two.id]);
         let queued = logout_deliveries::find_for_session(&fx.accounts.db, &one.sid)
             .await
             .unwrap();
