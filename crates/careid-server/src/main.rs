@@ -31,6 +31,6 @@ async fn main() -> anyhow::Result<()> {
     let format = careid_server::Config::figment(&cli.config)
         .extract_inner::<logging::LogFormat>("log.format")
         .unwrap_or_default();
-    logging::init(format, default);
+    let _log = logging::init(format, default);
     cli.run().await
 }

@@ -14,8 +14,9 @@ use axum::{
     response::Response,
 };
 use metrics::SharedString;
+use rand::Rng;
 use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tracing::Instrument;
 
@@ -36,8 +37,24 @@ pub fn layer(router: Router) -> Router {
     router
         .layer(middleware::from_fn(observe))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, RandomId))
         .layer(middleware::from_fn(drop_malformed_id))
+}
+
+/// Makes a request id: a random (version 4) UUID from the thread's own generator.
+/// `uuid`'s `new_v4`, which tower-http's `MakeRequestUuid` calls, asks the kernel for
+/// every one (a `getrandom` system call per request); a request id needs to be unique,
+/// not secret.
+#[derive(Clone, Copy)]
+struct RandomId;
+
+impl MakeRequestId for RandomId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let uuid = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        let text = uuid.hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(text).ok().map(RequestId::new)
+    }
 }
 
 /// Whether a caller's request id may be logged as it is: letters, digits and `-_.:`,
@@ -141,6 +158,21 @@ mod tests {
         assert!(!is_well_formed(&id(&"a".repeat(MAX_ID_LEN + 1))));
         assert!(!is_well_formed(&id("")));
         assert!(!is_well_formed(&id("x\" injected=\"1")));
+    }
+
+    #[test]
+    fn a_made_request_id_is_a_fresh_version_4_uuid_that_passes_our_own_check() {
+        let req = axum::http::Request::new(());
+        let mut make = RandomId;
+        let first = make.make_request_id(&req).unwrap();
+        let second = make.make_request_id(&req).unwrap();
+        let text = first.header_value().to_str().unwrap();
+        let uuid = uuid::Uuid::parse_str(text).unwrap();
+        assert_eq!(uuid.get_version_num(), 4);
+        assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(text, uuid.hyphenated().to_string());
+        assert!(is_well_formed(first.header_value()));
+        assert_ne!(first.header_value(), second.header_value());
     }
 
     #[test]
