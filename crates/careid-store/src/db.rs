@@ -48,6 +48,9 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 /// How long `migrate` waits for another instance's migration to finish.
 const MIGRATION_WAIT: Duration = Duration::from_secs(600);
 
+/// How long a PostgreSQL connection may sit idle before it is pinged on checkout.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+
 /// careid's database handle: a pool of readers and the connections that write.
 ///
 /// On SQLite there is one writer connection beside a pool of read-only ones
@@ -219,6 +222,10 @@ pub async fn connect_with(
         // stuck lock holder turns into 503s rather than requests that hang.
         let lock_timeout = format!("{}ms", wait.as_millis());
         opts.map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", lock_timeout.clone())]));
+        // A connection that has been busy lately is alive; only one idle long enough for
+        // the server, a proxy or a firewall to have dropped it is pinged first. A ping on
+        // every checkout would add a round trip to every statement.
+        opts.test_before_acquire_if_idle_for(PING_AFTER_IDLE);
         let db = Database::connect(opts).await?;
         return Ok(Db::counting(db.clone(), db));
     }
@@ -252,6 +259,9 @@ async fn open_sqlite(
     read_only: bool,
 ) -> Result<DatabaseConnection, StoreError> {
     let mut opts = options(url, max_connections, wait);
+    // A file has no server to drop the connection. sqlx would otherwise ping every
+    // connection it hands out: one more trip to the connection's thread per statement.
+    opts.test_before_acquire(false);
     opts.map_sqlx_sqlite_opts(move |o| {
         o.create_if_missing(!read_only)
             .read_only(read_only)
