@@ -109,6 +109,26 @@ async fn two_apps_on_different_hosts_see_different_subjects_that_stay_the_same()
             "{client_id}: {known:?}"
         );
     }
+
+    // A revoked token of a pairwise app is refused, though its `sub` names no profile
+    // directly (the profile and the revocation are read apart for it).
+    let diary_login = Some((
+        diary["client_id"].as_str().unwrap(),
+        diary["client_secret"].as_str().unwrap(),
+    ));
+    let response = server
+        .post_form("/revoke", diary_login, &[("token", access)])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = server.userinfo(access).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let answer: Value = server
+        .post_form("/introspect", diary_login, &[("token", access)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({"active": false}));
 }
 
 #[tokio::test]

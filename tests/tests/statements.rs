@@ -123,7 +123,7 @@ async fn each_hot_operation_stays_within_its_statement_budget() {
         &server,
         "userinfo",
         Budget {
-            statements: 2,
+            statements: 1,
             transactions: 0,
         },
         server.userinfo(access_token),
@@ -136,7 +136,7 @@ async fn each_hot_operation_stays_within_its_statement_budget() {
         &server,
         "introspection",
         Budget {
-            statements: 2,
+            statements: 1,
             transactions: 0,
         },
         server.post_form(

@@ -3,10 +3,20 @@
 //! [`verify_admin_token`]); minting is in `tokens`.
 
 use axum::http::{HeaderMap, header};
-use careid_store::{StoreError, revoked_access_tokens};
+use careid_store::{
+    StoreError,
+    profiles::{self, ProfileKey},
+    revoked_access_tokens,
+};
 use serde_json::{Map, Value};
 
-use crate::{Protocol, ProtocolError, grant::Grant, scope, tokens::admin_audience};
+use crate::{
+    Protocol, ProtocolError,
+    grant::Grant,
+    scope,
+    session::{self, Person},
+    tokens::admin_audience,
+};
 
 /// careid's private claim naming the grant an access token was issued from: a digest of
 /// the grant's refresh-token family, so a revoked family denies its access tokens too.
@@ -35,25 +45,92 @@ pub(crate) async fn verify(
     app: &Protocol,
     token: &str,
 ) -> Result<Option<Map<String, Value>>, StoreError> {
-    let Some(claims) = decode(app, token) else {
-        return Ok(None);
-    };
-    let now = app.clock.now().unix_timestamp();
-    if claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_none_or(|exp| exp <= now)
-    {
-        return Ok(None);
+    match unexpired(app, token) {
+        Some(claims) => unless_revoked(app, claims).await,
+        None => Ok(None),
     }
-    let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
+}
+
+/// [`verify`] for a person's token, with the person it speaks for (`None` when its
+/// subject no longer exists or may no longer act).
+pub(crate) async fn verify_with_person(
+    app: &Protocol,
+    token: &str,
+) -> Result<Option<(Map<String, Value>, Option<Person>)>, StoreError> {
+    match unexpired(app, token) {
+        Some(claims) => with_person(app, claims).await,
+        None => Ok(None),
+    }
+}
+
+/// [`verify`], and for a person's token (one that carries the session's `sid`; a
+/// client-credentials token does not) also that its person may still act: whether
+/// introspection calls the token active.
+pub(crate) async fn verify_active(
+    app: &Protocol,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, StoreError> {
+    let Some(claims) = unexpired(app, token) else {
         return Ok(None);
     };
-    let grant = claims.get(GRANT_CLAIM).and_then(Value::as_str);
+    if !claims.contains_key("sid") {
+        return unless_revoked(app, claims).await;
+    }
+    let verified = with_person(app, claims).await?;
+    Ok(verified.and_then(|(claims, person)| person.map(|_| claims)))
+}
+
+async fn unless_revoked(
+    app: &Protocol,
+    claims: Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, StoreError> {
+    let (jti, grant) = revocation_keys(&claims);
+    let is_revoked = revoked_access_tokens::is_revoked(&app.db, jti, grant).await?;
+    Ok((!is_revoked).then_some(claims))
+}
+
+/// For a public `sub`, the usual case, the revocation check and the person are one
+/// statement.
+async fn with_person(
+    app: &Protocol,
+    claims: Map<String, Value>,
+) -> Result<Option<(Map<String, Value>, Option<Person>)>, StoreError> {
+    let (jti, grant) = revocation_keys(&claims);
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let key = ProfileKey::Subject(subject);
+    if let Some((profile, account)) =
+        profiles::find_with_account_unless_revoked(&app.db, key, jti, grant).await?
+    {
+        let person = session::in_good_standing(app, profile, account);
+        return Ok(Some((claims, person)));
+    }
+    // Revoked, or a pairwise `sub`, or a profile that is gone.
     if revoked_access_tokens::is_revoked(&app.db, jti, grant).await? {
         return Ok(None);
     }
-    Ok(Some(claims))
+    let person = crate::subject::find_pairwise_person(app, subject).await?;
+    Ok(Some((claims, person)))
+}
+
+/// The claims of an access token careid signed ([`decode`]) that has not expired and
+/// has a `jti`; whether it has been revoked is not yet known.
+fn unexpired(app: &Protocol, token: &str) -> Option<Map<String, Value>> {
+    let claims = decode(app, token)?;
+    let now = app.clock.now().unix_timestamp();
+    let exp = claims.get("exp").and_then(Value::as_i64)?;
+    (exp > now && claims.get("jti").is_some_and(Value::is_string)).then_some(claims)
+}
+
+/// What a revocation of this token is recorded under: its `jti`, and its grant's.
+fn revocation_keys(claims: &Map<String, Value>) -> (&str, Option<&str>) {
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    (jti, claims.get(GRANT_CLAIM).and_then(Value::as_str))
 }
 
 /// The bearer token of an `Authorization: Bearer …` header (RFC 6750 §2.1). No header is

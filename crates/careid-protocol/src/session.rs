@@ -146,9 +146,16 @@ pub async fn person_in_good_standing(
     key: ProfileKey<'_>,
 ) -> Result<Option<Person>, StoreError> {
     let person = profiles::find_with_account(db, key).await?;
-    Ok(person
-        .filter(|(_, account)| is_in_good_standing(app, account))
-        .map(|(profile, account)| Person { profile, account }))
+    Ok(person.and_then(|(profile, account)| in_good_standing(app, profile, account)))
+}
+
+/// The person of a profile and its account already read, if the account may still act.
+pub(crate) fn in_good_standing(
+    app: &Protocol,
+    profile: Profile,
+    account: Account,
+) -> Option<Person> {
+    is_in_good_standing(app, &account).then_some(Person { profile, account })
 }
 
 fn is_in_good_standing(app: &Protocol, account: &Account) -> bool {

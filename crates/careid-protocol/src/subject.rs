@@ -52,13 +52,12 @@ pub(crate) async fn issue(
     Ok(sub)
 }
 
-/// The person a `sub` careid issued stands for, public or pairwise, if their account
-/// may still act. A public `sub` costs the one statement it always did.
-pub(crate) async fn find_person(app: &Protocol, sub: &str) -> Result<Option<Person>, StoreError> {
-    let by_subject = session::person_in_good_standing(app, &app.db, ProfileKey::Subject(sub));
-    if let Some(person) = by_subject.await? {
-        return Ok(Some(person));
-    }
+/// The person a pairwise `sub` careid issued stands for, if their account may still
+/// act. (A public `sub` is a profile's own `subject`, read with the profile.)
+pub(crate) async fn find_pairwise_person(
+    app: &Protocol,
+    sub: &str,
+) -> Result<Option<Person>, StoreError> {
     match pairwise::find_profile_id(&app.db, sub).await? {
         Some(id) => session::person_in_good_standing(app, &app.db, ProfileKey::Id(id)).await,
         None => Ok(None),

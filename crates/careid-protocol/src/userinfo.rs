@@ -51,11 +51,12 @@ pub async fn show_post(
 }
 
 async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError> {
-    let claims = access_token::verify(app, token)
-        .await?
-        .ok_or(ProtocolError::InvalidToken(
-            "the access token is invalid, expired or revoked",
-        ))?;
+    let (claims, person) =
+        access_token::verify_with_person(app, token)
+            .await?
+            .ok_or(ProtocolError::InvalidToken(
+                "the access token is invalid, expired or revoked",
+            ))?;
     let granted = claims
         .get("scope")
         .and_then(Value::as_str)
@@ -69,9 +70,7 @@ async fn respond(app: &Protocol, token: &str) -> Result<Response, ProtocolError>
         .get("sub")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let Some(session::Person { profile, account }) =
-        crate::subject::find_person(app, subject).await?
-    else {
+    let Some(session::Person { profile, account }) = person else {
         return Err(ProtocolError::InvalidToken(
             "the token's subject no longer exists or can no longer sign in",
         ));

@@ -152,6 +152,27 @@ pub async fn find_with_account(
         .and_then(|(profile, account)| Some((profile, account?))))
 }
 
+/// [`find_with_account`] for the bearer of an access token, in the same one statement:
+/// `None` also when the token `jti` or its grant has been revoked
+/// ([`crate::revoked_access_tokens`]).
+pub async fn find_with_account_unless_revoked(
+    db: &impl ConnectionTrait,
+    key: ProfileKey<'_>,
+    jti: &str,
+    grant: Option<&str>,
+) -> Result<Option<(Profile, crate::accounts::Account)>, StoreError> {
+    let query = match key {
+        ProfileKey::Id(id) => Entity::find_by_id(id),
+        ProfileKey::Subject(subject) => Entity::find().filter(Column::Subject.eq(subject)),
+    };
+    Ok(query
+        .filter(crate::revoked_access_tokens::is_not_revoked(jti, grant))
+        .find_also_related(crate::accounts::entity::Entity)
+        .one(db)
+        .await?
+        .and_then(|(profile, account)| Some((profile, account?))))
+}
+
 /// Marks the profile's email as verified (an emailed link was followed).
 pub async fn update_email_verified(
     db: &impl ConnectionTrait,

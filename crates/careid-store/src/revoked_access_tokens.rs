@@ -49,14 +49,30 @@ pub async fn is_revoked(
     jti: &str,
     grant: Option<&str>,
 ) -> Result<bool, StoreError> {
-    // One lookup answers both: the token itself, and the grant it was issued from.
-    let mut keys = vec![jti.to_owned()];
-    keys.extend(grant.map(grant_key));
     Ok(Entity::find()
-        .filter(Column::Jti.is_in(keys))
+        .filter(Column::Jti.is_in(keys(jti, grant)))
         .one(db)
         .await?
         .is_some())
+}
+
+/// The condition "neither the token `jti` nor its grant is revoked", for a query that
+/// reads something else in the same statement.
+pub(crate) fn is_not_revoked(jti: &str, grant: Option<&str>) -> Expr {
+    use sea_orm::sea_query::ExprTrait;
+    let revoked = sea_orm::sea_query::Query::select()
+        .expr(Expr::val(1))
+        .from(Entity)
+        .and_where(Column::Jti.is_in(keys(jti, grant)))
+        .to_owned();
+    Expr::exists(revoked).not()
+}
+
+/// One lookup answers both: the token itself, and the grant it was issued from.
+fn keys(jti: &str, grant: Option<&str>) -> Vec<String> {
+    let mut keys = vec![jti.to_owned()];
+    keys.extend(grant.map(grant_key));
+    keys
 }
 
 /// Denies every access token issued from the grant `grant` (its `gid` claim) until
