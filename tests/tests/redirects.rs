@@ -4,6 +4,7 @@
 //! destination. Client files (the operator's own portals) keep their redirects.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
+use careid_store::AccountId;
 use careid_tests::{
     CRM_CALLBACK, TestServer,
     browser::{Page, param},
@@ -222,7 +223,10 @@ async fn a_posted_id_token_hint_never_lands_in_a_url() {
 }
 
 /// The audit events of `account_id`, oldest first, as (kind, client_id, detail).
-async fn audited(server: &TestServer, account_id: i64) -> Vec<(String, Option<String>, Value)> {
+async fn audited(
+    server: &TestServer,
+    account_id: AccountId,
+) -> Vec<(String, Option<String>, Value)> {
     let mut events =
         careid_store::audit::find_events(&server.accounts.db, Some(account_id), None, 1000)
             .await

@@ -3,6 +3,7 @@
 //! (`sessions::end_sessions`), so the clients that got tokens in a session are told by
 //! back-channel logout and its refresh tokens stop, as with any other ending.
 
+use careid_store::AccountId;
 use careid_store::{
     audit,
     sessions::{self, Ending, Session},
@@ -17,7 +18,10 @@ use crate::{
 impl Accounts {
     /// The account's open sessions, oldest first. An unknown account is
     /// `UnknownAccount`.
-    pub async fn open_sessions(&self, account_id: i64) -> Result<Vec<Session>, AccountsError> {
+    pub async fn open_sessions(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Vec<Session>, AccountsError> {
         self.find_account(account_id).await?;
         Ok(sessions::find_open_for_account(&self.db, account_id).await?)
     }
@@ -27,7 +31,7 @@ impl Accounts {
     /// `Ok(false)`, so ending twice is safe.
     pub async fn end_account_session(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         session_id: i64,
         client_id: Option<&str>,
     ) -> Result<bool, AccountsError> {
@@ -59,7 +63,7 @@ impl Accounts {
     /// account-wide ending does). Returns how many sessions ended.
     pub async fn end_all_sessions(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         client_id: Option<&str>,
     ) -> Result<usize, AccountsError> {
         self.find_account(account_id).await?;
@@ -89,7 +93,7 @@ mod tests {
     use crate::testing::{Fixture, PASSWORD};
 
     /// The ids of the account's open sessions, oldest first.
-    async fn open_ids(fx: &Fixture, account_id: i64) -> Vec<i64> {
+    async fn open_ids(fx: &Fixture, account_id: AccountId) -> Vec<i64> {
         let open = fx.accounts.open_sessions(account_id).await.unwrap();
         open.iter().map(|s| s.id).collect()
     }

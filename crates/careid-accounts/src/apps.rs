@@ -1,6 +1,7 @@
 //! The applications a person allowed, as the account page manages them: withdrawing
 //! one profile's consent for an application. The page itself is `careid-ui`'s.
 
+use careid_store::AccountId;
 use careid_store::{audit, consents, profiles, refresh_tokens};
 use serde_json::json;
 
@@ -16,7 +17,7 @@ impl Accounts {
     /// of another account (the id comes from a browser) is `UnknownProfile`.
     pub async fn withdraw_app(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         profile_id: i64,
         client_id: &str,
     ) -> Result<(), AccountsError> {

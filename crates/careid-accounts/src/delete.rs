@@ -5,6 +5,7 @@
 //! sessions and refresh tokens. Its pairwise subjects, which have no foreign key, go
 //! explicitly. The audit trail stays.
 
+use careid_store::AccountId;
 use careid_store::{accounts, audit, pairwise};
 use serde_json::json;
 
@@ -20,7 +21,7 @@ impl Accounts {
     /// error, so an administrator's retry is safe.
     pub async fn delete_account(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         client_id: Option<&str>,
     ) -> Result<bool, AccountsError> {
         let Some(account) = accounts::find_by_id(&self.db, account_id).await? else {

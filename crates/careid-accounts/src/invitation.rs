@@ -6,6 +6,7 @@
 //! are `careid-ui`'s; an expired link leads to the reset flow in `reset.rs`, which
 //! completes an activation as well.
 
+use careid_store::AccountId;
 use std::path::PathBuf;
 
 use careid_mail::Delivered;
@@ -61,7 +62,7 @@ pub struct LinkHolder {
 /// Audited as `invitation_links_voided` when there were any.
 pub(crate) async fn void_invitation_links(
     txn: &sea_orm::DatabaseTransaction,
-    account_id: i64,
+    account_id: AccountId,
     now: OffsetDateTime,
 ) -> Result<(), AccountsError> {
     let mut voided = 0;
@@ -168,7 +169,7 @@ impl Lifecycle {
                 json!({ "outbox_file": path.display().to_string() }),
             ),
             Err(err) => {
-                tracing::error!(%err, account = account.id, "invitation not sent");
+                tracing::error!(%err, account = account.id.get(), "invitation not sent");
                 (
                     "not_sent",
                     "invitation_not_sent",

@@ -8,6 +8,7 @@
 //! theme a message carries is decided by the caller, as a [`Branding`], because clients
 //! are `careid-protocol`'s.
 
+use careid_store::AccountId;
 use std::sync::Arc;
 
 use careid_mail::{Delivered, Email, Mailer, Renderer};
@@ -222,7 +223,7 @@ impl Lifecycle {
     /// unused tokens of the same purpose stop working, in the same transaction.
     pub(crate) async fn issue_link(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         purpose: &'static str,
         client_id: Option<&str>,
         lifetime: Duration,
@@ -239,7 +240,7 @@ impl Lifecycle {
     pub(crate) async fn insert_link(
         &self,
         txn: &DatabaseTransaction,
-        account_id: i64,
+        account_id: AccountId,
         purpose: &'static str,
         client_id: Option<&str>,
         lifetime: Duration,
@@ -264,7 +265,7 @@ impl Lifecycle {
     pub(crate) async fn insert_code(
         &self,
         txn: &DatabaseTransaction,
-        account_id: i64,
+        account_id: AccountId,
         client_id: Option<&str>,
         binding_digest: Option<String>,
     ) -> Result<String, AccountsError> {
@@ -398,7 +399,7 @@ impl Lifecycle {
     }
 
     /// The account with this id, or `UnknownAccount`.
-    pub(crate) async fn account(&self, id: i64) -> Result<Account, AccountsError> {
+    pub(crate) async fn account(&self, id: AccountId) -> Result<Account, AccountsError> {
         self.accounts.find_account(id).await
     }
 }
@@ -422,7 +423,7 @@ fn check_link(
 
 /// The stored digest of a 6-digit code: salted with the account, so two accounts'
 /// equal codes have different digests.
-pub(crate) fn code_digest(account_id: i64, code: &str) -> String {
+pub(crate) fn code_digest(account_id: AccountId, code: &str) -> String {
     one_time::digest(&format!("{account_id}:{code}"))
 }
 
@@ -509,7 +510,10 @@ mod tests {
 
     #[test]
     fn equal_codes_of_two_accounts_have_different_digests() {
-        assert_ne!(code_digest(1, "123456"), code_digest(2, "123456"));
+        assert_ne!(
+            code_digest(AccountId::new(1), "123456"),
+            code_digest(AccountId::new(2), "123456")
+        );
     }
 }
 

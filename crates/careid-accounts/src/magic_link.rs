@@ -12,6 +12,7 @@
 //! wording, the rate limits per address and per email, and the session itself are
 //! `careid-ui`'s.
 
+use careid_store::AccountId;
 use std::sync::Arc;
 
 use careid_policy::{is_inactive_expired, one_time};
@@ -87,7 +88,7 @@ pub struct MagicLink {
 #[derive(Debug, Clone)]
 pub struct MagicSignIn {
     /// The account now signed in.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// The client the link was asked from (or invited for).
     pub client_id: Option<String>,
     /// Whether this first use activated an invited account.
@@ -163,7 +164,7 @@ impl Lifecycle {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(err) = this.send_magic_link(account.id, branding, client_id).await {
-                tracing::error!(%err, account = account.id, "magic link not made");
+                tracing::error!(%err, account = account.id.get(), "magic link not made");
             }
         });
         Ok(())
@@ -173,7 +174,7 @@ impl Lifecycle {
     /// account (voiding its older ones) and mails it, auditing the send.
     async fn send_magic_link(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         branding: Branding,
         client_id: Option<String>,
     ) -> Result<(), AccountsError> {
@@ -204,7 +205,7 @@ impl Lifecycle {
                 json!({ "outbox_file": path.display().to_string() }),
             ),
             Err(err) => {
-                tracing::error!(%err, account = account.id, "magic link not sent");
+                tracing::error!(%err, account = account.id.get(), "magic link not sent");
                 ("magic_link_not_sent", json!({ "error": err.to_string() }))
             }
         };
@@ -223,7 +224,7 @@ impl Lifecycle {
     pub(crate) async fn insert_magic_link(
         &self,
         txn: &sea_orm::DatabaseTransaction,
-        account_id: i64,
+        account_id: AccountId,
         client_id: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<String, AccountsError> {
@@ -236,7 +237,7 @@ impl Lifecycle {
     pub(crate) async fn insert_sign_in_link(
         &self,
         txn: &sea_orm::DatabaseTransaction,
-        account_id: i64,
+        account_id: AccountId,
         client_id: Option<&str>,
         lifetime: time::Duration,
         now: OffsetDateTime,

@@ -16,6 +16,7 @@
 //! - An invited account that signs in with a PIN becomes active: staff who issue a PIN
 //!   have spoken to the person, which is what the activation email stands for.
 
+use careid_store::AccountId;
 use std::fmt;
 
 use careid_policy::{is_inactive_expired, one_time};
@@ -63,7 +64,7 @@ pub struct IssuedPin {
     /// The PIN itself.
     pub pin: PlainPin,
     /// The account it signs in.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// When it stops working.
     pub expires_at: OffsetDateTime,
 }
@@ -100,7 +101,7 @@ impl Lifecycle {
         let older = one_time_tokens::find_live(&txn, account.id, PIN, now).await?;
         for _ in 0..CODE_DRAWS {
             let pin = one_time::new_code();
-            let digest = one_time::pin_digest(&key, account.id, &pin);
+            let digest = one_time::pin_digest(&key, account.id.get(), &pin);
             // An old PIN of this account may share the digest (unique); looked for,
             // not caught, because a failed statement aborts a PostgreSQL transaction.
             if one_time_tokens::find_by_digest(&txn, &digest, PIN)
@@ -193,7 +194,7 @@ impl Lifecycle {
             ip: ip.clone(),
             ..new
         };
-        let failed = |account_id: Option<i64>, detail: serde_json::Value| {
+        let failed = |account_id: Option<AccountId>, detail: serde_json::Value| {
             with_origin(audit::NewEvent {
                 kind: "pin_failed",
                 account_id,
@@ -237,7 +238,7 @@ impl Lifecycle {
         let pin = pin.trim();
         let is_right = one_time::is_code_shaped(pin)
             && one_time::digests_match(
-                &one_time::pin_digest(&key, account.id, pin),
+                &one_time::pin_digest(&key, account.id.get(), pin),
                 &stored.digest,
             );
         if !is_right {

@@ -2,6 +2,7 @@
 //! as the profile picker, the consent page and the account page need them. The pages
 //! are `careid-ui`'s; which profile a token names is `careid-protocol`'s.
 
+use careid_store::AccountId;
 use careid_store::{
     accounts::{self, Account},
     audit, consents, pairwise,
@@ -84,7 +85,7 @@ impl Accounts {
     /// with a fresh random subject.
     pub async fn add_profile(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         kind: &str,
         name: &str,
         email: Option<String>,
@@ -115,7 +116,7 @@ impl Accounts {
     /// `profile_added` (the admin API).
     pub async fn add_profile_for(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         fields: NewProfileFields,
     ) -> Result<Profile, AccountsError> {
         let name = checked_name(&fields.name)?;
@@ -224,7 +225,7 @@ impl Accounts {
     }
 
     /// The account's profiles, self first.
-    pub async fn profiles(&self, account_id: i64) -> Result<Vec<Profile>, AccountsError> {
+    pub async fn profiles(&self, account_id: AccountId) -> Result<Vec<Profile>, AccountsError> {
         Ok(profiles::find_for_account(&self.db, account_id).await?)
     }
 
@@ -233,7 +234,7 @@ impl Accounts {
     /// means the person must pick one first.
     pub async fn acting_profile(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         chosen: Option<i64>,
     ) -> Result<Option<Profile>, AccountsError> {
         let mut all = self.profiles(account_id).await?;
@@ -248,7 +249,7 @@ impl Accounts {
     /// that is not this account's or has ended, is `UnknownProfile` and changes nothing.
     pub async fn choose_profile(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         session_id: i64,
         profile_id: i64,
     ) -> Result<(), AccountsError> {
@@ -267,7 +268,10 @@ impl Accounts {
     }
 
     /// The applications the account's profiles allowed, oldest consent first.
-    pub async fn allowed_apps(&self, account_id: i64) -> Result<Vec<AllowedApp>, AccountsError> {
+    pub async fn allowed_apps(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Vec<AllowedApp>, AccountsError> {
         let profiles = self.profiles(account_id).await?;
         let ids: Vec<i64> = profiles.iter().map(|p| p.id).collect();
         let consents = consents::find_for_profiles(&self.db, &ids).await?;

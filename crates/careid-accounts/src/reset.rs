@@ -167,7 +167,7 @@ impl Lifecycle {
                 .mail(&account, &branding, message, &link, &code, lifetime)
                 .await;
             if let Err(err) = sent {
-                tracing::error!(%err, account = account.id, "reset mail not sent");
+                tracing::error!(%err, account = account.id.get(), "reset mail not sent");
             }
         });
         Ok(())
@@ -360,7 +360,7 @@ impl Lifecycle {
                 Ok(careid_mail::Delivered::Sent) => (Some(true), None),
                 Ok(careid_mail::Delivered::Outbox(path)) => (Some(true), Some(path)),
                 Err(err) => {
-                    tracing::error!(%err, account = account.id, "admin reset link not sent");
+                    tracing::error!(%err, account = account.id.get(), "admin reset link not sent");
                     (Some(false), None)
                 }
             }

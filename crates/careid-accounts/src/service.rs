@@ -1,6 +1,7 @@
 //! The `Accounts` service: the pool, clock, hasher and rules every account operation
 //! shares, and the few steps several operations take alike.
 
+use careid_store::AccountId;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -79,7 +80,7 @@ pub(crate) async fn commit(txn: DatabaseTransaction) -> Result<(), AccountsError
 /// act anywhere (disable, expiry).
 pub(crate) async fn revoke_everything(
     txn: &DatabaseTransaction,
-    account_id: i64,
+    account_id: AccountId,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let which = sessions::Ending::Account {
@@ -92,7 +93,7 @@ pub(crate) async fn revoke_everything(
 }
 
 /// An audit event of `kind` about one account, with nothing else filled in.
-pub(crate) fn event(kind: &'static str, account_id: i64) -> audit::NewEvent {
+pub(crate) fn event(kind: &'static str, account_id: AccountId) -> audit::NewEvent {
     audit::NewEvent {
         kind,
         account_id: Some(account_id),

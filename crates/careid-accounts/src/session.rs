@@ -2,6 +2,7 @@
 //! secret; the database keeps only its SHA-256 digest, so a leaked database or backup
 //! cannot be replayed as cookies. Cookies themselves are `careid-ui`'s.
 
+use careid_store::AccountId;
 use std::fmt;
 
 use careid_policy::one_time;
@@ -39,7 +40,7 @@ impl Accounts {
     /// account is `UnknownProfile`.
     pub async fn start_session(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         profile_id: Option<i64>,
         amr: Vec<String>,
     ) -> Result<(SessionSecret, Session), AccountsError> {

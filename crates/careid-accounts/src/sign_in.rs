@@ -10,6 +10,7 @@ use careid_policy::{
     PasswordHash, PlainPassword, is_inactive_expired, is_locked, lockout::after_failure,
     needs_rehash,
 };
+use careid_store::AccountId;
 use careid_store::{
     StoreError,
     accounts::{self, Account, Status},
@@ -115,7 +116,7 @@ impl Origin {
     fn event(
         &self,
         kind: &'static str,
-        account_id: Option<i64>,
+        account_id: Option<AccountId>,
         detail: serde_json::Value,
     ) -> audit::NewEvent {
         audit::NewEvent {
@@ -282,7 +283,7 @@ impl Accounts {
         match self.hasher.hash(password).await {
             Ok(hash) => Some(hash.into_string()),
             Err(err) => {
-                tracing::warn!(%err, account_id = account.id, "rehash skipped");
+                tracing::warn!(%err, account_id = account.id.get(), "rehash skipped");
                 None
             }
         }

@@ -4,6 +4,7 @@
 //! OIDC Core §3.1.2.6: a request whose client or redirect URI cannot be trusted gets an
 //! error page and never a redirect; every other error goes back to the client.
 
+use careid_store::AccountId;
 use std::sync::Arc;
 
 use axum::{
@@ -632,7 +633,7 @@ pub async fn record_consent(
 /// `consent_denied` is recorded in the audit trail, and the browser goes back to the
 /// client with `error=access_denied` (RFC 6749 §4.1.2.1). An expired request gets the
 /// error page, since its redirect URI can no longer be trusted.
-pub async fn deny_consent(app: &Protocol, request_id: &str, account_id: i64) -> Response {
+pub async fn deny_consent(app: &Protocol, request_id: &str, account_id: AccountId) -> Response {
     let outcome = async {
         let Some(request) = pending::load(app, request_id).await? else {
             return Ok(expired_page(app));

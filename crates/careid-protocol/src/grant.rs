@@ -1,6 +1,7 @@
 //! What a code or refresh token stands for: who, for which client, with which scope,
 //! authenticated when and how. Stored as JSON beside the code or token.
 
+use careid_store::AccountId;
 use serde::{Deserialize, Serialize};
 
 /// The authorization a person gave a client. Codes carry the PKCE challenge and nonce
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Grant {
     /// The account that signed in.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// The profile the client sees.
     pub profile_id: i64,
     /// That profile's OIDC subject.

@@ -7,6 +7,7 @@
 //! asking about another client's token learns nothing: it gets `{"active": false}`,
 //! exactly as for an unknown token, so the answer cannot be used to probe for tokens.
 
+use careid_store::AccountId;
 use std::sync::Arc;
 
 use axum::{
@@ -135,7 +136,7 @@ async fn refresh(
 
 /// Whether the account may still act: a disabled or expired account's tokens are all
 /// inactive, as they are at /token and /userinfo.
-async fn is_in_good_standing(app: &Protocol, account_id: i64) -> Result<bool, ProtocolError> {
+async fn is_in_good_standing(app: &Protocol, account_id: AccountId) -> Result<bool, ProtocolError> {
     Ok(session::account_in_good_standing(app, &app.db, account_id)
         .await?
         .is_some())

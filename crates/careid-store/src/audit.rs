@@ -1,5 +1,6 @@
 //! The audit trail: who did what, when, from where. Never a secret.
 
+use crate::AccountId;
 use sea_orm::{
     ActiveValue::Set, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, entity::prelude::*,
 };
@@ -10,6 +11,7 @@ use crate::StoreError;
 pub use entity::Model as AuditEvent;
 
 pub(crate) mod entity {
+    use crate::AccountId;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -19,7 +21,7 @@ pub(crate) mod entity {
         pub id: i64,
         pub at: TimeDateTimeWithTimeZone,
         pub kind: String,
-        pub account_id: Option<i64>,
+        pub account_id: Option<AccountId>,
         pub client_id: Option<String>,
         pub ip: Option<String>,
         pub detail: String,
@@ -39,7 +41,7 @@ pub struct NewEvent {
     /// What happened: `sign_in`, `sign_in_failed`, `lockout`, `password_changed`…
     pub kind: &'static str,
     /// The account concerned.
-    pub account_id: Option<i64>,
+    pub account_id: Option<AccountId>,
     /// The client involved.
     pub client_id: Option<String>,
     /// The client address.
@@ -95,7 +97,7 @@ pub async fn count_from_ip(
 pub async fn count_for_account(
     db: &impl ConnectionTrait,
     kind: &str,
-    account_id: i64,
+    account_id: AccountId,
     since: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     Ok(Entity::find()
@@ -109,7 +111,7 @@ pub async fn count_for_account(
 /// Events, newest first, optionally for one account and since an instant.
 pub async fn find_events(
     db: &impl ConnectionTrait,
-    account_id: Option<i64>,
+    account_id: Option<AccountId>,
     since: Option<OffsetDateTime>,
     limit: u64,
 ) -> Result<Vec<AuditEvent>, StoreError> {
@@ -167,7 +169,7 @@ pub async fn find_page(
 /// `account_id`.
 pub async fn find_for_account_before(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     before: Option<i64>,
     limit: u64,
 ) -> Result<Vec<AuditEvent>, StoreError> {
@@ -181,7 +183,7 @@ pub async fn find_for_account_before(
 /// The account's newest event of `kind` (such as its last `sign_in`).
 pub async fn find_latest_of_kind(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     kind: &str,
 ) -> Result<Option<AuditEvent>, StoreError> {
     Ok(Entity::find()

@@ -1,6 +1,7 @@
 //! One-time tokens: invitation and reset links, reset codes, magic links, PINs. Stored
 //! as SHA-256 digests with a purpose, an expiry and `used_at`.
 
+use crate::AccountId;
 use sea_orm::{
     ActiveValue::Set,
     QueryFilter, QueryOrder,
@@ -14,6 +15,7 @@ use crate::StoreError;
 pub use entity::Model as OneTimeToken;
 
 pub(crate) mod entity {
+    use crate::AccountId;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -23,7 +25,7 @@ pub(crate) mod entity {
         pub id: i64,
         #[sea_orm(unique)]
         pub digest: String,
-        pub account_id: i64,
+        pub account_id: AccountId,
         pub purpose: String,
         pub client_id: Option<String>,
         pub binding_digest: Option<String>,
@@ -47,7 +49,7 @@ pub struct NewToken {
     /// SHA-256 digest of the secret.
     pub digest: String,
     /// The account it acts for.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// `invitation`, `reset_link`, `reset_code`, `magic_link`, `admin_reset`, `pin`.
     pub purpose: &'static str,
     /// The client whose branding and flow it belongs to.
@@ -144,7 +146,7 @@ pub async fn take_attempt(
 /// `(account_id, purpose)` serves it).
 pub async fn find_live(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     purpose: &str,
     now: OffsetDateTime,
 ) -> Result<Option<OneTimeToken>, StoreError> {
@@ -181,7 +183,7 @@ pub async fn update_released(
 /// inserts the newer one in the same transaction.
 pub async fn update_superseded(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     purpose: &str,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
@@ -199,7 +201,7 @@ pub async fn update_superseded(
 /// tells a superseded link (voided when its successor was made) from a used one.
 pub async fn find_successor(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     purpose: &str,
     id: i64,
 ) -> Result<Option<OneTimeToken>, StoreError> {

@@ -2,6 +2,7 @@
 //! by every instance, and which profile each pairwise `sub` stands for. Deriving the
 //! `sub` is `careid-protocol`'s; this module only keeps what it needs.
 
+use crate::AccountId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*};
 use time::OffsetDateTime;
 
@@ -90,7 +91,7 @@ pub async fn delete_for_profile(
 /// profile that is gone. One statement.
 pub async fn delete_for_account(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
 ) -> Result<u64, StoreError> {
     use crate::profiles::entity as profile;
     use subject_entity::{Column, Entity};

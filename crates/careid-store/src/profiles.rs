@@ -1,6 +1,7 @@
 //! Profiles: who a relying party sees. An account owns one or more (self, a couple, a
 //! dependent); each has its own stable `subject`, the OIDC `sub`.
 
+use crate::AccountId;
 use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*};
 use time::OffsetDateTime;
 
@@ -9,6 +10,7 @@ use crate::StoreError;
 pub use entity::Model as Profile;
 
 pub(crate) mod entity {
+    use crate::AccountId;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -16,7 +18,7 @@ pub(crate) mod entity {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        pub account_id: i64,
+        pub account_id: AccountId,
         #[sea_orm(unique)]
         pub subject: String,
         pub kind: String,
@@ -56,7 +58,7 @@ use entity::{ActiveModel, Column, Entity};
 #[derive(Debug, Clone)]
 pub struct NewProfile {
     /// The owning account.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// Random, stable OIDC subject.
     pub subject: String,
     /// `self`, `couple`, `dependent`…
@@ -101,7 +103,7 @@ pub async fn insert_profile(
 /// The account's profiles, self first.
 pub async fn find_for_account(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
 ) -> Result<Vec<Profile>, StoreError> {
     Ok(Entity::find()
         .filter(Column::AccountId.eq(account_id))
@@ -155,7 +157,7 @@ pub async fn find_with_account(
 /// Marks the profile's email as verified (an emailed link was followed).
 pub async fn update_email_verified(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
 ) -> Result<(), StoreError> {
     Entity::update_many()
         .col_expr(Column::EmailVerified, sea_orm::sea_query::Expr::value(true))
@@ -171,7 +173,7 @@ pub async fn update_email_verified(
 /// the owner).
 pub async fn update_name(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     subject: &str,
     name: &str,
 ) -> Result<Option<Profile>, StoreError> {
@@ -194,7 +196,7 @@ pub async fn update_name(
 /// profile still there. `false`: not the account's, or its last.
 pub async fn delete_unless_last(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     id: i64,
 ) -> Result<bool, StoreError> {
     use sea_orm::{QuerySelect, QueryTrait, sea_query::Expr};

@@ -1,6 +1,7 @@
 //! Refresh tokens: digests only, grouped in families. Each use rotates the token; a
 //! rotated token seen again means it leaked, and the whole family is revoked.
 
+use crate::AccountId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
@@ -9,6 +10,7 @@ use crate::StoreError;
 pub use entity::Model as RefreshToken;
 
 pub(crate) mod entity {
+    use crate::AccountId;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -20,7 +22,7 @@ pub(crate) mod entity {
         pub digest: String,
         pub family_id: String,
         pub client_id: String,
-        pub account_id: i64,
+        pub account_id: AccountId,
         pub grant: String,
         pub created_at: TimeDateTimeWithTimeZone,
         pub expires_at: TimeDateTimeWithTimeZone,
@@ -54,7 +56,7 @@ pub struct NewRefreshToken {
     /// The client it was issued to.
     pub client_id: String,
     /// The account it acts for.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// The protocol crate's grant JSON.
     pub grant: serde_json::Value,
     /// When it stops working.
@@ -136,7 +138,7 @@ pub async fn revoke_family(
 /// Revokes every token of an account (disable, expiry), or of one client of it.
 pub async fn revoke_for_account(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     client_id: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
@@ -156,7 +158,7 @@ pub async fn revoke_for_account(
 /// transaction holds the account, so no token of it is written in between.
 pub async fn revoke_for_profile(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     profile_id: i64,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
@@ -211,7 +213,7 @@ pub async fn revoke_for_sessions(
 /// or reset ends them, though they outlive a sign-out.
 pub async fn revoke_offline_for_account(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     Ok(Entity::update_many()

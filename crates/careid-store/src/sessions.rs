@@ -1,6 +1,7 @@
 //! Browser sessions. The cookie holds a random secret; only its SHA-256 digest is stored.
 //! `sid` is a separate public identifier, the one id_tokens and logout tokens carry.
 
+use crate::AccountId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
@@ -11,6 +12,7 @@ use crate::{Db, StoreError};
 pub use entity::Model as Session;
 
 pub(crate) mod entity {
+    use crate::AccountId;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -22,7 +24,7 @@ pub(crate) mod entity {
         pub digest: String,
         #[sea_orm(unique)]
         pub sid: String,
-        pub account_id: i64,
+        pub account_id: AccountId,
         pub profile_id: Option<i64>,
         pub auth_time: TimeDateTimeWithTimeZone,
         pub amr: String,
@@ -67,7 +69,7 @@ pub struct NewSession {
     /// Public session id.
     pub sid: String,
     /// Who signed in.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// Chosen profile, when the account has only one or the person picked.
     pub profile_id: Option<i64>,
     /// How (`pwd`, `otp`…).
@@ -145,7 +147,7 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Ses
 /// The account's sessions that have not ended, oldest first (index on `account_id`).
 pub async fn find_open_for_account(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
 ) -> Result<Vec<Session>, StoreError> {
     use sea_orm::QueryOrder;
     Ok(Entity::find()
@@ -176,7 +178,7 @@ pub async fn update_seen(
 pub async fn update_profile(
     db: &impl ConnectionTrait,
     id: i64,
-    account_id: i64,
+    account_id: AccountId,
     profile_id: i64,
 ) -> Result<bool, StoreError> {
     use sea_orm::{QuerySelect, QueryTrait};
@@ -225,7 +227,7 @@ pub enum Ending {
     /// disable, an inactivity expiry, a deletion.
     Account {
         /// The account.
-        account_id: i64,
+        account_id: AccountId,
         /// A session that stays.
         keep: Option<i64>,
     },
@@ -377,13 +379,13 @@ mod tests {
     async fn an_open_session_comes_with_its_own_account_and_an_ended_one_not_at_all() {
         let db = fresh().await;
         let now = datetime!(2026-01-05 09:00 UTC);
-        session(&db, "s1", 1, now).await;
-        let theirs = session(&db, "s2", 2, now).await;
+        session(&db, "s1", AccountId::new(1), now).await;
+        let theirs = session(&db, "s2", AccountId::new(2), now).await;
         let (found, account) = find_open_by_digest_with_account(&db, "digest-s2")
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((found.sid.as_str(), account.id), ("s2", 2));
+        assert_eq!((found.sid.as_str(), account.id), ("s2", AccountId::new(2)));
         assert_eq!(account.email, "bo@clinic.example");
         end_one(&db, theirs.id, now).await.unwrap();
         let ended = find_open_by_digest_with_account(&db, "digest-s2").await;
@@ -410,7 +412,7 @@ mod tests {
         db
     }
 
-    async fn session(db: &Db, sid: &str, account_id: i64, now: OffsetDateTime) -> Session {
+    async fn session(db: &Db, sid: &str, account_id: AccountId, now: OffsetDateTime) -> Session {
         let new = NewSession {
             digest: format!("digest-{sid}"),
             sid: sid.into(),
@@ -424,7 +426,7 @@ mod tests {
     async fn refresh(
         db: &Db,
         digest: &str,
-        account_id: i64,
+        account_id: AccountId,
         sid: Option<&str>,
         now: OffsetDateTime,
     ) {
@@ -455,16 +457,16 @@ mod tests {
     async fn ending_a_session_revokes_its_bound_tokens_and_queues_one_delivery_per_client() {
         let db = fresh().await;
         let now = datetime!(2026-01-05 09:00 UTC);
-        let one = session(&db, "s1", 1, now).await;
-        session(&db, "s2", 1, now).await;
+        let one = session(&db, "s1", AccountId::new(1), now).await;
+        session(&db, "s2", AccountId::new(1), now).await;
         for client in ["crm", "emr"] {
             insert_client(&db, "s1", client, "sub-1", now)
                 .await
                 .unwrap();
         }
-        refresh(&db, "bound-1", 1, Some("s1"), now).await;
-        refresh(&db, "bound-2", 1, Some("s2"), now).await;
-        refresh(&db, "offline", 1, None, now).await;
+        refresh(&db, "bound-1", AccountId::new(1), Some("s1"), now).await;
+        refresh(&db, "bound-2", AccountId::new(1), Some("s2"), now).await;
+        refresh(&db, "offline", AccountId::new(1), None, now).await;
 
         assert!(end_one(&db, one.id, now).await.unwrap());
         assert!(!end_one(&db, one.id, now).await.unwrap(), "already ended");
@@ -488,19 +490,19 @@ mod tests {
     async fn an_account_wide_ending_keeps_the_named_session_and_ends_offline_tokens() {
         let db = fresh().await;
         let now = datetime!(2026-01-05 09:00 UTC);
-        let kept = session(&db, "kept", 1, now).await;
-        session(&db, "other", 1, now).await;
-        session(&db, "elsewhere", 2, now).await;
+        let kept = session(&db, "kept", AccountId::new(1), now).await;
+        session(&db, "other", AccountId::new(1), now).await;
+        session(&db, "elsewhere", AccountId::new(2), now).await;
         insert_client(&db, "other", "crm", "sub-1", now)
             .await
             .unwrap();
-        refresh(&db, "kept-bound", 1, Some("kept"), now).await;
-        refresh(&db, "offline", 1, None, now).await;
-        refresh(&db, "bo-offline", 2, None, now).await;
+        refresh(&db, "kept-bound", AccountId::new(1), Some("kept"), now).await;
+        refresh(&db, "offline", AccountId::new(1), None, now).await;
+        refresh(&db, "bo-offline", AccountId::new(2), None, now).await;
 
         let txn = db.begin().await.unwrap();
         let which = Ending::Account {
-            account_id: 1,
+            account_id: AccountId::new(1),
             keep: Some(kept.id),
         };
         let ended = end_sessions(&txn, which, now).await.unwrap();
@@ -530,7 +532,7 @@ mod tests {
         use crate::logout_deliveries::{find_due, take_due, update_delivered};
         let db = fresh().await;
         let now = datetime!(2026-01-05 09:00 UTC);
-        let one = session(&db, "s1", 1, now).await;
+        let one = session(&db, "s1", AccountId::new(1), now).await;
         insert_client(&db, "s1", "crm", "sub-1", now).await.unwrap();
         end_one(&db, one.id, now).await.unwrap();
         let due = find_due(&db, now, 10).await.unwrap();

@@ -9,6 +9,7 @@
 //! password form, "Email me a sign-in link" (posting to `magic_link.rs`) and a link to
 //! the PIN page; a password POST for a client without `password` is refused.
 
+use careid_accounts::AccountId;
 use std::sync::Arc;
 
 use axum::{
@@ -126,7 +127,7 @@ async fn check_password(
     email: &str,
     password: String,
     ip: Option<String>,
-) -> Result<Result<i64, Option<SignInError>>, UiError> {
+) -> Result<Result<AccountId, Option<SignInError>>, UiError> {
     if pending.is_some_and(|p| !allows_method(p, "password")) {
         return Err(UiError::MethodNotAllowed);
     }
@@ -153,7 +154,7 @@ async fn check_password(
 pub(crate) async fn replace_session(
     ui: &Ui,
     headers: &HeaderMap,
-    account_id: i64,
+    account_id: AccountId,
     amr: &[&str],
 ) -> Result<HeaderValue, UiError> {
     // Ended the one way, so the applications of the old session are told too.

@@ -2,6 +2,7 @@
 //! read, resend the invitation, disable, enable, reactivate, unlock and delete. Each
 //! handler calls the same `careid-accounts` function as the CLI.
 
+use careid_store::AccountId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -29,7 +30,8 @@ const MAX_PASSWORD: usize = 1024;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
     /// The account's id, used in every path below `/accounts/{id}`.
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: AccountId,
     /// The normalised email; also the username.
     pub email: String,
     /// `invited`, `active`, `disabled` or `expired`.
@@ -302,7 +304,7 @@ pub async fn create(
 pub async fn read(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_READ)?;
     let state = admin.accounts.account_state(id).await?;
@@ -325,7 +327,7 @@ pub async fn read(
 pub async fn delete(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<StatusCode, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     admin
@@ -358,7 +360,7 @@ pub struct BrandingQuery {
 pub async fn resend_invitation(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
     AdminQuery(query): AdminQuery<BrandingQuery>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
@@ -386,7 +388,7 @@ pub async fn resend_invitation(
 pub async fn disable(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
@@ -409,7 +411,7 @@ pub async fn disable(
 pub async fn enable(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
@@ -432,7 +434,7 @@ pub async fn enable(
 pub async fn reactivate(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
@@ -452,7 +454,7 @@ pub async fn reactivate(
 pub async fn unlock(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
@@ -461,7 +463,7 @@ pub async fn unlock(
 }
 
 /// The account as it stands after an action.
-async fn read_back(admin: &Admin, id: i64) -> Result<Json<AccountView>, AdminError> {
+async fn read_back(admin: &Admin, id: AccountId) -> Result<Json<AccountView>, AdminError> {
     let state = admin.accounts.account_state(id).await?;
     Ok(Json(AccountView::of_state(
         &state,

@@ -1,6 +1,7 @@
 //! `/admin/v1/accounts/{id}/audit-events`: an account's audit trail, newest first, a
 //! page at a time.
 
+use careid_store::AccountId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
@@ -84,7 +85,7 @@ pub struct PageQuery {
 pub async fn list(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
     AdminQuery(query): AdminQuery<PageQuery>,
 ) -> Result<Json<EventList>, AdminError> {
     caller.require(AUDIT_READ)?;

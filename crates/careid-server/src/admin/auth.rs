@@ -4,6 +4,7 @@
 //! its answer into RFC 6750 responses through the [`Caller`] extractor and records every
 //! authenticated call in the audit trail with the caller's client id.
 
+use careid_store::AccountId;
 use std::sync::{Arc, Mutex};
 
 use axum::{
@@ -128,9 +129,9 @@ pub async fn audit_calls(
 }
 
 /// The account id in a path such as `/admin/v1/accounts/42/sessions`.
-fn account_in(path: &str) -> Option<i64> {
+fn account_in(path: &str) -> Option<AccountId> {
     let rest = path.split("/accounts/").nth(1)?;
-    rest.split('/').next()?.parse().ok()
+    rest.split('/').next()?.parse().ok().map(AccountId::new)
 }
 
 #[cfg(test)]
@@ -139,8 +140,14 @@ mod tests {
 
     #[test]
     fn the_account_of_a_path_is_its_id_segment() {
-        assert_eq!(account_in("/admin/v1/accounts/42"), Some(42));
-        assert_eq!(account_in("/admin/v1/accounts/42/sessions/7"), Some(42));
+        assert_eq!(
+            account_in("/admin/v1/accounts/42"),
+            Some(AccountId::new(42))
+        );
+        assert_eq!(
+            account_in("/admin/v1/accounts/42/sessions/7"),
+            Some(AccountId::new(42))
+        );
         assert_eq!(account_in("/admin/v1/accounts"), None);
         assert_eq!(account_in("/admin/v1/accounts/x"), None);
     }

@@ -3,6 +3,7 @@
 //! rules (lifetime bounds, a newer PIN voiding the older, which statuses may have one)
 //! are `careid_accounts::Lifecycle`'s.
 
+use careid_store::AccountId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -64,7 +65,7 @@ pub struct Voided {
 pub async fn issue(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
     AdminJson(new): AdminJson<NewPin>,
 ) -> Result<(StatusCode, Json<PinView>), AdminError> {
     caller.require(PINS)?;
@@ -106,7 +107,7 @@ pub async fn issue(
 pub async fn void(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<Voided>, AdminError> {
     caller.require(PINS)?;
     let account = admin.accounts.account_by_id(id).await?;

@@ -2,6 +2,7 @@
 //! returned to the portal and mailed to the person when asked, as `careid user
 //! reset-link` does.
 
+use careid_store::AccountId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -61,7 +62,7 @@ pub struct ResetLinkView {
 pub async fn issue(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
     AdminJson(new): AdminJson<NewResetLink>,
 ) -> Result<(StatusCode, Json<ResetLinkView>), AdminError> {
     caller.require(ACCOUNTS_WRITE)?;

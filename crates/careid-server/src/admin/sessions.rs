@@ -2,6 +2,7 @@
 //! all. Ending goes through the one session-ending function, so the clients that got
 //! tokens in a session are told by back-channel logout.
 
+use careid_store::AccountId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -69,7 +70,7 @@ pub struct Ended {
 pub async fn list(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<Vec<SessionView>>, AdminError> {
     caller.require(ACCOUNTS_READ)?;
     let sessions = admin.accounts.open_sessions(id).await?;
@@ -91,7 +92,7 @@ pub async fn list(
 pub async fn end_all(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<Ended>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let ended = admin
@@ -119,7 +120,7 @@ pub async fn end_all(
 pub async fn end_one(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath((id, session_id)): AdminPath<(i64, i64)>,
+    AdminPath((id, session_id)): AdminPath<(AccountId, i64)>,
 ) -> Result<StatusCode, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     admin

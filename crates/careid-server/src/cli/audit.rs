@@ -1,6 +1,7 @@
 //! `careid audit list`: the audit trail, newest first; `careid audit export`: the trail
 //! as JSON Lines for a SIEM, oldest first.
 
+use careid_store::AccountId;
 use std::{io::Write, path::Path};
 
 use anyhow::{Context, bail};
@@ -58,7 +59,7 @@ struct ExportedEvent<'a> {
     /// RFC 3339, UTC.
     at: String,
     kind: &'a str,
-    account_id: Option<i64>,
+    account_id: Option<AccountId>,
     client_id: Option<&'a str>,
     ip: Option<&'a str>,
     /// The event's details as a JSON object (never a secret).

@@ -1,5 +1,6 @@
 //! `careid user …`: account administration from the command line.
 
+use careid_store::AccountId;
 use std::{
     io::{BufRead, IsTerminal},
     path::Path,
@@ -322,7 +323,7 @@ pub(super) async fn open_lifecycle(
 /// The outbox file the account's latest invitation was written to, from the audit trail.
 pub(crate) async fn outbox_file(
     db: &careid_store::Db,
-    account_id: i64,
+    account_id: AccountId,
 ) -> anyhow::Result<Option<String>> {
     let latest = audit::find_latest_of_kind(db, account_id, "invitation_written_to_outbox").await?;
     Ok(latest
