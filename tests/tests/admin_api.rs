@@ -788,7 +788,7 @@ async fn status_actions_profiles_and_unlock_work_through_the_api() {
         .await;
     assert_problem(&last, StatusCode::CONFLICT, "last-profile");
     let left = server.accounts.profiles(ada.id).await.unwrap();
-    assert_eq!(left.iter().map(|p| p.id).collect::<Vec<_>>(), [own]);
+    assert_eq!(left.iter().map(|p| p.id.get()).collect::<Vec<_>>(), [own]);
 }
 
 /// The demo client portal's redirect URI (config/clients/client-portal.toml).

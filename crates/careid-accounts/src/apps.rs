@@ -2,6 +2,7 @@
 //! one profile's consent for an application. The page itself is `careid-ui`'s.
 
 use careid_store::AccountId;
+use careid_store::ProfileId;
 use careid_store::{audit, consents, profiles, refresh_tokens};
 use serde_json::json;
 
@@ -18,7 +19,7 @@ impl Accounts {
     pub async fn withdraw_app(
         &self,
         account_id: AccountId,
-        profile_id: i64,
+        profile_id: ProfileId,
         client_id: &str,
     ) -> Result<(), AccountsError> {
         let profile = profiles::find_by_id(&self.db, profile_id).await?;

@@ -3,6 +3,7 @@
 //! are `careid-ui`'s; which profile a token names is `careid-protocol`'s.
 
 use careid_store::AccountId;
+use careid_store::ProfileId;
 use careid_store::{
     accounts::{self, Account},
     audit, consents, pairwise,
@@ -25,7 +26,7 @@ pub struct AllowedApp {
     /// The client the consent was given to.
     pub client_id: String,
     /// The profile that gave it.
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     /// That profile's display name.
     pub profile_name: String,
     /// The granted scopes, in the order they were granted.
@@ -235,7 +236,7 @@ impl Accounts {
     pub async fn acting_profile(
         &self,
         account_id: AccountId,
-        chosen: Option<i64>,
+        chosen: Option<ProfileId>,
     ) -> Result<Option<Profile>, AccountsError> {
         let mut all = self.profiles(account_id).await?;
         if let Some(id) = chosen {
@@ -251,7 +252,7 @@ impl Accounts {
         &self,
         account_id: AccountId,
         session_id: i64,
-        profile_id: i64,
+        profile_id: ProfileId,
     ) -> Result<(), AccountsError> {
         // The statement itself checks the session's and the profile's owner, so no read
         // can go stale before the write.
@@ -273,7 +274,7 @@ impl Accounts {
         account_id: AccountId,
     ) -> Result<Vec<AllowedApp>, AccountsError> {
         let profiles = self.profiles(account_id).await?;
-        let ids: Vec<i64> = profiles.iter().map(|p| p.id).collect();
+        let ids: Vec<ProfileId> = profiles.iter().map(|p| p.id).collect();
         let consents = consents::find_for_profiles(&self.db, &ids).await?;
         Ok(consents
             .into_iter()

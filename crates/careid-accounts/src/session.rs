@@ -3,6 +3,7 @@
 //! cannot be replayed as cookies. Cookies themselves are `careid-ui`'s.
 
 use careid_store::AccountId;
+use careid_store::ProfileId;
 use std::fmt;
 
 use careid_policy::one_time;
@@ -41,7 +42,7 @@ impl Accounts {
     pub async fn start_session(
         &self,
         account_id: AccountId,
-        profile_id: Option<i64>,
+        profile_id: Option<ProfileId>,
         amr: Vec<String>,
     ) -> Result<(SessionSecret, Session), AccountsError> {
         let now = self.clock.now();

@@ -5,6 +5,7 @@
 //! error page and never a redirect; every other error goes back to the client.
 
 use careid_store::AccountId;
+use careid_store::ProfileId;
 use std::sync::Arc;
 
 use axum::{
@@ -585,7 +586,7 @@ async fn decide(
 pub async fn record_consent(
     app: &Protocol,
     request_id: &str,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<bool, ProtocolError> {
     let Some(mut request) = pending::load(app, request_id).await? else {
         return Ok(false);

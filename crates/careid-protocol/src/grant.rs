@@ -2,6 +2,7 @@
 //! authenticated when and how. Stored as JSON beside the code or token.
 
 use careid_store::AccountId;
+use careid_store::ProfileId;
 use serde::{Deserialize, Serialize};
 
 /// The authorization a person gave a client. Codes carry the PKCE challenge and nonce
@@ -11,7 +12,7 @@ pub struct Grant {
     /// The account that signed in.
     pub account_id: AccountId,
     /// The profile the client sees.
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     /// That profile's OIDC subject.
     pub subject: String,
     /// The client it was granted to.

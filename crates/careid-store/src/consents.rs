@@ -1,5 +1,6 @@
 //! Consents: the scopes a profile has granted a third-party client.
 
+use crate::ProfileId;
 use sea_orm::{
     ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*, sea_query::OnConflict,
 };
@@ -10,6 +11,7 @@ use crate::StoreError;
 pub use entity::Model as Consent;
 
 pub(crate) mod entity {
+    use crate::ProfileId;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -17,7 +19,7 @@ pub(crate) mod entity {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        pub profile_id: i64,
+        pub profile_id: ProfileId,
         pub client_id: String,
         pub scopes: String,
         pub granted_at: TimeDateTimeWithTimeZone,
@@ -34,7 +36,7 @@ use entity::{ActiveModel, Column, Entity};
 /// The scopes (space-separated) this profile has granted the client.
 pub async fn find_scopes(
     db: &impl ConnectionTrait,
-    profile_id: i64,
+    profile_id: ProfileId,
     client_id: &str,
 ) -> Result<Option<String>, StoreError> {
     Ok(Entity::find()
@@ -48,7 +50,7 @@ pub async fn find_scopes(
 /// Records the granted scopes, replacing an earlier grant.
 pub async fn upsert(
     db: &impl ConnectionTrait,
-    profile_id: i64,
+    profile_id: ProfileId,
     client_id: &str,
     scopes: &str,
     now: OffsetDateTime,
@@ -73,7 +75,7 @@ pub async fn upsert(
 /// Withdraws a consent.
 pub async fn delete_consent(
     db: &impl ConnectionTrait,
-    profile_id: i64,
+    profile_id: ProfileId,
     client_id: &str,
 ) -> Result<(), StoreError> {
     Entity::delete_many()
@@ -87,7 +89,7 @@ pub async fn delete_consent(
 /// Withdraws every consent a profile gave (the profile is being removed).
 pub async fn delete_for_profile(
     db: &impl ConnectionTrait,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<u64, StoreError> {
     Ok(Entity::delete_many()
         .filter(Column::ProfileId.eq(profile_id))
@@ -99,7 +101,7 @@ pub async fn delete_for_profile(
 /// Every consent given by these profiles, oldest first.
 pub async fn find_for_profiles(
     db: &impl ConnectionTrait,
-    profile_ids: &[i64],
+    profile_ids: &[ProfileId],
 ) -> Result<Vec<Consent>, StoreError> {
     Ok(Entity::find()
         .filter(Column::ProfileId.is_in(profile_ids.iter().copied()))

@@ -8,43 +8,59 @@ use std::fmt;
 use sea_orm::DeriveValueType;
 use serde::{Deserialize, Serialize};
 
-/// The id of an account (`accounts.id`).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    DeriveValueType,
-)]
-#[serde(transparent)]
-pub struct AccountId(i64);
+/// A row id of one table, as its own type.
+macro_rules! row_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            Serialize,
+            Deserialize,
+            DeriveValueType,
+        )]
+        #[serde(transparent)]
+        pub struct $name(i64);
 
-impl AccountId {
-    /// Wraps a stored or received account id.
-    pub const fn new(id: i64) -> Self {
-        Self(id)
-    }
+        impl $name {
+            /// Wraps a stored or received id.
+            pub const fn new(id: i64) -> Self {
+                Self(id)
+            }
 
-    /// The bare number, for the wire and for rules that take one.
-    pub const fn get(self) -> i64 {
-        self.0
-    }
+            /// The bare number, for the wire, logs and rules that take one.
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(id: i64) -> Self {
+                Self(id)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl From<i64> for AccountId {
-    fn from(id: i64) -> Self {
-        Self(id)
-    }
-}
+row_id!(
+    /// The id of an account (`accounts.id`).
+    AccountId
+);
 
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+row_id!(
+    /// The id of a profile (`profiles.id`): what sessions, grants and consents hold. The
+    /// OIDC `sub` is the profile's subject, never this.
+    ProfileId
+);

@@ -3,12 +3,14 @@
 //! `sub` is `careid-protocol`'s; this module only keeps what it needs.
 
 use crate::AccountId;
+use crate::ProfileId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*};
 use time::OffsetDateTime;
 
 use crate::StoreError;
 
 pub(crate) mod subject_entity {
+    use crate::ProfileId;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -16,7 +18,7 @@ pub(crate) mod subject_entity {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub subject: String,
-        pub profile_id: i64,
+        pub profile_id: ProfileId,
         pub created_at: TimeDateTimeWithTimeZone,
     }
 
@@ -45,7 +47,7 @@ pub async fn find_or_insert_salt(
 pub async fn insert_subject(
     db: &impl ConnectionTrait,
     subject: &str,
-    profile_id: i64,
+    profile_id: ProfileId,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     use subject_entity::{ActiveModel, Column, Entity};
@@ -64,7 +66,7 @@ pub async fn insert_subject(
 pub async fn find_profile_id(
     db: &impl ConnectionTrait,
     subject: &str,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<ProfileId>, StoreError> {
     use subject_entity::Entity;
     Ok(Entity::find_by_id(subject.to_owned())
         .one(db)
@@ -76,7 +78,7 @@ pub async fn find_profile_id(
 /// names anyone any more. Served by `ix_pairwise_subjects_profile`.
 pub async fn delete_for_profile(
     db: &impl ConnectionTrait,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<u64, StoreError> {
     use subject_entity::{Column, Entity};
     Ok(Entity::delete_many()

@@ -2,6 +2,7 @@
 //! dependent); each has its own stable `subject`, the OIDC `sub`.
 
 use crate::AccountId;
+use crate::ProfileId;
 use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*};
 use time::OffsetDateTime;
 
@@ -10,14 +11,14 @@ use crate::StoreError;
 pub use entity::Model as Profile;
 
 pub(crate) mod entity {
-    use crate::AccountId;
+    use crate::{AccountId, ProfileId};
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "profiles")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i64,
+        pub id: ProfileId,
         pub account_id: AccountId,
         #[sea_orm(unique)]
         pub subject: String,
@@ -113,7 +114,10 @@ pub async fn find_for_account(
 }
 
 /// The profile with this id.
-pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Profile>, StoreError> {
+pub async fn find_by_id(
+    db: &impl ConnectionTrait,
+    id: ProfileId,
+) -> Result<Option<Profile>, StoreError> {
     Ok(Entity::find_by_id(id).one(db).await?)
 }
 
@@ -132,7 +136,7 @@ pub async fn find_by_subject(
 #[derive(Debug, Clone, Copy)]
 pub enum ProfileKey<'a> {
     /// By its row id (what grants and sessions hold).
-    Id(i64),
+    Id(ProfileId),
     /// By its OIDC subject (what tokens carry).
     Subject(&'a str),
 }
@@ -197,7 +201,7 @@ pub async fn update_name(
 pub async fn delete_unless_last(
     db: &impl ConnectionTrait,
     account_id: AccountId,
-    id: i64,
+    id: ProfileId,
 ) -> Result<bool, StoreError> {
     use sea_orm::{QuerySelect, QueryTrait, sea_query::Expr};
     let siblings = Entity::find()

@@ -2,6 +2,7 @@
 //! rotated token seen again means it leaked, and the whole family is revoked.
 
 use crate::AccountId;
+use crate::ProfileId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
@@ -159,7 +160,7 @@ pub async fn revoke_for_account(
 pub async fn revoke_for_profile(
     db: &impl ConnectionTrait,
     account_id: AccountId,
-    profile_id: i64,
+    profile_id: ProfileId,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     let live = Entity::find()
@@ -174,7 +175,7 @@ pub async fn revoke_for_profile(
                 .grant()
                 .ok()
                 .and_then(|grant| grant.get("profile_id").and_then(serde_json::Value::as_i64))
-                == Some(profile_id)
+                == Some(profile_id.get())
         })
         .map(|token| token.id)
         .collect();

@@ -2,6 +2,7 @@
 //! `sid` is a separate public identifier, the one id_tokens and logout tokens carry.
 
 use crate::AccountId;
+use crate::ProfileId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
@@ -12,7 +13,7 @@ use crate::{Db, StoreError};
 pub use entity::Model as Session;
 
 pub(crate) mod entity {
-    use crate::AccountId;
+    use crate::{AccountId, ProfileId};
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -25,7 +26,7 @@ pub(crate) mod entity {
         #[sea_orm(unique)]
         pub sid: String,
         pub account_id: AccountId,
-        pub profile_id: Option<i64>,
+        pub profile_id: Option<ProfileId>,
         pub auth_time: TimeDateTimeWithTimeZone,
         pub amr: String,
         pub created_at: TimeDateTimeWithTimeZone,
@@ -71,7 +72,7 @@ pub struct NewSession {
     /// Who signed in.
     pub account_id: AccountId,
     /// Chosen profile, when the account has only one or the person picked.
-    pub profile_id: Option<i64>,
+    pub profile_id: Option<ProfileId>,
     /// How (`pwd`, `otp`…).
     pub amr: Vec<String>,
 }
@@ -179,7 +180,7 @@ pub async fn update_profile(
     db: &impl ConnectionTrait,
     id: i64,
     account_id: AccountId,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<bool, StoreError> {
     use sea_orm::{QuerySelect, QueryTrait};
 
@@ -206,7 +207,7 @@ pub async fn update_profile(
 /// `ix_sessions_profile`.
 pub async fn update_profile_unset(
     db: &impl ConnectionTrait,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<u64, StoreError> {
     Ok(Entity::update_many()
         .col_expr(Column::ProfileId, Expr::value(Option::<i64>::None))

@@ -3,6 +3,7 @@
 //! with a way to remove its access), and a way to sign out. Changing a password and the
 //! like arrive as pages of their own.
 
+use careid_accounts::ProfileId;
 use std::sync::Arc;
 
 use axum::{
@@ -34,7 +35,7 @@ struct ProfileView {
 struct AppView {
     client_id: String,
     name: String,
-    profile_id: i64,
+    profile_id: ProfileId,
     profile_name: String,
     scopes: Vec<&'static str>,
 }
@@ -115,7 +116,7 @@ pub(crate) async fn remove_app(
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
         return Ok(see_other("/sign-in", None));
     };
-    let profile_id = form.profile_id;
+    let profile_id = ProfileId::new(form.profile_id);
     if form.client_id.is_empty() {
         return Err(UiError::BadForm);
     }

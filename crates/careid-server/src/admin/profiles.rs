@@ -4,6 +4,7 @@
 //! never the last profile, what a removal ends) and the audit event.
 
 use careid_store::AccountId;
+use careid_store::ProfileId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -23,7 +24,8 @@ use super::{
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileView {
     /// The profile's id.
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: ProfileId,
     /// The OIDC `sub` relying parties see (public subject).
     pub subject: String,
     /// `self`, `couple` or `dependent`.
@@ -155,7 +157,7 @@ pub async fn add(
 pub async fn rename(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath((id, profile_id)): AdminPath<(AccountId, i64)>,
+    AdminPath((id, profile_id)): AdminPath<(AccountId, ProfileId)>,
     AdminJson(new): AdminJson<ProfileRename>,
 ) -> Result<Json<ProfileView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
@@ -187,7 +189,7 @@ pub async fn rename(
 pub async fn remove(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath((id, profile_id)): AdminPath<(AccountId, i64)>,
+    AdminPath((id, profile_id)): AdminPath<(AccountId, ProfileId)>,
 ) -> Result<StatusCode, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let (account, profile) = profile_of(&admin, id, profile_id).await?;
@@ -203,7 +205,7 @@ pub async fn remove(
 async fn profile_of(
     admin: &Admin,
     id: AccountId,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<(Account, Profile), AdminError> {
     let account = admin.accounts.account_by_id(id).await?;
     let profile = admin

@@ -3,6 +3,7 @@
 //! tokens in a session are told by back-channel logout.
 
 use careid_store::AccountId;
+use careid_store::ProfileId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -26,7 +27,8 @@ pub struct SessionView {
     pub sid: String,
     /// The chosen profile, once picked.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub profile_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub profile_id: Option<ProfileId>,
     /// How the person authenticated (RFC 8176 values).
     pub amr: Vec<String>,
     /// When the person authenticated.
