@@ -6,6 +6,7 @@
 //! a full disk or a lost connection) leaves the link and the account as they were.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use careid_store::ClientId;
 use std::{
     io::{BufRead, BufReader},
     path::Path,
@@ -256,7 +257,12 @@ async fn a_server_killed_mid_burst_keeps_every_answered_write_and_half_of_none()
     for i in 0..ACTIVATIONS {
         let email = active(i, "invited");
         app.lifecycle
-            .invite(&email, "Crash Test", &Branding::default(), Some("crm"))
+            .invite(
+                &email,
+                "Crash Test",
+                &Branding::default(),
+                Some(&ClientId::from("crm")),
+            )
             .await
             .unwrap();
         let link = links(&sink.next_message().await)[0].clone();
@@ -434,7 +440,10 @@ async fn a_server_killed_mid_burst_keeps_every_answered_write_and_half_of_none()
     // Every registration answered 201 is stored, and its client authenticates.
     for (id, secret) in &registered {
         assert!(
-            clients::find_by_id(&db, id).await.unwrap().is_some(),
+            clients::find_by_id(&db, &ClientId::from(id.as_str()))
+                .await
+                .unwrap()
+                .is_some(),
             "{id}"
         );
         let (status, body) = token(

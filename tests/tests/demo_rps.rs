@@ -3,6 +3,7 @@
 //! portal, and sign out of the CRM, which signs the EMR out over the back channel.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
+use careid_store::ClientId;
 use std::time::Duration;
 
 use careid_tests::{
@@ -114,7 +115,11 @@ async fn the_portal_switches_profile_through_the_picker() {
     let issued = demos
         .server
         .lifecycle
-        .issue_pin("ada@example.org", None, Some("client-portal"))
+        .issue_pin(
+            "ada@example.org",
+            None,
+            Some(&ClientId::from("client-portal")),
+        )
         .await
         .unwrap();
     let away = portal.visit("/login").await.left();

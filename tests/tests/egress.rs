@@ -5,6 +5,7 @@
 //! allow its private network, for development.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
+use careid_store::ClientId;
 use std::time::Duration;
 
 use careid_store::Clock;
@@ -38,7 +39,7 @@ fn loopback_forms(listener: &CountingListener, path: &str) -> Vec<String> {
 async fn store_registered_client(server: &TestServer, client_id: &str, metadata: Value) {
     careid_store::clients::insert_client(
         &server.db,
-        client_id,
+        &ClientId::from(client_id),
         &metadata,
         None,
         None,

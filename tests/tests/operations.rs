@@ -5,6 +5,7 @@
 //! are only seen there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use careid_store::ClientId;
 use std::{sync::Arc, time::Duration};
 
 use careid_policy::PlainPassword;
@@ -125,7 +126,7 @@ async fn metrics_count_pin_sign_ins_under_their_own_method() {
     let app = App::build(&config, Arc::new(SystemClock)).await.unwrap();
     let issued = app
         .lifecycle
-        .issue_pin(EMAIL, None, Some("client-portal"))
+        .issue_pin(EMAIL, None, Some(&ClientId::from("client-portal")))
         .await
         .unwrap();
     drop(app);

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use careid_tests::{
     CRM_CALLBACK, TestServer,
     browser::{Page, param},
@@ -236,7 +237,7 @@ async fn audited(
         .into_iter()
         .map(|e| {
             let detail = serde_json::from_str(&e.detail).unwrap();
-            (e.kind, e.client_id, detail)
+            (e.kind, e.client_id.map(ClientId::into_string), detail)
         })
         .collect()
 }

@@ -4,6 +4,7 @@
 //! `careid config check`) naming its file and line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use careid_store::ClientId;
 use std::{path::Path, process::Command, sync::Arc};
 
 use careid_accounts::Branding;
@@ -48,7 +49,12 @@ async fn a_refused_activation_form_stays_in_the_clients_theme() {
     };
     server
         .lifecycle
-        .invite("ada@clinic.example", "Ada", &crm, Some("crm"))
+        .invite(
+            "ada@clinic.example",
+            "Ada",
+            &crm,
+            Some(&ClientId::from("crm")),
+        )
         .await
         .unwrap();
     let link = links(&sink.next_message().await)

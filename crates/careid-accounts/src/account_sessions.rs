@@ -4,6 +4,7 @@
 //! back-channel logout and its refresh tokens stop, as with any other ending.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use careid_store::{
     audit,
     sessions::{self, Ending, Session},
@@ -33,7 +34,7 @@ impl Accounts {
         &self,
         account_id: AccountId,
         session_id: i64,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<bool, AccountsError> {
         self.find_account(account_id).await?;
         // The owner check and the ending read different rows; a session never changes
@@ -49,7 +50,7 @@ impl Accounts {
         let ended = sessions::end_sessions(&txn, Ending::Session(session_id), now).await?;
         if !ended.is_empty() {
             let recorded = audit::NewEvent {
-                client_id: client_id.map(str::to_owned),
+                client_id: client_id.cloned(),
                 detail: json!({ "by": "admin", "sid": ended[0].sid }),
                 ..event("session_ended", account_id)
             };
@@ -64,7 +65,7 @@ impl Accounts {
     pub async fn end_all_sessions(
         &self,
         account_id: AccountId,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<usize, AccountsError> {
         self.find_account(account_id).await?;
         let now = self.clock.now();
@@ -75,7 +76,7 @@ impl Accounts {
         };
         let ended = sessions::end_sessions(&txn, which, now).await?;
         let recorded = audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             detail: json!({ "by": "admin", "count": ended.len() }),
             ..event("sessions_ended", account_id)
         };
@@ -104,9 +105,15 @@ mod tests {
         let ada = fx.active("ada@clinic.example", PASSWORD).await;
         let one = fx.session(ada.id).await;
         let two = fx.session(ada.id).await;
-        sessions::insert_client(&fx.accounts.db, &one.sid, "crm", "sub", fx.clock_now())
-            .await
-            .unwrap();
+        sessions::insert_client(
+            &fx.accounts.db,
+            &one.sid,
+            &ClientId::from("crm"),
+            "sub",
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
         assert_eq!(open_ids(&fx, ada.id).await, [one.id, two.id]);
 
         assert!(

@@ -6,6 +6,7 @@
 //! explicitly. The audit trail stays.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use careid_store::{accounts, audit, pairwise};
 use serde_json::json;
 
@@ -22,7 +23,7 @@ impl Accounts {
     pub async fn delete_account(
         &self,
         account_id: AccountId,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<bool, AccountsError> {
         let Some(account) = accounts::find_by_id(&self.db, account_id).await? else {
             return Ok(false);
@@ -38,7 +39,7 @@ impl Accounts {
             return Ok(false);
         }
         let deleted = audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             detail: json!({ "email": account.email, "status": account.status }),
             ..event("account_deleted", account.id)
         };
@@ -62,9 +63,15 @@ mod tests {
         let fx = Fixture::new().await;
         let account = fx.active(EMAIL, PASSWORD).await;
         let session = fx.session(account.id).await;
-        sessions::insert_client(&fx.accounts.db, &session.sid, "crm", "sub", fx.clock_now())
-            .await
-            .unwrap();
+        sessions::insert_client(
+            &fx.accounts.db,
+            &session.sid,
+            &ClientId::from("crm"),
+            "sub",
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
         let refresh = fx.refresh_token(account.id).await;
         let own = profiles::find_for_account(&fx.accounts.db, account.id)
             .await
@@ -76,7 +83,7 @@ mod tests {
 
         assert!(
             fx.accounts
-                .delete_account(account.id, Some("crm-admin"))
+                .delete_account(account.id, Some(&ClientId::from("crm-admin")))
                 .await
                 .unwrap()
         );

@@ -4,6 +4,7 @@
 //! The admin API and the CLI show them; neither reads the store itself.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use careid_store::{
     accounts::{self, Account, AccountFilter},
     audit::{self, AuditEvent},
@@ -96,7 +97,7 @@ impl Accounts {
     /// names one): every call is in the audit trail with the portal that made it.
     pub async fn record_admin_call(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         account_id: Option<AccountId>,
         detail: serde_json::Value,
     ) -> Result<(), AccountsError> {

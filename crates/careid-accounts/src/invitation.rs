@@ -7,6 +7,7 @@
 //! completes an activation as well.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::path::PathBuf;
 
 use careid_mail::Delivered;
@@ -51,7 +52,7 @@ pub struct LinkHolder {
     /// The account's email.
     pub email: String,
     /// The client whose invitation or reset this is, for the page's theme.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
 }
 
 /// Voids the account's outstanding invitation links, in the caller's transaction that
@@ -88,7 +89,7 @@ impl Lifecycle {
         email: &str,
         name: &str,
         branding: &Branding,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<Invitation, AccountsError> {
         let email = normalise_email(email);
         if !careid_mail::is_valid_address(&email) {
@@ -109,7 +110,7 @@ impl Lifecycle {
             Err(err) => return Err(err.into()),
         };
         let invited = audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             ..event("account_invited", account.id)
         };
         audit::insert_event(&self.accounts.db, invited, now).await?;
@@ -121,7 +122,7 @@ impl Lifecycle {
         &self,
         email: &str,
         branding: &Branding,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<Invitation, AccountsError> {
         let account = self.account_by_email(email).await?;
         if account.status() != Status::Invited {
@@ -134,7 +135,7 @@ impl Lifecycle {
         &self,
         account: Account,
         branding: &Branding,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<Invitation, AccountsError> {
         let lifetime = self.config.invitation();
         // A client whose people sign in without a password gets a welcome link that
@@ -179,7 +180,7 @@ impl Lifecycle {
         };
         accounts::update_invitation_state(db, account.id, state, now).await?;
         let recorded = audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             detail,
             ..event(kind, account.id)
         };
@@ -264,7 +265,12 @@ mod tests {
         let mut sink = SmtpSink::start().await.unwrap();
         let life = lifecycle(&fx, &sink.mail_config());
         let invited = life
-            .invite(EMAIL, "Ada Okafor", &Branding::default(), Some("crm"))
+            .invite(
+                EMAIL,
+                "Ada Okafor",
+                &Branding::default(),
+                Some(&ClientId::from("crm")),
+            )
             .await
             .unwrap();
         assert!(invited.is_sent);

@@ -34,7 +34,7 @@ mod testing;
 /// The store's clock and connection, for whoever builds the services (the server and
 /// tests): pages build on services, so they need no dependency on `careid-store`.
 pub use careid_store::{
-    AccountId, Clock, Db, ManualClock, ProfileId, SystemClock, connect, migrate,
+    AccountId, ClientId, Clock, Db, ManualClock, ProfileId, SystemClock, connect, migrate,
 };
 pub use config::AccountsConfig;
 pub use directory::{AccountState, MAX_PAGE, Page};

@@ -9,6 +9,7 @@
 //! are `careid-protocol`'s.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use careid_mail::{Delivered, Email, Mailer, Renderer};
@@ -225,7 +226,7 @@ impl Lifecycle {
         &self,
         account_id: AccountId,
         purpose: &'static str,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         lifetime: Duration,
     ) -> Result<String, AccountsError> {
         let txn = self.accounts.begin().await?;
@@ -242,7 +243,7 @@ impl Lifecycle {
         txn: &DatabaseTransaction,
         account_id: AccountId,
         purpose: &'static str,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         lifetime: Duration,
     ) -> Result<String, AccountsError> {
         let token = one_time::new_token();
@@ -251,7 +252,7 @@ impl Lifecycle {
             digest: one_time::digest(&token),
             account_id,
             purpose,
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             binding_digest: None,
             expires_at: now + lifetime,
         };
@@ -266,7 +267,7 @@ impl Lifecycle {
         &self,
         txn: &DatabaseTransaction,
         account_id: AccountId,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         binding_digest: Option<String>,
     ) -> Result<String, AccountsError> {
         let now = self.accounts.clock.now();
@@ -288,7 +289,7 @@ impl Lifecycle {
                 digest,
                 account_id,
                 purpose: RESET_CODE,
-                client_id: client_id.map(str::to_owned),
+                client_id: client_id.cloned(),
                 binding_digest,
                 expires_at: now + self.config.reset_code(),
             };

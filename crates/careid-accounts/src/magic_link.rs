@@ -13,6 +13,7 @@
 //! `careid-ui`'s.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use careid_policy::{is_inactive_expired, one_time};
@@ -81,7 +82,7 @@ pub struct MagicLink {
     /// The account's email, shown so the person sees whom they sign in as.
     pub email: String,
     /// The client the link was asked from (or invited for), for the theme and landing.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
 }
 
 /// A sign-in by magic link that went through.
@@ -90,7 +91,7 @@ pub struct MagicSignIn {
     /// The account now signed in.
     pub account_id: AccountId,
     /// The client the link was asked from (or invited for).
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     /// Whether this first use activated an invited account.
     pub is_activation: bool,
 }
@@ -135,7 +136,7 @@ impl Lifecycle {
         self: &Arc<Self>,
         email: &str,
         branding: Branding,
-        client_id: Option<String>,
+        client_id: Option<ClientId>,
         ip: Option<String>,
     ) -> Result<(), AccountsError> {
         let now = self.accounts.clock.now();
@@ -176,7 +177,7 @@ impl Lifecycle {
         &self,
         account_id: AccountId,
         branding: Branding,
-        client_id: Option<String>,
+        client_id: Option<ClientId>,
     ) -> Result<(), AccountsError> {
         let now = self.accounts.clock.now();
         // One transaction that holds the account (SQLite's write lock, or its row on
@@ -190,7 +191,7 @@ impl Lifecycle {
             return Ok(());
         };
         let token = self
-            .insert_magic_link(&txn, account.id, client_id.as_deref(), now)
+            .insert_magic_link(&txn, account.id, client_id.as_ref(), now)
             .await?;
         commit(txn).await?;
         let link = self.link(MAGIC_LINK_PATH, &token);
@@ -225,7 +226,7 @@ impl Lifecycle {
         &self,
         txn: &sea_orm::DatabaseTransaction,
         account_id: AccountId,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         now: OffsetDateTime,
     ) -> Result<String, AccountsError> {
         self.insert_sign_in_link(txn, account_id, client_id, self.config.magic_link(), now)
@@ -238,7 +239,7 @@ impl Lifecycle {
         &self,
         txn: &sea_orm::DatabaseTransaction,
         account_id: AccountId,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         lifetime: time::Duration,
         now: OffsetDateTime,
     ) -> Result<String, AccountsError> {
@@ -255,7 +256,7 @@ impl Lifecycle {
             digest: one_time::digest(&token),
             account_id,
             purpose: MAGIC_LINK,
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             binding_digest: None,
             expires_at: now + lifetime,
         };

@@ -17,6 +17,7 @@
 //!   have spoken to the person, which is what the activation email stands for.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::fmt;
 
 use careid_policy::{is_inactive_expired, one_time};
@@ -77,7 +78,7 @@ impl Lifecycle {
         &self,
         email: &str,
         expires: Option<Duration>,
-        client: Option<&str>,
+        client: Option<&ClientId>,
     ) -> Result<IssuedPin, AccountsError> {
         let lifetime = expires.unwrap_or_else(|| self.config.pin());
         if lifetime < Duration::MINUTE || lifetime > self.config.pin_max() {
@@ -114,21 +115,21 @@ impl Lifecycle {
                 digest,
                 account_id: account.id,
                 purpose: PIN,
-                client_id: client.map(str::to_owned),
+                client_id: client.cloned(),
                 binding_digest: None,
                 expires_at,
             };
             one_time_tokens::insert_token(&txn, new, true, now).await?;
             if older.is_some() {
                 let voided = audit::NewEvent {
-                    client_id: client.map(str::to_owned),
+                    client_id: client.cloned(),
                     detail: json!({ "reason": "superseded" }),
                     ..event("pin_voided", account.id)
                 };
                 audit::insert_event(&txn, voided, now).await?;
             }
             let issued = audit::NewEvent {
-                client_id: client.map(str::to_owned),
+                client_id: client.cloned(),
                 detail: json!({ "expires_at": rfc3339(expires_at) }),
                 ..event("pin_issued", account.id)
             };
@@ -171,7 +172,7 @@ impl Lifecycle {
         &self,
         email: &str,
         pin: &str,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
         let outcome = self.check_pin(email, pin, client_id, ip).await;
@@ -183,14 +184,14 @@ impl Lifecycle {
         &self,
         email: &str,
         pin: &str,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
         let accounts = &self.accounts;
         let db = &accounts.db;
         let now = accounts.clock.now();
         let with_origin = |new: audit::NewEvent| audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             ip: ip.clone(),
             ..new
         };

@@ -3,6 +3,7 @@
 //! are `careid-ui`'s; which profile a token names is `careid-protocol`'s.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use careid_store::ProfileId;
 use careid_store::{
     accounts::{self, Account},
@@ -24,7 +25,7 @@ pub use careid_store::profiles::Profile;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedApp {
     /// The client the consent was given to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The profile that gave it.
     pub profile_id: ProfileId,
     /// That profile's display name.
@@ -547,15 +548,33 @@ mod tests {
             .unwrap();
         let bos = fx.accounts.profiles(bo.id).await.unwrap()[0].id;
         let now = fx.clock_now();
-        consents::upsert(&fx.accounts.db, own.id, "app", "openid email", now)
-            .await
-            .unwrap();
-        consents::upsert(&fx.accounts.db, sam.id, "app", "openid", now)
-            .await
-            .unwrap();
-        consents::upsert(&fx.accounts.db, bos, "other", "openid", now)
-            .await
-            .unwrap();
+        consents::upsert(
+            &fx.accounts.db,
+            own.id,
+            &ClientId::from("app"),
+            "openid email",
+            now,
+        )
+        .await
+        .unwrap();
+        consents::upsert(
+            &fx.accounts.db,
+            sam.id,
+            &ClientId::from("app"),
+            "openid",
+            now,
+        )
+        .await
+        .unwrap();
+        consents::upsert(
+            &fx.accounts.db,
+            bos,
+            &ClientId::from("other"),
+            "openid",
+            now,
+        )
+        .await
+        .unwrap();
         let apps = fx.accounts.allowed_apps(ada.id).await.unwrap();
         assert_eq!(
             apps,

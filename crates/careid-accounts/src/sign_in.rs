@@ -11,6 +11,7 @@ use careid_policy::{
     needs_rehash,
 };
 use careid_store::AccountId;
+use careid_store::ClientId;
 use careid_store::{
     StoreError,
     accounts::{self, Account, Status},
@@ -108,7 +109,7 @@ impl From<StoreError> for SignInError {
 
 /// Who is signing in from where, for the audit trail.
 struct Origin {
-    client_id: Option<String>,
+    client_id: Option<ClientId>,
     ip: Option<String>,
 }
 
@@ -140,7 +141,7 @@ impl Accounts {
         &self,
         email: &str,
         password: PlainPassword,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
         let outcome = self.check_password(email, password, client_id, ip).await;
@@ -152,12 +153,12 @@ impl Accounts {
         &self,
         email: &str,
         password: PlainPassword,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
         let now = self.clock.now();
         let origin = Origin {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             ip,
         };
         // Checked before any hashing: an address guessing at many accounts is stopped
@@ -405,7 +406,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(events[0].kind, "sign_in");
-        assert_eq!(events[0].client_id.as_deref(), Some("crm"));
+        assert_eq!(events[0].client_id.as_ref(), Some(&ClientId::from("crm")));
         assert_eq!(events[0].ip.as_deref(), Some("192.0.2.7"));
     }
 

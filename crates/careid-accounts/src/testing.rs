@@ -2,6 +2,7 @@
 //! argon2 parameters.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::{sync::Arc, time::Duration};
 
 use careid_policy::{HashParams, PlainPassword};
@@ -145,7 +146,12 @@ impl Fixture {
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<Account, SignInError> {
         self.accounts
-            .sign_in_password(email, pw(password), Some("crm"), Some("192.0.2.7".into()))
+            .sign_in_password(
+                email,
+                pw(password),
+                Some(&ClientId::from("crm")),
+                Some("192.0.2.7".into()),
+            )
             .await
     }
 

@@ -3,6 +3,7 @@
 //! [`verify_admin_token`]); minting is in `tokens`.
 
 use axum::http::{HeaderMap, header};
+use careid_store::ClientId;
 use careid_store::{StoreError, revoked_access_tokens};
 use serde_json::{Map, Value};
 
@@ -81,7 +82,7 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<String>, ProtocolError> {
 #[derive(Debug, Clone)]
 pub struct AdminToken {
     /// The client acting for itself.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The admin scopes the token carries that the client's file still lists.
     pub scopes: Vec<String>,
 }
@@ -119,7 +120,8 @@ pub async fn verify_admin_token(
     if sub != Some(client_id) || claims.contains_key("sid") {
         return Ok(None);
     }
-    let Some(client) = app.find_client(client_id).await? else {
+    let client_id = ClientId::from(client_id);
+    let Some(client) = app.find_client(&client_id).await? else {
         return Ok(None);
     };
     let granted = claims
@@ -130,8 +132,5 @@ pub async fn verify_admin_token(
         .into_iter()
         .filter(|s| client.admin_scopes.contains(s))
         .collect();
-    Ok(Some(AdminToken {
-        client_id: client_id.to_owned(),
-        scopes,
-    }))
+    Ok(Some(AdminToken { client_id, scopes }))
 }

@@ -5,6 +5,7 @@
 //! error page and never a redirect; every other error goes back to the client.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use careid_store::ProfileId;
 use std::sync::Arc;
 
@@ -202,7 +203,7 @@ async fn start(
         return bad(PageProblem::RepeatedIdentity);
     }
     let client = match params.get("client_id") {
-        Some(id) => match app.find_client(id).await {
+        Some(id) => match app.find_client(&ClientId::from(id)).await {
             Ok(client) => client,
             Err(err) => return internal_page(app, err.into()),
         },

@@ -3,6 +3,7 @@
 //! (inline `jwks`, or `jwks_uri` fetched through `egress` and cached here) and records
 //! each `jti` so no assertion is accepted twice. Choosing between this and a secret is `client_auth`'s.
 
+use careid_store::ClientId;
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
@@ -70,7 +71,7 @@ pub(crate) async fn authenticate(
         return Err(refused("client_id differs from the assertion's issuer"));
     }
     let client = app
-        .find_client(client_id)
+        .find_client(&ClientId::from(client_id))
         .await?
         .ok_or(refused("unknown client or wrong credentials"))?;
     if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
@@ -260,11 +261,11 @@ pub(crate) struct Checked {
 /// not later than `now` plus [`CLOCK_SKEW`], and there is a `jti`.
 pub(crate) fn check_claims(
     claims: &Map<String, Value>,
-    client_id: &str,
+    client_id: &ClientId,
     audiences: &[String],
     now: OffsetDateTime,
 ) -> Result<Checked, ProtocolError> {
-    if claimed_client(claims)? != client_id {
+    if claimed_client(claims)? != client_id.as_str() {
         return Err(refused(
             "the assertion's iss and sub must both be the client_id",
         ));
@@ -423,7 +424,7 @@ mod tests {
     }
 
     fn check(extra: Value) -> Result<Checked, ProtocolError> {
-        check_claims(&claims(extra), "app", &audiences(), NOW)
+        check_claims(&claims(extra), &ClientId::from("app"), &audiences(), NOW)
     }
 
     fn reason(result: Result<Checked, ProtocolError>) -> &'static str {
@@ -487,7 +488,7 @@ mod tests {
         }
         let other = check_claims(
             &claims(json!({"iss": "other", "sub": "other"})),
-            "app",
+            &ClientId::from("app"),
             &audiences(),
             NOW,
         );

@@ -2,6 +2,7 @@
 //! or a signed JWT (`private_key_jwt`, checked in `client_assertion`), and only the
 //! method the client registered.
 
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
@@ -34,7 +35,7 @@ pub async fn authenticate(
     if let Err(ProtocolError::InvalidClient { reason, .. }) = &outcome {
         let event = audit::NewEvent {
             kind: "client_auth_failed",
-            client_id: claimed.clone(),
+            client_id: claimed.clone().map(ClientId::new),
             ip: address.for_audit(),
             detail: json!({ "reason": reason }),
             ..Default::default()
@@ -114,6 +115,7 @@ async fn identify(
         reason,
         basic: is_basic,
     };
+    let client_id = ClientId::new(client_id);
     let client = app
         .find_client(&client_id)
         .await?

@@ -15,6 +15,7 @@
 //! POST that must come back by GET (below) leaves the hint behind, and the person
 //! confirms instead.
 
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{
@@ -64,7 +65,7 @@ impl LogoutTarget {
     /// is the store failing to look the client up.
     pub async fn validate(
         app: &Protocol,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         post_logout_redirect_uri: Option<&str>,
         state: Option<&str>,
     ) -> Result<Result<Option<Self>, LogoutRefused>, StoreError> {
@@ -132,7 +133,7 @@ impl LogoutTarget {
             return "/sign-out".into();
         };
         let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("client_id", &target.client.client_id);
+        query.append_pair("client_id", target.client.client_id.as_str());
         if let Some(uri) = &target.post_logout_redirect_uri {
             query.append_pair("post_logout_redirect_uri", uri);
         }
@@ -282,9 +283,10 @@ async fn decide(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Result<Respo
         (None, Some(hint)) => Some(hint.audience.as_str()),
         (None, None) => None,
     };
+    let client_id = client_id.map(ClientId::from);
     let target = LogoutTarget::validate(
         app,
-        client_id,
+        client_id.as_ref(),
         params.get("post_logout_redirect_uri"),
         params.get("state"),
     )
@@ -316,7 +318,7 @@ async fn decide(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Result<Respo
         ));
     }
     let how = logout::SignOut::EndSession {
-        client_id: target.as_ref().map(|t| t.client.client_id.as_str()),
+        client_id: target.as_ref().map(|t| &t.client.client_id),
     };
     logout::sign_out(app, &open, how).await?;
     let cookie = crate::session::clear_cookie(app.secure_cookies());

@@ -2,6 +2,7 @@
 //! authenticated when and how. Stored as JSON beside the code or token.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use careid_store::ProfileId;
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,7 @@ pub struct Grant {
     /// That profile's OIDC subject.
     pub subject: String,
     /// The client it was granted to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Granted scopes, space-separated.
     pub scope: String,
     /// The redirect URI of the request (codes only, RFC 6749 §4.1.3).

@@ -1,6 +1,7 @@
 //! Authorization requests waiting for the person: stored by /authorize, read by the
 //! sign-in pages and by /authorize/continue on whichever instance the browser reaches.
 
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use careid_store::{ConnectionTrait, StoreError, authorization_requests};
@@ -12,7 +13,7 @@ use crate::{Client, Protocol, ProtocolError};
 /// A validated authorization request, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoredRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
     /// The scopes that will be granted, space-separated.
     pub scope: String,

@@ -1,5 +1,6 @@
 //! The protocol's shared state, built once by the server.
 
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{
@@ -163,7 +164,10 @@ impl Protocol {
 
     /// The client with this id: a client file's first, else one registered over HTTP
     /// (one primary-key lookup, so a registration on another instance is seen at once).
-    pub async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+    pub async fn find_client(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
         if let Some(client) = self.clients.get(client_id) {
             return Ok(Some(client));
         }

@@ -1,6 +1,7 @@
 //! The audit trail: who did what, when, from where. Never a secret.
 
 use crate::AccountId;
+use crate::ClientId;
 use sea_orm::{
     ActiveValue::Set, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, entity::prelude::*,
 };
@@ -11,7 +12,7 @@ use crate::StoreError;
 pub use entity::Model as AuditEvent;
 
 pub(crate) mod entity {
-    use crate::AccountId;
+    use crate::{AccountId, ClientId};
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -22,7 +23,7 @@ pub(crate) mod entity {
         pub at: TimeDateTimeWithTimeZone,
         pub kind: String,
         pub account_id: Option<AccountId>,
-        pub client_id: Option<String>,
+        pub client_id: Option<ClientId>,
         pub ip: Option<String>,
         pub detail: String,
     }
@@ -43,7 +44,7 @@ pub struct NewEvent {
     /// The account concerned.
     pub account_id: Option<AccountId>,
     /// The client involved.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     /// The client address.
     pub ip: Option<String>,
     /// Anything else worth knowing, as JSON (never a secret).

@@ -1,6 +1,7 @@
 //! Validated /authorize requests waiting for the person to finish signing in. Any
 //! instance can finish one: the request lives here, not in a process.
 
+use crate::ClientId;
 use sea_orm::{
     ActiveValue::Set,
     QueryFilter,
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 use crate::StoreError;
 
 pub(crate) mod entity {
+    use crate::ClientId;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -19,7 +21,7 @@ pub(crate) mod entity {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        pub client_id: String,
+        pub client_id: ClientId,
         pub request: String,
         pub created_at: TimeDateTimeWithTimeZone,
         pub expires_at: TimeDateTimeWithTimeZone,
@@ -39,7 +41,7 @@ use entity::{ActiveModel, Column, Entity};
 pub async fn insert_request(
     db: &impl ConnectionTrait,
     id: &str,
-    client_id: &str,
+    client_id: &ClientId,
     request: &serde_json::Value,
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
@@ -62,7 +64,7 @@ pub struct NewRequest<'a> {
     /// Its random id.
     pub id: &'a str,
     /// The client that sent the person.
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     /// The request, serialised by the protocol crate.
     pub request: &'a serde_json::Value,
     /// The client address.

@@ -1,5 +1,6 @@
 //! Consents: the scopes a profile has granted a third-party client.
 
+use crate::ClientId;
 use crate::ProfileId;
 use sea_orm::{
     ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*, sea_query::OnConflict,
@@ -11,7 +12,7 @@ use crate::StoreError;
 pub use entity::Model as Consent;
 
 pub(crate) mod entity {
-    use crate::ProfileId;
+    use crate::{ClientId, ProfileId};
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -20,7 +21,7 @@ pub(crate) mod entity {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub profile_id: ProfileId,
-        pub client_id: String,
+        pub client_id: ClientId,
         pub scopes: String,
         pub granted_at: TimeDateTimeWithTimeZone,
     }
@@ -37,7 +38,7 @@ use entity::{ActiveModel, Column, Entity};
 pub async fn find_scopes(
     db: &impl ConnectionTrait,
     profile_id: ProfileId,
-    client_id: &str,
+    client_id: &ClientId,
 ) -> Result<Option<String>, StoreError> {
     Ok(Entity::find()
         .filter(Column::ProfileId.eq(profile_id))
@@ -51,7 +52,7 @@ pub async fn find_scopes(
 pub async fn upsert(
     db: &impl ConnectionTrait,
     profile_id: ProfileId,
-    client_id: &str,
+    client_id: &ClientId,
     scopes: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -76,7 +77,7 @@ pub async fn upsert(
 pub async fn delete_consent(
     db: &impl ConnectionTrait,
     profile_id: ProfileId,
-    client_id: &str,
+    client_id: &ClientId,
 ) -> Result<(), StoreError> {
     Entity::delete_many()
         .filter(Column::ProfileId.eq(profile_id))

@@ -33,7 +33,7 @@ pub mod signing_keys;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{Backend, DEFAULT_WAIT, Db, Tally, connect, connect_with, migrate, sqlite_file};
 pub use error::StoreError;
-pub use ids::{AccountId, ProfileId};
+pub use ids::{AccountId, ClientId, ProfileId};
 pub use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait,
 };

@@ -15,6 +15,7 @@ use crate::StoreError;
 pub use entity::Model as LogoutDelivery;
 
 pub(crate) mod entity {
+    use crate::ClientId;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -23,7 +24,7 @@ pub(crate) mod entity {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub sid: String,
-        pub client_id: String,
+        pub client_id: ClientId,
         pub subject: String,
         pub created_at: TimeDateTimeWithTimeZone,
         pub due_at: TimeDateTimeWithTimeZone,

@@ -2,6 +2,7 @@
 //! as SHA-256 digests with a purpose, an expiry and `used_at`.
 
 use crate::AccountId;
+use crate::ClientId;
 use sea_orm::{
     ActiveValue::Set,
     QueryFilter, QueryOrder,
@@ -15,7 +16,7 @@ use crate::StoreError;
 pub use entity::Model as OneTimeToken;
 
 pub(crate) mod entity {
-    use crate::AccountId;
+    use crate::{AccountId, ClientId};
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -27,7 +28,7 @@ pub(crate) mod entity {
         pub digest: String,
         pub account_id: AccountId,
         pub purpose: String,
-        pub client_id: Option<String>,
+        pub client_id: Option<ClientId>,
         pub binding_digest: Option<String>,
         pub attempts: i32,
         pub created_at: TimeDateTimeWithTimeZone,
@@ -53,7 +54,7 @@ pub struct NewToken {
     /// `invitation`, `reset_link`, `reset_code`, `magic_link`, `admin_reset`, `pin`.
     pub purpose: &'static str,
     /// The client whose branding and flow it belongs to.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     /// Digest of a browser binding, when the token is only good in one browser.
     pub binding_digest: Option<String>,
     /// When it stops working.

@@ -2,6 +2,7 @@
 //! rotated token seen again means it leaked, and the whole family is revoked.
 
 use crate::AccountId;
+use crate::ClientId;
 use crate::ProfileId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
@@ -11,7 +12,7 @@ use crate::StoreError;
 pub use entity::Model as RefreshToken;
 
 pub(crate) mod entity {
-    use crate::AccountId;
+    use crate::{AccountId, ClientId};
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -22,7 +23,7 @@ pub(crate) mod entity {
         #[sea_orm(unique)]
         pub digest: String,
         pub family_id: String,
-        pub client_id: String,
+        pub client_id: ClientId,
         pub account_id: AccountId,
         pub grant: String,
         pub created_at: TimeDateTimeWithTimeZone,
@@ -55,7 +56,7 @@ pub struct NewRefreshToken {
     /// The family: all tokens rotated from one code share it.
     pub family_id: String,
     /// The client it was issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The account it acts for.
     pub account_id: AccountId,
     /// The protocol crate's grant JSON.
@@ -140,7 +141,7 @@ pub async fn revoke_family(
 pub async fn revoke_for_account(
     db: &impl ConnectionTrait,
     account_id: AccountId,
-    client_id: Option<&str>,
+    client_id: Option<&ClientId>,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     let mut update = Entity::update_many()

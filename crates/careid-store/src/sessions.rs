@@ -2,6 +2,7 @@
 //! `sid` is a separate public identifier, the one id_tokens and logout tokens carry.
 
 use crate::AccountId;
+use crate::ClientId;
 use crate::ProfileId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
@@ -287,6 +288,7 @@ pub use client_entity::Model as SessionClient;
 /// The clients that received tokens in a session (`session_clients`), so that ending
 /// the session can tell each of them (OIDC Back-Channel Logout 1.0).
 pub(crate) mod client_entity {
+    use crate::ClientId;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -295,7 +297,7 @@ pub(crate) mod client_entity {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub sid: String,
-        pub client_id: String,
+        pub client_id: ClientId,
         pub subject: String,
         pub created_at: TimeDateTimeWithTimeZone,
     }
@@ -312,7 +314,7 @@ pub(crate) mod client_entity {
 pub async fn insert_client(
     db: &impl ConnectionTrait,
     sid: &str,
-    client_id: &str,
+    client_id: &ClientId,
     subject: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -359,14 +361,18 @@ mod tests {
         Migrator::up(db.writer(), None).await.unwrap();
         let now = datetime!(2026-01-05 09:00 UTC);
         for (sid, client) in [("s1", "crm"), ("s1", "emr"), ("s1", "crm"), ("s2", "crm")] {
-            insert_client(&db, sid, client, "sub-1", now).await.unwrap();
+            insert_client(&db, sid, &ClientId::from(client), "sub-1", now)
+                .await
+                .unwrap();
         }
-        insert_client(&db, "s1", "crm", "sub-2", now).await.unwrap();
+        insert_client(&db, "s1", &ClientId::from("crm"), "sub-2", now)
+            .await
+            .unwrap();
         let listed: Vec<(String, String)> = find_clients(&db, "s1")
             .await
             .unwrap()
             .into_iter()
-            .map(|row| (row.client_id, row.subject))
+            .map(|row| (row.client_id.into_string(), row.subject))
             .collect();
         assert_eq!(
             listed,
@@ -461,7 +467,7 @@ mod tests {
         let one = session(&db, "s1", AccountId::new(1), now).await;
         session(&db, "s2", AccountId::new(1), now).await;
         for client in ["crm", "emr"] {
-            insert_client(&db, "s1", client, "sub-1", now)
+            insert_client(&db, "s1", &ClientId::from(client), "sub-1", now)
                 .await
                 .unwrap();
         }
@@ -494,7 +500,7 @@ mod tests {
         let kept = session(&db, "kept", AccountId::new(1), now).await;
         session(&db, "other", AccountId::new(1), now).await;
         session(&db, "elsewhere", AccountId::new(2), now).await;
-        insert_client(&db, "other", "crm", "sub-1", now)
+        insert_client(&db, "other", &ClientId::from("crm"), "sub-1", now)
             .await
             .unwrap();
         refresh(&db, "kept-bound", AccountId::new(1), Some("kept"), now).await;
@@ -534,7 +540,9 @@ mod tests {
         let db = fresh().await;
         let now = datetime!(2026-01-05 09:00 UTC);
         let one = session(&db, "s1", AccountId::new(1), now).await;
-        insert_client(&db, "s1", "crm", "sub-1", now).await.unwrap();
+        insert_client(&db, "s1", &ClientId::from("crm"), "sub-1", now)
+            .await
+            .unwrap();
         end_one(&db, one.id, now).await.unwrap();
         let due = find_due(&db, now, 10).await.unwrap();
         assert_eq!(due.len(), 1);

@@ -3,6 +3,7 @@
 //! with a way to remove its access), and a way to sign out. Changing a password and the
 //! like arrive as pages of their own.
 
+use careid_accounts::ClientId;
 use careid_accounts::ProfileId;
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ struct ProfileView {
 /// An application the person allowed, as the account page lists it.
 #[derive(Serialize)]
 struct AppView {
-    client_id: String,
+    client_id: ClientId,
     name: String,
     profile_id: ProfileId,
     profile_name: String,
@@ -72,7 +73,7 @@ pub(crate) async fn show(
         let client = ui.protocol.find_client(&app.client_id).await;
         let name = match client.map_err(ProtocolError::from)? {
             Some(client) => client.name.clone(),
-            None => app.client_id.clone(),
+            None => app.client_id.to_string(),
         };
         apps.push(AppView {
             profile_name: app.profile_name,
@@ -122,7 +123,11 @@ pub(crate) async fn remove_app(
     }
     // The profile id came from the browser; the service checks it is this account's.
     ui.accounts
-        .withdraw_app(live.account.id, profile_id, &form.client_id)
+        .withdraw_app(
+            live.account.id,
+            profile_id,
+            &ClientId::from(form.client_id.as_str()),
+        )
         .await?;
     Ok(see_other("/account", None))
 }

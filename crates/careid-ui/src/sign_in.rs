@@ -134,7 +134,7 @@ async fn check_password(
     if email.is_empty() || password.is_empty() {
         return Ok(Err(None));
     }
-    let client_id = pending.map(|p| p.client.client_id.as_str());
+    let client_id = pending.map(|p| &p.client.client_id);
     let password = PlainPassword::new(password);
     match ui
         .accounts

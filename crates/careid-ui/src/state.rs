@@ -1,5 +1,6 @@
 //! The pages' shared state, built once by the server.
 
+use careid_accounts::ClientId;
 use std::sync::Arc;
 
 use careid_accounts::{Accounts, Branding, Lifecycle};
@@ -56,7 +57,7 @@ impl Ui {
     }
 
     /// The name, theme and reset mode of the client with this id, or careid's own.
-    pub(crate) fn branding(&self, client_id: Option<&str>) -> Branding {
+    pub(crate) fn branding(&self, client_id: Option<&ClientId>) -> Branding {
         match client_id.and_then(|id| self.protocol.clients.get(id)) {
             Some(client) => client_branding(&client),
             None => Branding::default(),

@@ -3,6 +3,7 @@
 //! handler calls the same `careid-accounts` function as the CLI.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -210,7 +211,8 @@ pub struct NewAccount {
     password: Option<String>,
     /// The client whose name and theme the invitation carries (careid's own without).
     #[serde(default)]
-    branding_client: Option<String>,
+    #[schema(value_type = Option<String>)]
+    branding_client: Option<ClientId>,
 }
 
 /// Creates an account, or returns the existing one with this email (200): a retry of a
@@ -256,7 +258,7 @@ pub async fn create(
             format!("at most {MAX_PASSWORD} bytes"),
         ));
     }
-    let branding = admin.branding(new.branding_client.as_deref()).await?;
+    let branding = admin.branding(new.branding_client.as_ref()).await?;
     let created = match new.password {
         Some(password) => {
             let password = PlainPassword::new(password);
@@ -271,7 +273,7 @@ pub async fn create(
                 &new.email,
                 &new.name,
                 &branding,
-                new.branding_client.as_deref(),
+                new.branding_client.as_ref(),
             )
             .await
             .map(|invitation| invitation.account),
@@ -342,7 +344,8 @@ pub async fn delete(
 #[into_params(parameter_in = Query)]
 pub struct BrandingQuery {
     /// A client id; careid's own branding without.
-    branding_client: Option<String>,
+    #[param(value_type = Option<String>)]
+    branding_client: Option<ClientId>,
 }
 
 /// Sends an invited account a new activation link; older links stop working.
@@ -365,10 +368,10 @@ pub async fn resend_invitation(
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
-    let branding = admin.branding(query.branding_client.as_deref()).await?;
+    let branding = admin.branding(query.branding_client.as_ref()).await?;
     admin
         .lifecycle
-        .resend_invitation(&account.email, &branding, query.branding_client.as_deref())
+        .resend_invitation(&account.email, &branding, query.branding_client.as_ref())
         .await?;
     read_back(&admin, id).await
 }

@@ -2,6 +2,7 @@
 //! page at a time.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
@@ -28,7 +29,8 @@ pub struct EventView {
     pub kind: String,
     /// The client involved, if any (for admin API calls, the calling portal).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_id: Option<ClientId>,
     /// The client address, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,

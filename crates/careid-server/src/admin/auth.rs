@@ -5,6 +5,7 @@
 //! authenticated call in the audit trail with the caller's client id.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::sync::{Arc, Mutex};
 
 use axum::{
@@ -44,7 +45,7 @@ impl Caller {
     }
 
     /// The calling client's id.
-    pub fn client_id(&self) -> &str {
+    pub fn client_id(&self) -> &ClientId {
         &self.0.client_id
     }
 }
@@ -72,10 +73,10 @@ impl FromRequestParts<Arc<Admin>> for Caller {
 /// Where the [`Caller`] extractor leaves the client id for [`audit_calls`] to find once
 /// the response is made.
 #[derive(Clone, Default)]
-struct CallerSlot(Arc<Mutex<Option<String>>>);
+struct CallerSlot(Arc<Mutex<Option<ClientId>>>);
 
 impl CallerSlot {
-    fn fill(&self, client_id: &str) {
+    fn fill(&self, client_id: &ClientId) {
         let mut slot = self
             .0
             .lock()
@@ -83,7 +84,7 @@ impl CallerSlot {
         *slot = Some(client_id.to_owned());
     }
 
-    fn take(&self) -> Option<String> {
+    fn take(&self) -> Option<ClientId> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

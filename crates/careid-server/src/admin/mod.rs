@@ -17,6 +17,7 @@ mod profiles;
 mod reset_links;
 mod sessions;
 
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use crate::rfc3339;
@@ -44,7 +45,7 @@ pub struct Admin {
 
 impl Admin {
     /// The branding a mail carries: that of the client `client_id`, or careid's own.
-    async fn branding(&self, client_id: Option<&str>) -> Result<Branding, AdminError> {
+    async fn branding(&self, client_id: Option<&ClientId>) -> Result<Branding, AdminError> {
         let Some(id) = client_id else {
             return Ok(Branding::default());
         };

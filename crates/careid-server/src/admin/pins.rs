@@ -4,6 +4,7 @@
 //! are `careid_accounts::Lifecycle`'s.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -28,7 +29,8 @@ pub struct NewPin {
     expires_in_minutes: Option<u32>,
     /// The portal the PIN is for (e.g. `client-portal`), kept in the audit trail.
     #[serde(default)]
-    client_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    client_id: Option<ClientId>,
 }
 
 /// A PIN just issued. It is in this answer only: tell it to the person.
@@ -70,7 +72,7 @@ pub async fn issue(
 ) -> Result<(StatusCode, Json<PinView>), AdminError> {
     caller.require(PINS)?;
     let account = admin.accounts.account_by_id(id).await?;
-    if let Some(client_id) = new.client_id.as_deref()
+    if let Some(client_id) = new.client_id.as_ref()
         && admin.protocol.find_client(client_id).await?.is_none()
     {
         return Err(AdminError::field("client_id", "names no configured client"));
@@ -81,7 +83,7 @@ pub async fn issue(
         .map(|minutes| Duration::minutes(i64::from(minutes)));
     let issued = admin
         .lifecycle
-        .issue_pin(&account.email, lifetime, new.client_id.as_deref())
+        .issue_pin(&account.email, lifetime, new.client_id.as_ref())
         .await?;
     Ok((
         StatusCode::CREATED,

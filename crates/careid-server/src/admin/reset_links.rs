@@ -3,6 +3,7 @@
 //! reset-link` does.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -29,7 +30,8 @@ pub struct NewResetLink {
     send: bool,
     /// The client whose name and theme the mail and pages carry.
     #[serde(default)]
-    branding_client: Option<String>,
+    #[schema(value_type = Option<String>)]
+    branding_client: Option<ClientId>,
 }
 
 /// A reset link that was made.
@@ -67,7 +69,7 @@ pub async fn issue(
 ) -> Result<(StatusCode, Json<ResetLinkView>), AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
-    let branding = admin.branding(new.branding_client.as_deref()).await?;
+    let branding = admin.branding(new.branding_client.as_ref()).await?;
     // The bounds themselves are the service's (`LifetimeOutOfRange`), as for the CLI.
     let lifetime = Duration::minutes(i64::from(new.expires_in_minutes));
     let issued = admin
@@ -77,7 +79,7 @@ pub async fn issue(
             lifetime,
             new.send,
             &branding,
-            new.branding_client.as_deref(),
+            new.branding_client.as_ref(),
         )
         .await?;
     Ok((

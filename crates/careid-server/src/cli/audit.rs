@@ -2,6 +2,7 @@
 //! as JSON Lines for a SIEM, oldest first.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::{io::Write, path::Path};
 
 use anyhow::{Context, bail};
@@ -60,7 +61,7 @@ struct ExportedEvent<'a> {
     at: String,
     kind: &'a str,
     account_id: Option<AccountId>,
-    client_id: Option<&'a str>,
+    client_id: Option<&'a ClientId>,
     ip: Option<&'a str>,
     /// The event's details as a JSON object (never a secret).
     detail: serde_json::Value,
@@ -84,7 +85,7 @@ pub async fn export(
                 at: super::timestamp(event.at),
                 kind: &event.kind,
                 account_id: event.account_id,
-                client_id: event.client_id.as_deref(),
+                client_id: event.client_id.as_ref(),
                 ip: event.ip.as_deref(),
                 detail: serde_json::from_str(&event.detail)
                     .unwrap_or_else(|_| serde_json::Value::String(event.detail.clone())),
@@ -157,7 +158,7 @@ pub async fn run(config_path: &Path, command: AuditCommand) -> anyhow::Result<()
             .account_id
             .map(|id| format!("account {id}"))
             .unwrap_or_else(|| "-".into());
-        let client = event.client_id.as_deref().unwrap_or("-");
+        let client = event.client_id.as_ref().map_or("-", ClientId::as_str);
         let ip = event.ip.as_deref().unwrap_or("-");
         println!(
             "{at}  {:<22} {who:<12} client={client} ip={ip} {}",

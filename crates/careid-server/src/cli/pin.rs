@@ -2,6 +2,7 @@
 //! (lifetime bound, single use, attempts, a newer PIN voiding the older) are
 //! `careid_accounts::Lifecycle`'s; this prints.
 
+use careid_store::ClientId;
 use std::path::Path;
 
 use anyhow::bail;
@@ -51,7 +52,7 @@ pub async fn run(config_path: &Path, command: PinCommand) -> anyhow::Result<()> 
                 },
             };
             let issued = lifecycle
-                .issue_pin(&email, lifetime, client.as_deref())
+                .issue_pin(&email, lifetime, client.map(ClientId::new).as_ref())
                 .await
                 .map_err(explain)?;
             println!("{}", issued.pin.as_str());

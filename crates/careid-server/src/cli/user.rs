@@ -1,6 +1,7 @@
 //! `careid user …`: account administration from the command line.
 
 use careid_store::AccountId;
+use careid_store::ClientId;
 use std::{
     io::{BufRead, IsTerminal},
     path::Path,
@@ -116,13 +117,19 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
             name,
             client,
             resend,
-        } => return invite(&config, &email, &name, client.as_deref(), resend).await,
+        } => {
+            let client = client.map(ClientId::new);
+            return invite(&config, &email, &name, client.as_ref(), resend).await;
+        }
         UserCommand::ResetLink {
             email,
             expires,
             send,
             client,
-        } => return reset_link(&config, &email, &expires, send, client.as_deref()).await,
+        } => {
+            let client = client.map(ClientId::new);
+            return reset_link(&config, &email, &expires, send, client.as_ref()).await;
+        }
         UserCommand::Show { email } => {
             let accounts = super::open_accounts(&config).await?;
             let Some(account) = accounts::find_by_email(&accounts.db, &email).await? else {
@@ -221,7 +228,7 @@ async fn invite(
     config: &crate::Config,
     email: &str,
     name: &str,
-    client: Option<&str>,
+    client: Option<&ClientId>,
     resend: bool,
 ) -> anyhow::Result<()> {
     let (lifecycle, branding) = open_lifecycle(config, client).await?;
@@ -265,7 +272,7 @@ async fn reset_link(
     email: &str,
     expires: &str,
     send: bool,
-    client: Option<&str>,
+    client: Option<&ClientId>,
 ) -> anyhow::Result<()> {
     let Some(lifetime) = parse_lifetime(expires) else {
         bail!("--expires {expires:?}: give a whole number and m, h or d, such as 48h");
@@ -295,14 +302,18 @@ async fn reset_link(
 /// `client` (careid's own without one).
 pub(super) async fn open_lifecycle(
     config: &crate::Config,
-    client: Option<&str>,
+    client: Option<&ClientId>,
 ) -> anyhow::Result<(Lifecycle, Branding)> {
     let branding = match client {
         None => Branding::default(),
         Some(id) => {
             let (clients, _) = crate::clients::load_dir(&config.clients_dir);
-            let Some(found) = clients.into_iter().find(|c| c.client_id == id) else {
-                bail!("no client {id:?} in {}", config.clients_dir.display());
+            let Some(found) = clients.into_iter().find(|c| c.client_id == *id) else {
+                bail!(
+                    "no client {:?} in {}",
+                    id.as_str(),
+                    config.clients_dir.display()
+                );
             };
             careid_ui::client_branding(&found)
         }
