@@ -9,8 +9,8 @@ use careid_mail::{
     testing::{SmtpSink, links, text_part},
 };
 use careid_policy::PlainPassword;
-use careid_store::ClientId;
 use careid_store::{
+    ClientId,
     accounts::{self, Status},
     audit,
 };

@@ -3,10 +3,10 @@
 //! goes to a real SMTP listener; back-channel logouts to a real receiver.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
-use careid_store::ClientId;
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use careid_mail::testing::{SmtpSink, links};
+use careid_store::ClientId;
 use careid_tests::{
     PASSWORD, TestServer, VERIFIER,
     admin::{ALL_SCOPES, Answer},

@@ -6,7 +6,6 @@
 //! a full disk or a lost connection) leaves the link and the account as they were.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use careid_store::ClientId;
 use std::{
     io::{BufRead, BufReader},
     path::Path,
@@ -23,7 +22,7 @@ use careid_mail::testing::{SmtpSink, links};
 use careid_policy::{PlainPassword, one_time};
 use careid_server::App;
 use careid_store::{
-    ConnectionTrait, SystemClock,
+    ClientId, ConnectionTrait, SystemClock,
     accounts::{self, Status},
     clients, one_time_tokens, refresh_tokens,
 };

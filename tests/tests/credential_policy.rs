@@ -3,8 +3,7 @@
 //! of them leaves.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
-use careid_store::AccountId;
-use careid_store::audit;
+use careid_store::{AccountId, audit};
 use careid_tests::{CRM_CALLBACK, PASSWORD, TestServer, assert_oauth_error, browser::param};
 use reqwest::StatusCode;
 use time::Duration;

@@ -3,9 +3,9 @@
 //! portal, and sign out of the CRM, which signs the EMR out over the back channel.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
-use careid_store::ClientId;
 use std::time::Duration;
 
+use careid_store::ClientId;
 use careid_tests::{
     PASSWORD,
     browser::{Browser, Landing, Page, param},

@@ -5,10 +5,9 @@
 //! allow its private network, for development.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
-use careid_store::ClientId;
 use std::time::Duration;
 
-use careid_store::Clock;
+use careid_store::{ClientId, Clock};
 use careid_tests::{
     PASSWORD, TestServer, VERIFIER,
     browser::{Browser, param},

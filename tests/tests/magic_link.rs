@@ -7,8 +7,8 @@
 
 use careid_accounts::Branding;
 use careid_mail::testing::{SmtpSink, links, text_part};
-use careid_store::ClientId;
 use careid_store::{
+    ClientId,
     accounts::{self, Status},
     profiles,
 };

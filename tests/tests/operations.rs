@@ -5,12 +5,11 @@
 //! are only seen there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use careid_store::ClientId;
 use std::{sync::Arc, time::Duration};
 
 use careid_policy::PlainPassword;
 use careid_server::App;
-use careid_store::{ConnectionTrait, SystemClock};
+use careid_store::{ClientId, ConnectionTrait, SystemClock};
 use careid_tests::{
     Browser, CRM_CALLBACK, PASSWORD, TestServer, authorize_url_at,
     browser::Landing,

@@ -5,9 +5,8 @@
 
 use careid_accounts::{AccountsError, Branding, IssuedPin};
 use careid_mail::testing::{SmtpSink, links};
-use careid_store::ClientId;
 use careid_store::{
-    Clock,
+    ClientId, Clock,
     accounts::{self, Status},
     audit,
 };

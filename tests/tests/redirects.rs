@@ -4,8 +4,7 @@
 //! destination. Client files (the operator's own portals) keep their redirects.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
+use careid_store::{AccountId, ClientId};
 use careid_tests::{
     CRM_CALLBACK, TestServer,
     browser::{Page, param},

@@ -6,8 +6,7 @@
 use careid_policy::one_time;
 use careid_protocol::RegistrationMode;
 use careid_server::cli::registration;
-use careid_store::ClientId;
-use careid_store::{Clock, audit};
+use careid_store::{ClientId, Clock, audit};
 use careid_tests::{TestServer, test_config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -4,13 +4,12 @@
 //! `careid config check`) naming its file and line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use careid_store::ClientId;
 use std::{path::Path, process::Command, sync::Arc};
 
 use careid_accounts::Branding;
 use careid_mail::testing::{SmtpSink, links};
 use careid_server::App;
-use careid_store::ManualClock;
+use careid_store::{ClientId, ManualClock};
 use careid_tests::{TestServer, fresh_database, test_config, workspace};
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -3,10 +3,8 @@
 //! (`sessions::end_sessions`), so the clients that got tokens in a session are told by
 //! back-channel logout and its refresh tokens stop, as with any other ending.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use careid_store::{
-    audit,
+    AccountId, ClientId, audit,
     sessions::{self, Ending, Session},
 };
 use serde_json::json;

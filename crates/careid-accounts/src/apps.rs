@@ -1,10 +1,7 @@
 //! The applications a person allowed, as the account page manages them: withdrawing
 //! one profile's consent for an application. The page itself is `careid-ui`'s.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
-use careid_store::ProfileId;
-use careid_store::{audit, consents, profiles, refresh_tokens};
+use careid_store::{AccountId, ClientId, ProfileId, audit, consents, profiles, refresh_tokens};
 use serde_json::json;
 
 use crate::{

@@ -5,9 +5,7 @@
 //! sessions and refresh tokens. Its pairwise subjects, which have no foreign key, go
 //! explicitly. The audit trail stays.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
-use careid_store::{accounts, audit, pairwise};
+use careid_store::{AccountId, ClientId, accounts, audit, pairwise};
 use serde_json::json;
 
 use crate::{

@@ -3,9 +3,8 @@
 //! both paginated by keyset so that records added meanwhile never repeat or skip one.
 //! The admin API and the CLI show them; neither reads the store itself.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use careid_store::{
+    AccountId, ClientId,
     accounts::{self, Account, AccountFilter},
     audit::{self, AuditEvent},
 };

@@ -6,14 +6,12 @@
 //! are `careid-ui`'s; an expired link leads to the reset flow in `reset.rs`, which
 //! completes an activation as well.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::path::PathBuf;
 
 use careid_mail::Delivered;
 use careid_policy::PlainPassword;
 use careid_store::{
-    StoreError,
+    AccountId, ClientId, StoreError,
     accounts::{self, Account, NewAccount, Status, normalise_email},
     audit, one_time_tokens,
 };

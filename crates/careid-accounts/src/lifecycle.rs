@@ -8,14 +8,12 @@
 //! theme a message carries is decided by the caller, as a [`Branding`], because clients
 //! are `careid-protocol`'s.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use careid_mail::{Delivered, Email, Mailer, Renderer};
 use careid_policy::{OneTimeRules, PlainPassword, one_time};
 use careid_store::{
-    StoreError,
+    AccountId, ClientId, StoreError,
     accounts::{self, Account},
     audit,
     one_time_tokens::{self, NewToken, OneTimeToken},

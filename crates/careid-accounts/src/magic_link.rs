@@ -12,12 +12,11 @@
 //! wording, the rate limits per address and per email, and the session itself are
 //! `careid-ui`'s.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use careid_policy::{is_inactive_expired, one_time};
 use careid_store::{
+    AccountId, ClientId,
     accounts::{self, Account, Status},
     audit,
     one_time_tokens::{self, NewToken, OneTimeToken},

@@ -3,8 +3,8 @@
 //! rules and the history rule; the links and codes that lead here are other modules'.
 
 use careid_policy::{HISTORY_DEPTH, PasswordHash, PlainPassword, Violation, password};
-use careid_store::AccountId;
 use careid_store::{
+    AccountId,
     accounts::{self, Account, Status},
     audit, password_history,
     sessions::{self, Ending},

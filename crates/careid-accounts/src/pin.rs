@@ -16,12 +16,11 @@
 //! - An invited account that signs in with a PIN becomes active: staff who issue a PIN
 //!   have spoken to the person, which is what the activation email stands for.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::fmt;
 
 use careid_policy::{is_inactive_expired, one_time};
 use careid_store::{
+    AccountId, ClientId,
     accounts::{self, Account, Status},
     audit,
     one_time_tokens::{self, NewToken},

@@ -2,10 +2,8 @@
 //! as the profile picker, the consent page and the account page need them. The pages
 //! are `careid-ui`'s; which profile a token names is `careid-protocol`'s.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
-use careid_store::ProfileId;
 use careid_store::{
+    AccountId, ClientId, ProfileId,
     accounts::{self, Account},
     audit, consents, pairwise,
     profiles::{self, NewProfile},

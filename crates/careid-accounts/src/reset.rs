@@ -10,11 +10,11 @@
 //! [`crate::Accounts::set_password`], which also ends the account's sessions, clears a
 //! lockout and activates an invited account.
 
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use careid_policy::{PlainPassword, one_time};
 use careid_store::{
+    ClientId,
     accounts::{self, Account, Status},
     audit, one_time_tokens,
 };

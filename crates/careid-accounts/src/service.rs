@@ -1,14 +1,15 @@
 //! The `Accounts` service: the pool, clock, hasher and rules every account operation
 //! shares, and the few steps several operations take alike.
 
-use careid_store::AccountId;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use careid_store::{Clock, Db, StoreError, audit, install_secrets, refresh_tokens, sessions};
+use careid_store::{
+    AccountId, Clock, Db, StoreError, audit, install_secrets, refresh_tokens, sessions,
+};
 use rand::RngCore;
 use sea_orm::DatabaseTransaction;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};

@@ -2,13 +2,11 @@
 //! secret; the database keeps only its SHA-256 digest, so a leaked database or backup
 //! cannot be replayed as cookies. Cookies themselves are `careid-ui`'s.
 
-use careid_store::AccountId;
-use careid_store::ProfileId;
 use std::fmt;
 
 use careid_policy::one_time;
 use careid_store::{
-    profiles,
+    AccountId, ProfileId, profiles,
     sessions::{self, NewSession, Session},
 };
 

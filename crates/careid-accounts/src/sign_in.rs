@@ -10,10 +10,8 @@ use careid_policy::{
     PasswordHash, PlainPassword, is_inactive_expired, is_locked, lockout::after_failure,
     needs_rehash,
 };
-use careid_store::AccountId;
-use careid_store::ClientId;
 use careid_store::{
-    StoreError,
+    AccountId, ClientId, StoreError,
     accounts::{self, Account, Status},
     audit,
 };

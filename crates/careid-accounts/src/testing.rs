@@ -1,13 +1,11 @@
 //! Test fixtures: a real SQLite database in a temporary folder, a manual clock and cheap
 //! argon2 parameters.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::{sync::Arc, time::Duration};
 
 use careid_policy::{HashParams, PlainPassword};
 use careid_store::{
-    Clock, ManualClock,
+    AccountId, ClientId, Clock, ManualClock,
     accounts::{self, Account, NewAccount, Status},
     audit,
     refresh_tokens::{self, NewRefreshToken},

@@ -3,8 +3,7 @@
 //! [`verify_admin_token`]); minting is in `tokens`.
 
 use axum::http::{HeaderMap, header};
-use careid_store::ClientId;
-use careid_store::{StoreError, revoked_access_tokens};
+use careid_store::{ClientId, StoreError, revoked_access_tokens};
 use serde_json::{Map, Value};
 
 use crate::{Protocol, ProtocolError, grant::Grant, scope, tokens::admin_audience};

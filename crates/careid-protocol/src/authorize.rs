@@ -4,9 +4,6 @@
 //! OIDC Core §3.1.2.6: a request whose client or redirect URI cannot be trusted gets an
 //! error page and never a redirect; every other error goes back to the client.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
-use careid_store::ProfileId;
 use std::sync::Arc;
 
 use axum::{
@@ -16,7 +13,9 @@ use axum::{
     response::Response,
 };
 use careid_policy::one_time;
-use careid_store::{audit, authorization_requests, codes, consents, profiles};
+use careid_store::{
+    AccountId, ClientId, ProfileId, audit, authorization_requests, codes, consents, profiles,
+};
 use serde::Deserialize;
 use time::Duration;
 

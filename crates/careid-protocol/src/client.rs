@@ -3,13 +3,13 @@
 //! Client secrets are random, so a SHA-256 digest compared in constant time is as safe
 //! as a slow hash and keeps argon2 off every token request (DESIGN.md, Configuration).
 
-use careid_store::ClientId;
 use std::{
     collections::HashMap,
     fmt,
     sync::{Arc, RwLock},
 };
 
+use careid_store::ClientId;
 use josekit::jwk::Jwk;
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};

@@ -3,14 +3,13 @@
 //! (inline `jwks`, or `jwks_uri` fetched through `egress` and cached here) and records
 //! each `jti` so no assertion is accepted twice. Choosing between this and a secret is `client_auth`'s.
 
-use careid_store::ClientId;
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use careid_store::client_assertions;
+use careid_store::{ClientId, client_assertions};
 use josekit::{
     jwk::Jwk,
     jws::{ES256, EdDSA, JwsVerifier, PS256, RS256},

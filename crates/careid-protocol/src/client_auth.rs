@@ -2,12 +2,11 @@
 //! or a signed JWT (`private_key_jwt`, checked in `client_assertion`), and only the
 //! method the client registered.
 
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::STANDARD};
-use careid_store::audit;
+use careid_store::{ClientId, audit};
 use serde_json::json;
 
 use crate::{AuthMethod, Bucket, Client, ClientAddress, Protocol, ProtocolError, client_assertion};

@@ -3,11 +3,10 @@
 //! the `/register` endpoint and by client lookup (a stored registration), so it is a
 //! module of its own rather than part of the endpoint.
 
-use careid_store::ClientId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use careid_store::clients;
+use careid_store::{ClientId, clients};
 
 use crate::{
     AccessTokenAlg, Client, ProtocolError, SigningAlg,

@@ -15,7 +15,6 @@
 //! POST that must come back by GET (below) leaves the hint behind, and the person
 //! confirms instead.
 
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{
@@ -25,7 +24,7 @@ use axum::{
     response::Response,
 };
 use careid_policy::is_session_live;
-use careid_store::StoreError;
+use careid_store::{ClientId, StoreError};
 use serde_json::Value;
 use url::form_urlencoded;
 

@@ -1,9 +1,7 @@
 //! What a code or refresh token stands for: who, for which client, with which scope,
 //! authenticated when and how. Stored as JSON beside the code or token.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
-use careid_store::ProfileId;
+use careid_store::{AccountId, ClientId, ProfileId};
 use serde::{Deserialize, Serialize};
 
 /// The authorization a person gave a client. Codes carry the PKCE challenge and nonce

@@ -7,7 +7,6 @@
 //! asking about another client's token learns nothing: it gets `{"active": false}`,
 //! exactly as for an unknown token, so the answer cannot be used to probe for tokens.
 
-use careid_store::AccountId;
 use std::sync::Arc;
 
 use axum::{
@@ -17,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::one_time;
-use careid_store::refresh_tokens;
+use careid_store::{AccountId, refresh_tokens};
 use serde_json::{Map, Value, json};
 
 use crate::{

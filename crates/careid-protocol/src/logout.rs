@@ -8,9 +8,8 @@
 
 use axum::http::{HeaderMap, HeaderValue};
 use careid_policy::one_time;
-use careid_store::ClientId;
 use careid_store::{
-    StoreError, audit,
+    ClientId, StoreError, audit,
     sessions::{self, Ending, Session},
 };
 use serde_json::json;

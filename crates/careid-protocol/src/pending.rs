@@ -1,10 +1,9 @@
 //! Authorization requests waiting for the person: stored by /authorize, read by the
 //! sign-in pages and by /authorize/continue on whichever instance the browser reaches.
 
-use careid_store::ClientId;
 use std::sync::Arc;
 
-use careid_store::{ConnectionTrait, StoreError, authorization_requests};
+use careid_store::{ClientId, ConnectionTrait, StoreError, authorization_requests};
 use serde::{Deserialize, Serialize};
 use time::Duration;
 

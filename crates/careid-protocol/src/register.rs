@@ -7,7 +7,6 @@
 
 mod imitation;
 
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{
@@ -17,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::one_time;
-use careid_store::{audit, clients, registration_tokens};
+use careid_store::{ClientId, audit, clients, registration_tokens};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 

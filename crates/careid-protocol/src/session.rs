@@ -4,9 +4,8 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use careid_policy::{is_inactive_expired, is_session_live, one_time};
-use careid_store::AccountId;
 use careid_store::{
-    ConnectionTrait, StoreError,
+    AccountId, ConnectionTrait, StoreError,
     accounts::{self, Account, Status},
     profiles::{self, Profile, ProfileKey},
     sessions::{self, Session},

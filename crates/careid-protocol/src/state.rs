@@ -1,6 +1,5 @@
 //! The protocol's shared state, built once by the server.
 
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{
@@ -8,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::SessionRules;
-use careid_store::{Clock, Db, StoreError, clients};
+use careid_store::{ClientId, Clock, Db, StoreError, clients};
 
 use crate::{
     Client, ClientAddress, Clients, Keys, KnowsProxies, PageProblem, ProtocolConfig, ProtocolError,

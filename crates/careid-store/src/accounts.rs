@@ -1,19 +1,19 @@
 //! Accounts: one login each. Creating an account also creates its first ("self") profile
 //! and, when it has a password, the first entry of its password history.
 
-use crate::AccountId;
 use sea_orm::{
     ActiveValue::Set, QueryFilter, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr,
 };
 use time::OffsetDateTime;
 
-use crate::{StoreError, password_history, profiles};
+use crate::{AccountId, StoreError, password_history, profiles};
 
 pub use entity::Model as Account;
 
 pub(crate) mod entity {
-    use crate::AccountId;
     use sea_orm::entity::prelude::*;
+
+    use crate::AccountId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "accounts")]

@@ -1,19 +1,18 @@
 //! The audit trail: who did what, when, from where. Never a secret.
 
-use crate::AccountId;
-use crate::ClientId;
 use sea_orm::{
     ActiveValue::Set, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, entity::prelude::*,
 };
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, ClientId, StoreError};
 
 pub use entity::Model as AuditEvent;
 
 pub(crate) mod entity {
-    use crate::{AccountId, ClientId};
     use sea_orm::entity::prelude::*;
+
+    use crate::{AccountId, ClientId};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "audit_events")]

@@ -1,7 +1,6 @@
 //! Validated /authorize requests waiting for the person to finish signing in. Any
 //! instance can finish one: the request lives here, not in a process.
 
-use crate::ClientId;
 use sea_orm::{
     ActiveValue::Set,
     QueryFilter,
@@ -10,11 +9,12 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{ClientId, StoreError};
 
 pub(crate) mod entity {
-    use crate::ClientId;
     use sea_orm::entity::prelude::*;
+
+    use crate::ClientId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "authorization_requests")]

@@ -1,15 +1,15 @@
 //! The `jti` of every client assertion careid accepted (RFC 7523 §3, OIDC Core §9),
 //! kept until the assertion expires: a `jti` seen before is a replay.
 
-use crate::ClientId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{ClientId, StoreError};
 
 pub(crate) mod entity {
-    use crate::ClientId;
     use sea_orm::entity::prelude::*;
+
+    use crate::ClientId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "client_assertions")]

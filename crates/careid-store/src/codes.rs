@@ -1,15 +1,15 @@
 //! Authorization codes: stored as digests, single use, short-lived. The grant they carry
 //! (account, profile, scope, PKCE challenge, nonce…) is the protocol crate's JSON.
 
-use crate::ClientId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{ClientId, StoreError};
 
 pub(crate) mod entity {
-    use crate::ClientId;
     use sea_orm::entity::prelude::*;
+
+    use crate::ClientId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "authorization_codes")]

@@ -1,19 +1,18 @@
 //! Consents: the scopes a profile has granted a third-party client.
 
-use crate::ClientId;
-use crate::ProfileId;
 use sea_orm::{
     ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*, sea_query::OnConflict,
 };
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{ClientId, ProfileId, StoreError};
 
 pub use entity::Model as Consent;
 
 pub(crate) mod entity {
-    use crate::{ClientId, ProfileId};
     use sea_orm::entity::prelude::*;
+
+    use crate::{ClientId, ProfileId};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "consents")]

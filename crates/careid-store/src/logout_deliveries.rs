@@ -15,8 +15,9 @@ use crate::StoreError;
 pub use entity::Model as LogoutDelivery;
 
 pub(crate) mod entity {
-    use crate::ClientId;
     use sea_orm::entity::prelude::*;
+
+    use crate::ClientId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "logout_deliveries")]

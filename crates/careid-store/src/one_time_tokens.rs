@@ -1,8 +1,6 @@
 //! One-time tokens: invitation and reset links, reset codes, magic links, PINs. Stored
 //! as SHA-256 digests with a purpose, an expiry and `used_at`.
 
-use crate::AccountId;
-use crate::ClientId;
 use sea_orm::{
     ActiveValue::Set,
     QueryFilter, QueryOrder,
@@ -11,13 +9,14 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, ClientId, StoreError};
 
 pub use entity::Model as OneTimeToken;
 
 pub(crate) mod entity {
-    use crate::{AccountId, ClientId};
     use sea_orm::entity::prelude::*;
+
+    use crate::{AccountId, ClientId};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "one_time_tokens")]

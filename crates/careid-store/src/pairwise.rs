@@ -2,16 +2,15 @@
 //! by every instance, and which profile each pairwise `sub` stands for. Deriving the
 //! `sub` is `careid-protocol`'s; this module only keeps what it needs.
 
-use crate::AccountId;
-use crate::ProfileId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, ProfileId, StoreError};
 
 pub(crate) mod subject_entity {
-    use crate::ProfileId;
     use sea_orm::entity::prelude::*;
+
+    use crate::ProfileId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "pairwise_subjects")]

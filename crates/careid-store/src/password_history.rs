@@ -1,15 +1,15 @@
 //! Password history: every hash an account has had, newest last. The policy compares a
 //! new password with the newest few (DESIGN.md: the last five, the current one included).
 
-use crate::AccountId;
 use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, QuerySelect, entity::prelude::*};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, StoreError};
 
 pub(crate) mod entity {
-    use crate::AccountId;
     use sea_orm::entity::prelude::*;
+
+    use crate::AccountId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "password_history")]

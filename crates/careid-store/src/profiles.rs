@@ -1,18 +1,17 @@
 //! Profiles: who a relying party sees. An account owns one or more (self, a couple, a
 //! dependent); each has its own stable `subject`, the OIDC `sub`.
 
-use crate::AccountId;
-use crate::ProfileId;
 use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, ProfileId, StoreError};
 
 pub use entity::Model as Profile;
 
 pub(crate) mod entity {
-    use crate::{AccountId, ProfileId};
     use sea_orm::entity::prelude::*;
+
+    use crate::{AccountId, ProfileId};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "profiles")]

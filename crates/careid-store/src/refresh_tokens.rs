@@ -1,19 +1,17 @@
 //! Refresh tokens: digests only, grouped in families. Each use rotates the token; a
 //! rotated token seen again means it leaked, and the whole family is revoked.
 
-use crate::AccountId;
-use crate::ClientId;
-use crate::ProfileId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, ClientId, ProfileId, StoreError};
 
 pub use entity::Model as RefreshToken;
 
 pub(crate) mod entity {
-    use crate::{AccountId, ClientId};
     use sea_orm::entity::prelude::*;
+
+    use crate::{AccountId, ClientId};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "refresh_tokens")]

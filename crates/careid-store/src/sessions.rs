@@ -1,21 +1,19 @@
 //! Browser sessions. The cookie holds a random secret; only its SHA-256 digest is stored.
 //! `sid` is a separate public identifier, the one id_tokens and logout tokens carry.
 
-use crate::AccountId;
-use crate::ClientId;
-use crate::ProfileId;
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
 use sea_orm::DatabaseTransaction;
 
-use crate::{Db, StoreError};
+use crate::{AccountId, ClientId, Db, ProfileId, StoreError};
 
 pub use entity::Model as Session;
 
 pub(crate) mod entity {
-    use crate::{AccountId, ProfileId};
     use sea_orm::entity::prelude::*;
+
+    use crate::{AccountId, ProfileId};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "sessions")]
@@ -288,8 +286,9 @@ pub use client_entity::Model as SessionClient;
 /// The clients that received tokens in a session (`session_clients`), so that ending
 /// the session can tell each of them (OIDC Back-Channel Logout 1.0).
 pub(crate) mod client_entity {
-    use crate::ClientId;
     use sea_orm::entity::prelude::*;
+
+    use crate::ClientId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "session_clients")]

@@ -3,8 +3,6 @@
 //! with a way to remove its access), and a way to sign out. Changing a password and the
 //! like arrive as pages of their own.
 
-use careid_accounts::ClientId;
-use careid_accounts::ProfileId;
 use std::sync::Arc;
 
 use axum::{
@@ -12,6 +10,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
+use careid_accounts::{ClientId, ProfileId};
 use careid_protocol::{ProtocolError, session};
 use serde::{Deserialize, Serialize};
 

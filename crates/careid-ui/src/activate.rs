@@ -7,7 +7,6 @@
 //! An expired link shows a page that offers the password-reset flow, which activates an
 //! invited account as well. Tokens and rules are `careid-accounts`'.
 
-use careid_accounts::ClientId;
 use std::sync::Arc;
 
 use axum::{
@@ -15,7 +14,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use careid_accounts::AccountsError;
+use careid_accounts::{AccountsError, ClientId};
 use careid_policy::PlainPassword;
 
 use crate::{

@@ -12,7 +12,6 @@
 //! dynamically registered client, goes to `/account`. Links, their rules and the audit
 //! trail are `careid-accounts`'; this module words the outcomes.
 
-use careid_accounts::ClientId;
 use std::sync::Arc;
 
 use axum::{
@@ -20,7 +19,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::Response,
 };
-use careid_accounts::{MagicLinkProblem, expires_in};
+use careid_accounts::{ClientId, MagicLinkProblem, expires_in};
 use careid_protocol::{Bucket, ClientAddress, PendingRequest, find_pending, session::cookie_value};
 use serde::Deserialize;
 

@@ -9,7 +9,6 @@
 //! work" page and the "password set" page. Tokens, codes and their rules are
 //! `careid-accounts`'; this module only words the outcomes.
 
-use careid_accounts::ClientId;
 use std::sync::Arc;
 
 use axum::{
@@ -17,7 +16,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::Response,
 };
-use careid_accounts::{AccountsError, LinkProblem, ResetLink};
+use careid_accounts::{AccountsError, ClientId, LinkProblem, ResetLink};
 use careid_policy::{PasswordRules, PlainPassword, one_time};
 use careid_protocol::session::cookie_value;
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,6 @@
 //! the browser back to `/authorize/continue`. Which profile a token names is the
 //! protocol's business; this page only sets it.
 
-use careid_accounts::ProfileId;
 use std::sync::Arc;
 
 use axum::{
@@ -12,6 +11,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
+use careid_accounts::ProfileId;
 use careid_protocol::{find_pending, record_profile_choice, session};
 use serde::{Deserialize, Serialize};
 

@@ -9,7 +9,6 @@
 //! password form, "Email me a sign-in link" (posting to `magic_link.rs`) and a link to
 //! the PIN page; a password POST for a client without `password` is refused.
 
-use careid_accounts::AccountId;
 use std::sync::Arc;
 
 use axum::{
@@ -17,7 +16,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
 };
-use careid_accounts::SignInError;
+use careid_accounts::{AccountId, SignInError};
 use careid_policy::PlainPassword;
 use careid_protocol::{
     Bucket, ClientAddress, PendingRequest, end_browser_session, find_pending, session,

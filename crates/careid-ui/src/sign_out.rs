@@ -11,7 +11,6 @@
 //! over HTTP is not redirected to at once: [`LogoutTarget::leave`] shows the page naming
 //! its address.
 
-use careid_accounts::ClientId;
 use std::sync::Arc;
 
 use axum::{
@@ -19,6 +18,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
+use careid_accounts::ClientId;
 use careid_protocol::{
     ErrorPage, LogoutTarget, PageProblem, PersonActed, ProtocolError, session, sign_out_browser,
 };

@@ -1,9 +1,8 @@
 //! The pages' shared state, built once by the server.
 
-use careid_accounts::ClientId;
 use std::sync::Arc;
 
-use careid_accounts::{Accounts, Branding, Lifecycle};
+use careid_accounts::{Accounts, Branding, ClientId, Lifecycle};
 use careid_protocol::{Client, KnowsProxies, Protocol, ResetMode, TrustedProxies};
 
 use crate::{ThemedErrorPage, Themes, csrf::CsrfKey};

@@ -2,14 +2,13 @@
 //! read, resend the invitation, disable, enable, reactivate, unlock and delete. Each
 //! handler calls the same `careid-accounts` function as the CLI.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
 use careid_accounts::{AccountState, AccountsError, INVITATION_STATES};
 use careid_policy::PlainPassword;
 use careid_store::accounts::{Account, AccountFilter, Status};
+use careid_store::{AccountId, ClientId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -1,12 +1,10 @@
 //! `/admin/v1/accounts/{id}/audit-events`: an account's audit trail, newest first, a
 //! page at a time.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
-use careid_store::audit::AuditEvent;
+use careid_store::{AccountId, ClientId, audit::AuditEvent};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -4,8 +4,6 @@
 //! its answer into RFC 6750 responses through the [`Caller`] extractor and records every
 //! authenticated call in the audit trail with the caller's client id.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::sync::{Arc, Mutex};
 
 use axum::{
@@ -15,6 +13,7 @@ use axum::{
     response::Response,
 };
 use careid_protocol::AdminToken;
+use careid_store::{AccountId, ClientId};
 use serde_json::json;
 
 use super::{Admin, AdminError};

@@ -17,13 +17,13 @@ mod profiles;
 mod reset_links;
 mod sessions;
 
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use crate::rfc3339;
 use axum::{Router, extract::DefaultBodyLimit, middleware};
 use careid_accounts::{Accounts, Branding, Lifecycle};
 use careid_protocol::Protocol;
+use careid_store::ClientId;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use auth::{ACCOUNTS_READ, ACCOUNTS_WRITE, AUDIT_READ, PINS};

@@ -3,11 +3,10 @@
 //! rules (lifetime bounds, a newer PIN voiding the older, which statuses may have one)
 //! are `careid_accounts::Lifecycle`'s.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
+use careid_store::{AccountId, ClientId};
 use serde::{Deserialize, Serialize};
 use time::Duration;
 use utoipa::ToSchema;

@@ -3,13 +3,11 @@
 //! `careid profile add|rename|remove`, which owns the rules (names, emails, birthdates,
 //! never the last profile, what a removal ends) and the audit event.
 
-use careid_store::AccountId;
-use careid_store::ProfileId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
 use careid_accounts::{NewProfileFields, Profile, ProfileKind};
-use careid_store::accounts::Account;
+use careid_store::{AccountId, ProfileId, accounts::Account};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

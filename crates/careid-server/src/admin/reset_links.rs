@@ -2,11 +2,10 @@
 //! returned to the portal and mailed to the person when asked, as `careid user
 //! reset-link` does.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
+use careid_store::{AccountId, ClientId};
 use serde::{Deserialize, Serialize};
 use time::Duration;
 use utoipa::ToSchema;

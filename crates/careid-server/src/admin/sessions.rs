@@ -2,12 +2,10 @@
 //! all. Ending goes through the one session-ending function, so the clients that got
 //! tokens in a session are told by back-channel logout.
 
-use careid_store::AccountId;
-use careid_store::ProfileId;
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
-use careid_store::sessions::Session;
+use careid_store::{AccountId, ProfileId, sessions::Session};
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -1,12 +1,10 @@
 //! `careid audit list`: the audit trail, newest first; `careid audit export`: the trail
 //! as JSON Lines for a SIEM, oldest first.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::{io::Write, path::Path};
 
 use anyhow::{Context, bail};
-use careid_store::{accounts, audit};
+use careid_store::{AccountId, ClientId, accounts, audit};
 use clap::Subcommand;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 

@@ -2,11 +2,11 @@
 //! (lifetime bound, single use, attempts, a newer PIN voiding the older) are
 //! `careid_accounts::Lifecycle`'s; this prints.
 
-use careid_store::ClientId;
 use std::path::Path;
 
 use anyhow::bail;
 use careid_accounts::{AccountsError, parse_lifetime};
+use careid_store::ClientId;
 use clap::Subcommand;
 
 /// `careid pin …`.

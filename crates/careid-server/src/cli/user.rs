@@ -1,7 +1,5 @@
 //! `careid user …`: account administration from the command line.
 
-use careid_store::AccountId;
-use careid_store::ClientId;
 use std::{
     io::{BufRead, IsTerminal},
     path::Path,
@@ -11,7 +9,7 @@ use std::{
 use anyhow::{Context, bail};
 use careid_accounts::{AccountsError, Branding, Lifecycle, invitation_state_label, parse_lifetime};
 use careid_policy::PlainPassword;
-use careid_store::{accounts, audit};
+use careid_store::{AccountId, ClientId, accounts, audit};
 use clap::Subcommand;
 
 /// `careid user …`.
