@@ -10,6 +10,7 @@ use careid_mail::{
 };
 use careid_policy::PlainPassword;
 use careid_store::{
+    ClientId,
     accounts::{self, Status},
     audit,
 };
@@ -41,7 +42,7 @@ fn crm() -> Branding {
 async fn invite(server: &TestServer, email: &str) {
     let invited = server
         .lifecycle
-        .invite(email, "Ada Okafor", &crm(), Some("crm"))
+        .invite(email, "Ada Okafor", &crm(), Some(&ClientId::from("crm")))
         .await
         .unwrap();
     assert!(invited.is_sent);
@@ -409,7 +410,7 @@ async fn an_admin_reset_link_works_until_its_expiry_and_not_after() {
     let life = &server.lifecycle;
     let hours = Duration::hours(48);
     let ada = life
-        .issue_admin_reset_link(EMAIL, hours, true, &crm(), Some("crm"))
+        .issue_admin_reset_link(EMAIL, hours, true, &crm(), Some(&ClientId::from("crm")))
         .await
         .unwrap();
     assert_eq!(ada.is_sent, Some(true));
@@ -751,7 +752,7 @@ async fn with_the_outbox_transport_an_invitation_is_written_to_outbox_not_sent()
     let server = TestServer::start_with(|config| config.mail = mail).await;
     let invited = server
         .lifecycle
-        .invite(EMAIL, "Ada Okafor", &crm(), Some("crm"))
+        .invite(EMAIL, "Ada Okafor", &crm(), Some(&ClientId::from("crm")))
         .await
         .unwrap();
     assert!(invited.is_sent);

@@ -6,6 +6,7 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use careid_mail::testing::{SmtpSink, links};
+use careid_store::ClientId;
 use careid_tests::{
     PASSWORD, TestServer, VERIFIER,
     admin::{ALL_SCOPES, Answer},
@@ -364,7 +365,8 @@ async fn deleting_twice_answers_the_same_and_the_sessions_client_is_told() {
     assert_eq!(
         server.audit_events("account_deleted").await[0]
             .client_id
-            .as_deref(),
+            .as_ref()
+            .map(ClientId::as_str),
         Some("crm-admin")
     );
 }
@@ -788,7 +790,7 @@ async fn status_actions_profiles_and_unlock_work_through_the_api() {
         .await;
     assert_problem(&last, StatusCode::CONFLICT, "last-profile");
     let left = server.accounts.profiles(ada.id).await.unwrap();
-    assert_eq!(left.iter().map(|p| p.id).collect::<Vec<_>>(), [own]);
+    assert_eq!(left.iter().map(|p| p.id.get()).collect::<Vec<_>>(), [own]);
 }
 
 /// The demo client portal's redirect URI (config/clients/client-portal.toml).
@@ -826,7 +828,10 @@ async fn a_pin_issued_through_the_api_signs_in_at_the_portal_and_a_voided_one_do
     assert_eq!(expires_at(&issued), now + time::Duration::minutes(15));
     let issue_events = server.audit_events("pin_issued").await;
     assert_eq!(issue_events.len(), 1);
-    assert_eq!(issue_events[0].client_id.as_deref(), Some("client-portal"));
+    assert_eq!(
+        issue_events[0].client_id.as_ref().map(ClientId::as_str),
+        Some("client-portal")
+    );
     let back = server
         .browser()
         .sign_in_with_pin(&portal, EMAIL, &pin)

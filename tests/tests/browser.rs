@@ -11,6 +11,7 @@
 
 use careid_accounts::{Branding, NewProfileFields, ProfileKind};
 use careid_mail::testing::{SmtpSink, links, text_part};
+use careid_store::ClientId;
 use careid_tests::{
     PASSWORD,
     demo::Demos,
@@ -233,7 +234,12 @@ async fn an_invited_person_sees_each_broken_rule_while_typing_then_activates() {
     demos
         .server
         .lifecycle
-        .invite("grace@clinic.example", "Grace Hopper", &crm, Some("crm"))
+        .invite(
+            "grace@clinic.example",
+            "Grace Hopper",
+            &crm,
+            Some(&ClientId::from("crm")),
+        )
         .await
         .unwrap();
     let link = link_to(&sink.next_message().await, "/activate?token=");
@@ -417,7 +423,7 @@ async fn the_portal_signs_in_with_a_pin_and_switches_between_two_profiles() {
     let pin = demos
         .server
         .lifecycle
-        .issue_pin(email, None, Some("client-portal"))
+        .issue_pin(email, None, Some(&ClientId::from("client-portal")))
         .await
         .unwrap();
     browser.type_into("#pin", pin.pin.as_str()).await;

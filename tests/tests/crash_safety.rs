@@ -22,7 +22,7 @@ use careid_mail::testing::{SmtpSink, links};
 use careid_policy::{PlainPassword, one_time};
 use careid_server::App;
 use careid_store::{
-    ConnectionTrait, SystemClock,
+    ClientId, ConnectionTrait, SystemClock,
     accounts::{self, Status},
     clients, one_time_tokens, refresh_tokens,
 };
@@ -256,7 +256,12 @@ async fn a_server_killed_mid_burst_keeps_every_answered_write_and_half_of_none()
     for i in 0..ACTIVATIONS {
         let email = active(i, "invited");
         app.lifecycle
-            .invite(&email, "Crash Test", &Branding::default(), Some("crm"))
+            .invite(
+                &email,
+                "Crash Test",
+                &Branding::default(),
+                Some(&ClientId::from("crm")),
+            )
             .await
             .unwrap();
         let link = links(&sink.next_message().await)[0].clone();
@@ -434,7 +439,10 @@ async fn a_server_killed_mid_burst_keeps_every_answered_write_and_half_of_none()
     // Every registration answered 201 is stored, and its client authenticates.
     for (id, secret) in &registered {
         assert!(
-            clients::find_by_id(&db, id).await.unwrap().is_some(),
+            clients::find_by_id(&db, &ClientId::from(id.as_str()))
+                .await
+                .unwrap()
+                .is_some(),
             "{id}"
         );
         let (status, body) = token(

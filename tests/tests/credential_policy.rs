@@ -3,13 +3,13 @@
 //! of them leaves.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
-use careid_store::audit;
+use careid_store::{AccountId, audit};
 use careid_tests::{CRM_CALLBACK, PASSWORD, TestServer, assert_oauth_error, browser::param};
 use reqwest::StatusCode;
 use time::Duration;
 
 /// The audit kinds recorded for an account, newest first.
-async fn audit_kinds(server: &TestServer, account_id: i64) -> Vec<String> {
+async fn audit_kinds(server: &TestServer, account_id: AccountId) -> Vec<String> {
     audit::find_events(&server.accounts.db, Some(account_id), None, 100)
         .await
         .unwrap()

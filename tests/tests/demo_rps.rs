@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use careid_store::ClientId;
 use careid_tests::{
     PASSWORD,
     browser::{Browser, Landing, Page, param},
@@ -114,7 +115,11 @@ async fn the_portal_switches_profile_through_the_picker() {
     let issued = demos
         .server
         .lifecycle
-        .issue_pin("ada@example.org", None, Some("client-portal"))
+        .issue_pin(
+            "ada@example.org",
+            None,
+            Some(&ClientId::from("client-portal")),
+        )
         .await
         .unwrap();
     let away = portal.visit("/login").await.left();

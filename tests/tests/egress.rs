@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use careid_store::Clock;
+use careid_store::{ClientId, Clock};
 use careid_tests::{
     PASSWORD, TestServer, VERIFIER,
     browser::{Browser, param},
@@ -38,7 +38,7 @@ fn loopback_forms(listener: &CountingListener, path: &str) -> Vec<String> {
 async fn store_registered_client(server: &TestServer, client_id: &str, metadata: Value) {
     careid_store::clients::insert_client(
         &server.db,
-        client_id,
+        &ClientId::from(client_id),
         &metadata,
         None,
         None,

@@ -8,6 +8,7 @@
 use careid_accounts::Branding;
 use careid_mail::testing::{SmtpSink, links, text_part};
 use careid_store::{
+    ClientId,
     accounts::{self, Status},
     profiles,
 };
@@ -387,7 +388,12 @@ async fn the_welcome_link_of_a_magic_link_client_activates_and_signs_in() {
     };
     let invited = server
         .lifecycle
-        .invite(EMAIL, "Ada Okafor", &portal, Some("client-portal"))
+        .invite(
+            EMAIL,
+            "Ada Okafor",
+            &portal,
+            Some(&ClientId::from("client-portal")),
+        )
         .await
         .unwrap();
     assert!(invited.is_sent);

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use careid_policy::PlainPassword;
 use careid_server::App;
-use careid_store::{ConnectionTrait, SystemClock};
+use careid_store::{ClientId, ConnectionTrait, SystemClock};
 use careid_tests::{
     Browser, CRM_CALLBACK, PASSWORD, TestServer, authorize_url_at,
     browser::Landing,
@@ -125,7 +125,7 @@ async fn metrics_count_pin_sign_ins_under_their_own_method() {
     let app = App::build(&config, Arc::new(SystemClock)).await.unwrap();
     let issued = app
         .lifecycle
-        .issue_pin(EMAIL, None, Some("client-portal"))
+        .issue_pin(EMAIL, None, Some(&ClientId::from("client-portal")))
         .await
         .unwrap();
     drop(app);

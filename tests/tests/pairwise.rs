@@ -97,7 +97,7 @@ async fn two_apps_on_different_hosts_see_different_subjects_that_stay_the_same()
             .await
             .unwrap()
             .into_iter()
-            .map(|row| (row.client_id, row.subject))
+            .map(|row| (row.client_id.into_string(), row.subject))
             .collect();
     for (client_id, expected) in [
         ("crm", &public),

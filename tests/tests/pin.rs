@@ -6,7 +6,7 @@
 use careid_accounts::{AccountsError, Branding, IssuedPin};
 use careid_mail::testing::{SmtpSink, links};
 use careid_store::{
-    Clock,
+    ClientId, Clock,
     accounts::{self, Status},
     audit,
 };
@@ -63,7 +63,7 @@ async fn portal_with(adjust: impl FnOnce(&mut careid_server::Config)) -> Portal 
 async fn issue(server: &TestServer, email: &str) -> IssuedPin {
     server
         .lifecycle
-        .issue_pin(email, None, Some("pin-portal"))
+        .issue_pin(email, None, Some(&ClientId::from("pin-portal")))
         .await
         .unwrap()
 }
@@ -460,7 +460,12 @@ async fn invite_link(
 ) -> String {
     let invited = server
         .lifecycle
-        .invite(email, "Bo Lindqvist", branding, Some(client))
+        .invite(
+            email,
+            "Bo Lindqvist",
+            branding,
+            Some(&ClientId::from(client)),
+        )
         .await
         .unwrap();
     assert!(invited.is_sent);

@@ -7,6 +7,7 @@
 
 use careid_mail::testing::SmtpSink;
 use careid_protocol::Limit;
+use careid_store::ClientId;
 use careid_tests::{
     Browser, PASSWORD, TestServer, assert_oauth_error, browser::Page, with_rate_limits,
 };
@@ -175,7 +176,8 @@ async fn client_secret_guessing_at_the_token_endpoint_is_refused_after_the_quota
     let failures = server.audit_events("client_auth_failed").await;
     assert_eq!(failures.len(), 4, "{failures:?}");
     assert!(failures.iter().all(|event| {
-        event.client_id.as_deref() == Some("emr") && event.ip.as_deref() == Some("127.0.0.1")
+        event.client_id.as_ref().map(ClientId::as_str) == Some("emr")
+            && event.ip.as_deref() == Some("127.0.0.1")
     }));
     assert_eq!(server.audit_events("rate_limited").await.len(), 1);
 

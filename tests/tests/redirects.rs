@@ -4,6 +4,7 @@
 //! destination. Client files (the operator's own portals) keep their redirects.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure.
 
+use careid_store::{AccountId, ClientId};
 use careid_tests::{
     CRM_CALLBACK, TestServer,
     browser::{Page, param},
@@ -222,7 +223,10 @@ async fn a_posted_id_token_hint_never_lands_in_a_url() {
 }
 
 /// The audit events of `account_id`, oldest first, as (kind, client_id, detail).
-async fn audited(server: &TestServer, account_id: i64) -> Vec<(String, Option<String>, Value)> {
+async fn audited(
+    server: &TestServer,
+    account_id: AccountId,
+) -> Vec<(String, Option<String>, Value)> {
     let mut events =
         careid_store::audit::find_events(&server.accounts.db, Some(account_id), None, 1000)
             .await
@@ -232,7 +236,7 @@ async fn audited(server: &TestServer, account_id: i64) -> Vec<(String, Option<St
         .into_iter()
         .map(|e| {
             let detail = serde_json::from_str(&e.detail).unwrap();
-            (e.kind, e.client_id, detail)
+            (e.kind, e.client_id.map(ClientId::into_string), detail)
         })
         .collect()
 }

@@ -6,7 +6,7 @@
 use careid_policy::one_time;
 use careid_protocol::RegistrationMode;
 use careid_server::cli::registration;
-use careid_store::{Clock, audit};
+use careid_store::{ClientId, Clock, audit};
 use careid_tests::{TestServer, test_config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -124,7 +124,10 @@ async fn a_wrong_registration_access_token_is_audited() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let refused = events(&server, "registration_access_token_refused").await;
     assert_eq!(refused.len(), 1, "{refused:?}");
-    assert_eq!(refused[0].client_id.as_deref(), Some(client_id));
+    assert_eq!(
+        refused[0].client_id.as_ref().map(ClientId::as_str),
+        Some(client_id)
+    );
 
     // The right token is not audited as refused.
     let response = server

@@ -201,7 +201,7 @@ impl Fixture {
         }
     }
 
-    async fn account_id(&self) -> i64 {
+    async fn account_id(&self) -> careid_store::AccountId {
         careid_store::accounts::find_by_email(&self.server.accounts.db, ADA)
             .await
             .unwrap()

@@ -9,7 +9,7 @@ use std::{path::Path, process::Command, sync::Arc};
 use careid_accounts::Branding;
 use careid_mail::testing::{SmtpSink, links};
 use careid_server::App;
-use careid_store::ManualClock;
+use careid_store::{ClientId, ManualClock};
 use careid_tests::{TestServer, fresh_database, test_config, workspace};
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -48,7 +48,12 @@ async fn a_refused_activation_form_stays_in_the_clients_theme() {
     };
     server
         .lifecycle
-        .invite("ada@clinic.example", "Ada", &crm, Some("crm"))
+        .invite(
+            "ada@clinic.example",
+            "Ada",
+            &crm,
+            Some(&ClientId::from("crm")),
+        )
         .await
         .unwrap();
     let link = links(&sink.next_message().await)

@@ -4,7 +4,7 @@
 //! back-channel logout and its refresh tokens stop, as with any other ending.
 
 use careid_store::{
-    audit,
+    AccountId, ClientId, audit,
     sessions::{self, Ending, Session},
 };
 use serde_json::json;
@@ -17,7 +17,10 @@ use crate::{
 impl Accounts {
     /// The account's open sessions, oldest first. An unknown account is
     /// `UnknownAccount`.
-    pub async fn open_sessions(&self, account_id: i64) -> Result<Vec<Session>, AccountsError> {
+    pub async fn open_sessions(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Vec<Session>, AccountsError> {
         self.find_account(account_id).await?;
         Ok(sessions::find_open_for_account(&self.db, account_id).await?)
     }
@@ -27,9 +30,9 @@ impl Accounts {
     /// `Ok(false)`, so ending twice is safe.
     pub async fn end_account_session(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         session_id: i64,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<bool, AccountsError> {
         self.find_account(account_id).await?;
         // The owner check and the ending read different rows; a session never changes
@@ -45,7 +48,7 @@ impl Accounts {
         let ended = sessions::end_sessions(&txn, Ending::Session(session_id), now).await?;
         if !ended.is_empty() {
             let recorded = audit::NewEvent {
-                client_id: client_id.map(str::to_owned),
+                client_id: client_id.cloned(),
                 detail: json!({ "by": "admin", "sid": ended[0].sid }),
                 ..event("session_ended", account_id)
             };
@@ -59,8 +62,8 @@ impl Accounts {
     /// account-wide ending does). Returns how many sessions ended.
     pub async fn end_all_sessions(
         &self,
-        account_id: i64,
-        client_id: Option<&str>,
+        account_id: AccountId,
+        client_id: Option<&ClientId>,
     ) -> Result<usize, AccountsError> {
         self.find_account(account_id).await?;
         let now = self.clock.now();
@@ -71,7 +74,7 @@ impl Accounts {
         };
         let ended = sessions::end_sessions(&txn, which, now).await?;
         let recorded = audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             detail: json!({ "by": "admin", "count": ended.len() }),
             ..event("sessions_ended", account_id)
         };
@@ -89,7 +92,7 @@ mod tests {
     use crate::testing::{Fixture, PASSWORD};
 
     /// The ids of the account's open sessions, oldest first.
-    async fn open_ids(fx: &Fixture, account_id: i64) -> Vec<i64> {
+    async fn open_ids(fx: &Fixture, account_id: AccountId) -> Vec<i64> {
         let open = fx.accounts.open_sessions(account_id).await.unwrap();
         open.iter().map(|s| s.id).collect()
     }
@@ -100,9 +103,15 @@ mod tests {
         let ada = fx.active("ada@clinic.example", PASSWORD).await;
         let one = fx.session(ada.id).await;
         let two = fx.session(ada.id).await;
-        sessions::insert_client(&fx.accounts.db, &one.sid, "crm", "sub", fx.clock_now())
-            .await
-            .unwrap();
+        sessions::insert_client(
+            &fx.accounts.db,
+            &one.sid,
+            &ClientId::from("crm"),
+            "sub",
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
         assert_eq!(open_ids(&fx, ada.id).await, [one.id, two.id]);
 
         assert!(

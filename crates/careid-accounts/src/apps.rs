@@ -1,7 +1,7 @@
 //! The applications a person allowed, as the account page manages them: withdrawing
 //! one profile's consent for an application. The page itself is `careid-ui`'s.
 
-use careid_store::{audit, consents, profiles, refresh_tokens};
+use careid_store::{AccountId, ClientId, ProfileId, audit, consents, profiles, refresh_tokens};
 use serde_json::json;
 
 use crate::{
@@ -16,9 +16,9 @@ impl Accounts {
     /// of another account (the id comes from a browser) is `UnknownProfile`.
     pub async fn withdraw_app(
         &self,
-        account_id: i64,
-        profile_id: i64,
-        client_id: &str,
+        account_id: AccountId,
+        profile_id: ProfileId,
+        client_id: &ClientId,
     ) -> Result<(), AccountsError> {
         let profile = profiles::find_by_id(&self.db, profile_id).await?;
         if profile.is_none_or(|p| p.account_id != account_id) {
@@ -52,16 +52,22 @@ mod tests {
             .await
             .unwrap()[0]
             .id;
-        consents::upsert(&fx.accounts.db, profile, "crm", "openid", fx.clock_now())
-            .await
-            .unwrap();
+        consents::upsert(
+            &fx.accounts.db,
+            profile,
+            &ClientId::from("crm"),
+            "openid",
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
         let token = fx.refresh_token(ada.id).await;
         fx.accounts
-            .withdraw_app(ada.id, profile, "crm")
+            .withdraw_app(ada.id, profile, &ClientId::from("crm"))
             .await
             .unwrap();
         assert!(
-            consents::find_scopes(&fx.accounts.db, profile, "crm")
+            consents::find_scopes(&fx.accounts.db, profile, &ClientId::from("crm"))
                 .await
                 .unwrap()
                 .is_none()
@@ -83,15 +89,23 @@ mod tests {
             .await
             .unwrap()[0]
             .id;
-        consents::upsert(&fx.accounts.db, bos, "crm", "openid", fx.clock_now())
-            .await
-            .unwrap();
+        consents::upsert(
+            &fx.accounts.db,
+            bos,
+            &ClientId::from("crm"),
+            "openid",
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
         assert!(matches!(
-            fx.accounts.withdraw_app(ada.id, bos, "crm").await,
+            fx.accounts
+                .withdraw_app(ada.id, bos, &ClientId::from("crm"))
+                .await,
             Err(AccountsError::UnknownProfile)
         ));
         assert!(
-            consents::find_scopes(&fx.accounts.db, bos, "crm")
+            consents::find_scopes(&fx.accounts.db, bos, &ClientId::from("crm"))
                 .await
                 .unwrap()
                 .is_some()

@@ -5,7 +5,7 @@
 //! sessions and refresh tokens. Its pairwise subjects, which have no foreign key, go
 //! explicitly. The audit trail stays.
 
-use careid_store::{accounts, audit, pairwise};
+use careid_store::{AccountId, ClientId, accounts, audit, pairwise};
 use serde_json::json;
 
 use crate::{
@@ -20,8 +20,8 @@ impl Accounts {
     /// error, so an administrator's retry is safe.
     pub async fn delete_account(
         &self,
-        account_id: i64,
-        client_id: Option<&str>,
+        account_id: AccountId,
+        client_id: Option<&ClientId>,
     ) -> Result<bool, AccountsError> {
         let Some(account) = accounts::find_by_id(&self.db, account_id).await? else {
             return Ok(false);
@@ -37,7 +37,7 @@ impl Accounts {
             return Ok(false);
         }
         let deleted = audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             detail: json!({ "email": account.email, "status": account.status }),
             ..event("account_deleted", account.id)
         };
@@ -61,9 +61,15 @@ mod tests {
         let fx = Fixture::new().await;
         let account = fx.active(EMAIL, PASSWORD).await;
         let session = fx.session(account.id).await;
-        sessions::insert_client(&fx.accounts.db, &session.sid, "crm", "sub", fx.clock_now())
-            .await
-            .unwrap();
+        sessions::insert_client(
+            &fx.accounts.db,
+            &session.sid,
+            &ClientId::from("crm"),
+            "sub",
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
         let refresh = fx.refresh_token(account.id).await;
         let own = profiles::find_for_account(&fx.accounts.db, account.id)
             .await
@@ -75,7 +81,7 @@ mod tests {
 
         assert!(
             fx.accounts
-                .delete_account(account.id, Some("crm-admin"))
+                .delete_account(account.id, Some(&ClientId::from("crm-admin")))
                 .await
                 .unwrap()
         );

@@ -4,6 +4,7 @@
 //! The admin API and the CLI show them; neither reads the store itself.
 
 use careid_store::{
+    AccountId, ClientId,
     accounts::{self, Account, AccountFilter},
     audit::{self, AuditEvent},
 };
@@ -36,7 +37,7 @@ pub struct Page<T> {
 
 impl Accounts {
     /// The account with this id, or `UnknownAccount`.
-    pub async fn account_by_id(&self, id: i64) -> Result<Account, AccountsError> {
+    pub async fn account_by_id(&self, id: AccountId) -> Result<Account, AccountsError> {
         self.find_account(id).await
     }
 
@@ -49,7 +50,7 @@ impl Accounts {
     }
 
     /// The account's standing: its row, last sign-in and whether it is locked now.
-    pub async fn account_state(&self, id: i64) -> Result<AccountState, AccountsError> {
+    pub async fn account_state(&self, id: AccountId) -> Result<AccountState, AccountsError> {
         let account = self.find_account(id).await?;
         let last_sign_in = audit::find_latest_of_kind(&self.db, id, "sign_in").await?;
         let now = self.clock.now();
@@ -69,8 +70,9 @@ impl Accounts {
         limit: u64,
     ) -> Result<Page<Account>, AccountsError> {
         let limit = limit.clamp(1, MAX_PAGE);
-        let found = accounts::find_page(&self.db, filter, after, limit + 1).await?;
-        Ok(page(found, limit, |account| account.id))
+        let found =
+            accounts::find_page(&self.db, filter, after.map(AccountId::new), limit + 1).await?;
+        Ok(page(found, limit, |account| account.id.get()))
     }
 
     /// Up to `limit` (at most [`MAX_PAGE`]) audit events of the account, newest first,
@@ -78,7 +80,7 @@ impl Accounts {
     /// account's trail stays in the database but is no longer listed by account.
     pub async fn account_events(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         before: Option<i64>,
         limit: u64,
     ) -> Result<Page<AuditEvent>, AccountsError> {
@@ -94,8 +96,8 @@ impl Accounts {
     /// names one): every call is in the audit trail with the portal that made it.
     pub async fn record_admin_call(
         &self,
-        client_id: &str,
-        account_id: Option<i64>,
+        client_id: &ClientId,
+        account_id: Option<AccountId>,
         detail: serde_json::Value,
     ) -> Result<(), AccountsError> {
         let call = audit::NewEvent {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use careid_mail::Delivered;
 use careid_policy::PlainPassword;
 use careid_store::{
-    StoreError,
+    AccountId, ClientId, StoreError,
     accounts::{self, Account, NewAccount, Status, normalise_email},
     audit, one_time_tokens,
 };
@@ -50,7 +50,7 @@ pub struct LinkHolder {
     /// The account's email.
     pub email: String,
     /// The client whose invitation or reset this is, for the page's theme.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
 }
 
 /// Voids the account's outstanding invitation links, in the caller's transaction that
@@ -61,7 +61,7 @@ pub struct LinkHolder {
 /// Audited as `invitation_links_voided` when there were any.
 pub(crate) async fn void_invitation_links(
     txn: &sea_orm::DatabaseTransaction,
-    account_id: i64,
+    account_id: AccountId,
     now: OffsetDateTime,
 ) -> Result<(), AccountsError> {
     let mut voided = 0;
@@ -87,7 +87,7 @@ impl Lifecycle {
         email: &str,
         name: &str,
         branding: &Branding,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<Invitation, AccountsError> {
         let email = normalise_email(email);
         if !careid_mail::is_valid_address(&email) {
@@ -108,7 +108,7 @@ impl Lifecycle {
             Err(err) => return Err(err.into()),
         };
         let invited = audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             ..event("account_invited", account.id)
         };
         audit::insert_event(&self.accounts.db, invited, now).await?;
@@ -120,7 +120,7 @@ impl Lifecycle {
         &self,
         email: &str,
         branding: &Branding,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<Invitation, AccountsError> {
         let account = self.account_by_email(email).await?;
         if account.status() != Status::Invited {
@@ -133,7 +133,7 @@ impl Lifecycle {
         &self,
         account: Account,
         branding: &Branding,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<Invitation, AccountsError> {
         let lifetime = self.config.invitation();
         // A client whose people sign in without a password gets a welcome link that
@@ -168,7 +168,7 @@ impl Lifecycle {
                 json!({ "outbox_file": path.display().to_string() }),
             ),
             Err(err) => {
-                tracing::error!(%err, account = account.id, "invitation not sent");
+                tracing::error!(%err, account = account.id.get(), "invitation not sent");
                 (
                     "not_sent",
                     "invitation_not_sent",
@@ -178,7 +178,7 @@ impl Lifecycle {
         };
         accounts::update_invitation_state(db, account.id, state, now).await?;
         let recorded = audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             detail,
             ..event(kind, account.id)
         };
@@ -263,7 +263,12 @@ mod tests {
         let mut sink = SmtpSink::start().await.unwrap();
         let life = lifecycle(&fx, &sink.mail_config());
         let invited = life
-            .invite(EMAIL, "Ada Okafor", &Branding::default(), Some("crm"))
+            .invite(
+                EMAIL,
+                "Ada Okafor",
+                &Branding::default(),
+                Some(&ClientId::from("crm")),
+            )
             .await
             .unwrap();
         assert!(invited.is_sent);

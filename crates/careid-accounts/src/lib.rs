@@ -33,7 +33,9 @@ mod testing;
 
 /// The store's clock and connection, for whoever builds the services (the server and
 /// tests): pages build on services, so they need no dependency on `careid-store`.
-pub use careid_store::{Clock, Db, ManualClock, SystemClock, connect, migrate};
+pub use careid_store::{
+    AccountId, ClientId, Clock, Db, ManualClock, ProfileId, SystemClock, connect, migrate,
+};
 pub use config::AccountsConfig;
 pub use directory::{AccountState, MAX_PAGE, Page};
 pub use error::{AccountsError, LinkProblem};

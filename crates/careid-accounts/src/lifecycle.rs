@@ -13,7 +13,7 @@ use std::sync::Arc;
 use careid_mail::{Delivered, Email, Mailer, Renderer};
 use careid_policy::{OneTimeRules, PlainPassword, one_time};
 use careid_store::{
-    StoreError,
+    AccountId, ClientId, StoreError,
     accounts::{self, Account},
     audit,
     one_time_tokens::{self, NewToken, OneTimeToken},
@@ -222,9 +222,9 @@ impl Lifecycle {
     /// unused tokens of the same purpose stop working, in the same transaction.
     pub(crate) async fn issue_link(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         purpose: &'static str,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         lifetime: Duration,
     ) -> Result<String, AccountsError> {
         let txn = self.accounts.begin().await?;
@@ -239,9 +239,9 @@ impl Lifecycle {
     pub(crate) async fn insert_link(
         &self,
         txn: &DatabaseTransaction,
-        account_id: i64,
+        account_id: AccountId,
         purpose: &'static str,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         lifetime: Duration,
     ) -> Result<String, AccountsError> {
         let token = one_time::new_token();
@@ -250,7 +250,7 @@ impl Lifecycle {
             digest: one_time::digest(&token),
             account_id,
             purpose,
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             binding_digest: None,
             expires_at: now + lifetime,
         };
@@ -264,8 +264,8 @@ impl Lifecycle {
     pub(crate) async fn insert_code(
         &self,
         txn: &DatabaseTransaction,
-        account_id: i64,
-        client_id: Option<&str>,
+        account_id: AccountId,
+        client_id: Option<&ClientId>,
         binding_digest: Option<String>,
     ) -> Result<String, AccountsError> {
         let now = self.accounts.clock.now();
@@ -287,7 +287,7 @@ impl Lifecycle {
                 digest,
                 account_id,
                 purpose: RESET_CODE,
-                client_id: client_id.map(str::to_owned),
+                client_id: client_id.cloned(),
                 binding_digest,
                 expires_at: now + self.config.reset_code(),
             };
@@ -398,7 +398,7 @@ impl Lifecycle {
     }
 
     /// The account with this id, or `UnknownAccount`.
-    pub(crate) async fn account(&self, id: i64) -> Result<Account, AccountsError> {
+    pub(crate) async fn account(&self, id: AccountId) -> Result<Account, AccountsError> {
         self.accounts.find_account(id).await
     }
 }
@@ -422,7 +422,7 @@ fn check_link(
 
 /// The stored digest of a 6-digit code: salted with the account, so two accounts'
 /// equal codes have different digests.
-pub(crate) fn code_digest(account_id: i64, code: &str) -> String {
+pub(crate) fn code_digest(account_id: AccountId, code: &str) -> String {
     one_time::digest(&format!("{account_id}:{code}"))
 }
 
@@ -509,7 +509,10 @@ mod tests {
 
     #[test]
     fn equal_codes_of_two_accounts_have_different_digests() {
-        assert_ne!(code_digest(1, "123456"), code_digest(2, "123456"));
+        assert_ne!(
+            code_digest(AccountId::new(1), "123456"),
+            code_digest(AccountId::new(2), "123456")
+        );
     }
 }
 

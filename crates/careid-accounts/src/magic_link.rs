@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use careid_policy::{is_inactive_expired, one_time};
 use careid_store::{
+    AccountId, ClientId,
     accounts::{self, Account, Status},
     audit,
     one_time_tokens::{self, NewToken, OneTimeToken},
@@ -80,16 +81,16 @@ pub struct MagicLink {
     /// The account's email, shown so the person sees whom they sign in as.
     pub email: String,
     /// The client the link was asked from (or invited for), for the theme and landing.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
 }
 
 /// A sign-in by magic link that went through.
 #[derive(Debug, Clone)]
 pub struct MagicSignIn {
     /// The account now signed in.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// The client the link was asked from (or invited for).
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     /// Whether this first use activated an invited account.
     pub is_activation: bool,
 }
@@ -134,7 +135,7 @@ impl Lifecycle {
         self: &Arc<Self>,
         email: &str,
         branding: Branding,
-        client_id: Option<String>,
+        client_id: Option<ClientId>,
         ip: Option<String>,
     ) -> Result<(), AccountsError> {
         let now = self.accounts.clock.now();
@@ -163,7 +164,7 @@ impl Lifecycle {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(err) = this.send_magic_link(account.id, branding, client_id).await {
-                tracing::error!(%err, account = account.id, "magic link not made");
+                tracing::error!(%err, account = account.id.get(), "magic link not made");
             }
         });
         Ok(())
@@ -173,9 +174,9 @@ impl Lifecycle {
     /// account (voiding its older ones) and mails it, auditing the send.
     async fn send_magic_link(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         branding: Branding,
-        client_id: Option<String>,
+        client_id: Option<ClientId>,
     ) -> Result<(), AccountsError> {
         let now = self.accounts.clock.now();
         // One transaction that holds the account (SQLite's write lock, or its row on
@@ -189,7 +190,7 @@ impl Lifecycle {
             return Ok(());
         };
         let token = self
-            .insert_magic_link(&txn, account.id, client_id.as_deref(), now)
+            .insert_magic_link(&txn, account.id, client_id.as_ref(), now)
             .await?;
         commit(txn).await?;
         let link = self.link(MAGIC_LINK_PATH, &token);
@@ -204,7 +205,7 @@ impl Lifecycle {
                 json!({ "outbox_file": path.display().to_string() }),
             ),
             Err(err) => {
-                tracing::error!(%err, account = account.id, "magic link not sent");
+                tracing::error!(%err, account = account.id.get(), "magic link not sent");
                 ("magic_link_not_sent", json!({ "error": err.to_string() }))
             }
         };
@@ -223,8 +224,8 @@ impl Lifecycle {
     pub(crate) async fn insert_magic_link(
         &self,
         txn: &sea_orm::DatabaseTransaction,
-        account_id: i64,
-        client_id: Option<&str>,
+        account_id: AccountId,
+        client_id: Option<&ClientId>,
         now: OffsetDateTime,
     ) -> Result<String, AccountsError> {
         self.insert_sign_in_link(txn, account_id, client_id, self.config.magic_link(), now)
@@ -236,8 +237,8 @@ impl Lifecycle {
     pub(crate) async fn insert_sign_in_link(
         &self,
         txn: &sea_orm::DatabaseTransaction,
-        account_id: i64,
-        client_id: Option<&str>,
+        account_id: AccountId,
+        client_id: Option<&ClientId>,
         lifetime: time::Duration,
         now: OffsetDateTime,
     ) -> Result<String, AccountsError> {
@@ -254,7 +255,7 @@ impl Lifecycle {
             digest: one_time::digest(&token),
             account_id,
             purpose: MAGIC_LINK,
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             binding_digest: None,
             expires_at: now + lifetime,
         };

@@ -4,6 +4,7 @@
 
 use careid_policy::{HISTORY_DEPTH, PasswordHash, PlainPassword, Violation, password};
 use careid_store::{
+    AccountId,
     accounts::{self, Account, Status},
     audit, password_history,
     sessions::{self, Ending},
@@ -27,7 +28,7 @@ impl Accounts {
     /// (`password_change_failed`, with `ip`), as a sign-in failure is.
     pub async fn change_password(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         current: PlainPassword,
         new: PlainPassword,
         confirmation: PlainPassword,
@@ -79,7 +80,7 @@ impl Accounts {
     /// proved control of the mailbox), and every session of the account ends.
     pub async fn set_password(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         new: PlainPassword,
         confirmation: PlainPassword,
     ) -> Result<(), AccountsError> {
@@ -97,7 +98,7 @@ impl Accounts {
     pub(crate) async fn write_set_password(
         &self,
         txn: &DatabaseTransaction,
-        account_id: i64,
+        account_id: AccountId,
         hash: &PasswordHash,
         now: OffsetDateTime,
     ) -> Result<(), AccountsError> {
@@ -127,7 +128,10 @@ impl Accounts {
     }
 
     /// The account with this id, or `UnknownAccount`.
-    pub(crate) async fn find_account(&self, account_id: i64) -> Result<Account, AccountsError> {
+    pub(crate) async fn find_account(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Account, AccountsError> {
         accounts::find_by_id(&self.db, account_id)
             .await?
             .ok_or(AccountsError::UnknownAccount)
@@ -181,7 +185,7 @@ mod tests {
 
     async fn change(
         fx: &Fixture,
-        account_id: i64,
+        account_id: AccountId,
         current: &str,
         new: &str,
     ) -> Result<(), AccountsError> {
@@ -324,7 +328,7 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_account_cannot_change_its_password() {
         let fx = Fixture::new().await;
-        let result = change(&fx, 4242, PASSWORD, "Willow-Creek-17").await;
+        let result = change(&fx, AccountId::new(4242), PASSWORD, "Willow-Creek-17").await;
         assert!(matches!(result, Err(AccountsError::UnknownAccount)));
     }
 }

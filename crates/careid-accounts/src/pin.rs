@@ -20,6 +20,7 @@ use std::fmt;
 
 use careid_policy::{is_inactive_expired, one_time};
 use careid_store::{
+    AccountId, ClientId,
     accounts::{self, Account, Status},
     audit,
     one_time_tokens::{self, NewToken},
@@ -63,7 +64,7 @@ pub struct IssuedPin {
     /// The PIN itself.
     pub pin: PlainPin,
     /// The account it signs in.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// When it stops working.
     pub expires_at: OffsetDateTime,
 }
@@ -76,7 +77,7 @@ impl Lifecycle {
         &self,
         email: &str,
         expires: Option<Duration>,
-        client: Option<&str>,
+        client: Option<&ClientId>,
     ) -> Result<IssuedPin, AccountsError> {
         let lifetime = expires.unwrap_or_else(|| self.config.pin());
         if lifetime < Duration::MINUTE || lifetime > self.config.pin_max() {
@@ -100,7 +101,7 @@ impl Lifecycle {
         let older = one_time_tokens::find_live(&txn, account.id, PIN, now).await?;
         for _ in 0..CODE_DRAWS {
             let pin = one_time::new_code();
-            let digest = one_time::pin_digest(&key, account.id, &pin);
+            let digest = one_time::pin_digest(&key, account.id.get(), &pin);
             // An old PIN of this account may share the digest (unique); looked for,
             // not caught, because a failed statement aborts a PostgreSQL transaction.
             if one_time_tokens::find_by_digest(&txn, &digest, PIN)
@@ -113,21 +114,21 @@ impl Lifecycle {
                 digest,
                 account_id: account.id,
                 purpose: PIN,
-                client_id: client.map(str::to_owned),
+                client_id: client.cloned(),
                 binding_digest: None,
                 expires_at,
             };
             one_time_tokens::insert_token(&txn, new, true, now).await?;
             if older.is_some() {
                 let voided = audit::NewEvent {
-                    client_id: client.map(str::to_owned),
+                    client_id: client.cloned(),
                     detail: json!({ "reason": "superseded" }),
                     ..event("pin_voided", account.id)
                 };
                 audit::insert_event(&txn, voided, now).await?;
             }
             let issued = audit::NewEvent {
-                client_id: client.map(str::to_owned),
+                client_id: client.cloned(),
                 detail: json!({ "expires_at": rfc3339(expires_at) }),
                 ..event("pin_issued", account.id)
             };
@@ -170,7 +171,7 @@ impl Lifecycle {
         &self,
         email: &str,
         pin: &str,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
         let outcome = self.check_pin(email, pin, client_id, ip).await;
@@ -182,18 +183,18 @@ impl Lifecycle {
         &self,
         email: &str,
         pin: &str,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
         let accounts = &self.accounts;
         let db = &accounts.db;
         let now = accounts.clock.now();
         let with_origin = |new: audit::NewEvent| audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             ip: ip.clone(),
             ..new
         };
-        let failed = |account_id: Option<i64>, detail: serde_json::Value| {
+        let failed = |account_id: Option<AccountId>, detail: serde_json::Value| {
             with_origin(audit::NewEvent {
                 kind: "pin_failed",
                 account_id,
@@ -237,7 +238,7 @@ impl Lifecycle {
         let pin = pin.trim();
         let is_right = one_time::is_code_shaped(pin)
             && one_time::digests_match(
-                &one_time::pin_digest(&key, account.id, pin),
+                &one_time::pin_digest(&key, account.id.get(), pin),
                 &stored.digest,
             );
         if !is_right {

@@ -3,6 +3,7 @@
 //! are `careid-ui`'s; which profile a token names is `careid-protocol`'s.
 
 use careid_store::{
+    AccountId, ClientId, ProfileId,
     accounts::{self, Account},
     audit, consents, pairwise,
     profiles::{self, NewProfile},
@@ -22,9 +23,9 @@ pub use careid_store::profiles::Profile;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedApp {
     /// The client the consent was given to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The profile that gave it.
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     /// That profile's display name.
     pub profile_name: String,
     /// The granted scopes, in the order they were granted.
@@ -84,7 +85,7 @@ impl Accounts {
     /// with a fresh random subject.
     pub async fn add_profile(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         kind: &str,
         name: &str,
         email: Option<String>,
@@ -115,7 +116,7 @@ impl Accounts {
     /// `profile_added` (the admin API).
     pub async fn add_profile_for(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         fields: NewProfileFields,
     ) -> Result<Profile, AccountsError> {
         let name = checked_name(&fields.name)?;
@@ -224,7 +225,7 @@ impl Accounts {
     }
 
     /// The account's profiles, self first.
-    pub async fn profiles(&self, account_id: i64) -> Result<Vec<Profile>, AccountsError> {
+    pub async fn profiles(&self, account_id: AccountId) -> Result<Vec<Profile>, AccountsError> {
         Ok(profiles::find_for_account(&self.db, account_id).await?)
     }
 
@@ -233,8 +234,8 @@ impl Accounts {
     /// means the person must pick one first.
     pub async fn acting_profile(
         &self,
-        account_id: i64,
-        chosen: Option<i64>,
+        account_id: AccountId,
+        chosen: Option<ProfileId>,
     ) -> Result<Option<Profile>, AccountsError> {
         let mut all = self.profiles(account_id).await?;
         if let Some(id) = chosen {
@@ -248,9 +249,9 @@ impl Accounts {
     /// that is not this account's or has ended, is `UnknownProfile` and changes nothing.
     pub async fn choose_profile(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         session_id: i64,
-        profile_id: i64,
+        profile_id: ProfileId,
     ) -> Result<(), AccountsError> {
         // The statement itself checks the session's and the profile's owner, so no read
         // can go stale before the write.
@@ -267,9 +268,12 @@ impl Accounts {
     }
 
     /// The applications the account's profiles allowed, oldest consent first.
-    pub async fn allowed_apps(&self, account_id: i64) -> Result<Vec<AllowedApp>, AccountsError> {
+    pub async fn allowed_apps(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Vec<AllowedApp>, AccountsError> {
         let profiles = self.profiles(account_id).await?;
-        let ids: Vec<i64> = profiles.iter().map(|p| p.id).collect();
+        let ids: Vec<ProfileId> = profiles.iter().map(|p| p.id).collect();
         let consents = consents::find_for_profiles(&self.db, &ids).await?;
         Ok(consents
             .into_iter()
@@ -542,15 +546,33 @@ mod tests {
             .unwrap();
         let bos = fx.accounts.profiles(bo.id).await.unwrap()[0].id;
         let now = fx.clock_now();
-        consents::upsert(&fx.accounts.db, own.id, "app", "openid email", now)
-            .await
-            .unwrap();
-        consents::upsert(&fx.accounts.db, sam.id, "app", "openid", now)
-            .await
-            .unwrap();
-        consents::upsert(&fx.accounts.db, bos, "other", "openid", now)
-            .await
-            .unwrap();
+        consents::upsert(
+            &fx.accounts.db,
+            own.id,
+            &ClientId::from("app"),
+            "openid email",
+            now,
+        )
+        .await
+        .unwrap();
+        consents::upsert(
+            &fx.accounts.db,
+            sam.id,
+            &ClientId::from("app"),
+            "openid",
+            now,
+        )
+        .await
+        .unwrap();
+        consents::upsert(
+            &fx.accounts.db,
+            bos,
+            &ClientId::from("other"),
+            "openid",
+            now,
+        )
+        .await
+        .unwrap();
         let apps = fx.accounts.allowed_apps(ada.id).await.unwrap();
         assert_eq!(
             apps,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use careid_policy::{PlainPassword, one_time};
 use careid_store::{
+    ClientId,
     accounts::{self, Account, Status},
     audit, one_time_tokens,
 };
@@ -32,7 +33,7 @@ pub struct ResetLink {
     /// The account's email.
     pub email: String,
     /// The client the reset started from, for the page's theme.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     /// An administrator's link: it leads straight to the new password, no code step.
     pub is_admin: bool,
 }
@@ -67,7 +68,7 @@ impl Lifecycle {
         self: &Arc<Self>,
         email: &str,
         branding: Branding,
-        client_id: Option<String>,
+        client_id: Option<ClientId>,
         ip: Option<String>,
         binding: Option<&str>,
     ) -> Result<(), AccountsError> {
@@ -138,7 +139,7 @@ impl Lifecycle {
         let (message, link, code, lifetime) = if branding.is_code_only {
             let bound = binding.map(one_time::digest);
             let code = self
-                .insert_code(&txn, account.id, client_id.as_deref(), bound)
+                .insert_code(&txn, account.id, client_id.as_ref(), bound)
                 .await?;
             let sent = audit::NewEvent {
                 client_id: client_id.clone(),
@@ -150,7 +151,7 @@ impl Lifecycle {
         } else {
             let lifetime = self.config.reset_link();
             let token = self
-                .insert_link(&txn, account.id, RESET_LINK, client_id.as_deref(), lifetime)
+                .insert_link(&txn, account.id, RESET_LINK, client_id.as_ref(), lifetime)
                 .await?;
             (
                 "reset_link",
@@ -167,7 +168,7 @@ impl Lifecycle {
                 .mail(&account, &branding, message, &link, &code, lifetime)
                 .await;
             if let Err(err) = sent {
-                tracing::error!(%err, account = account.id, "reset mail not sent");
+                tracing::error!(%err, account = account.id.get(), "reset mail not sent");
             }
         });
         Ok(())
@@ -219,7 +220,7 @@ impl Lifecycle {
             .insert_code(
                 &txn,
                 account.id,
-                stored.client_id.as_deref(),
+                stored.client_id.as_ref(),
                 Some(one_time::digest(binding)),
             )
             .await?;
@@ -336,7 +337,7 @@ impl Lifecycle {
         lifetime: Duration,
         send: bool,
         branding: &Branding,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
     ) -> Result<AdminResetLink, AccountsError> {
         let max = self.config.admin_reset_max();
         if lifetime < Duration::MINUTE || lifetime > max {
@@ -360,7 +361,7 @@ impl Lifecycle {
                 Ok(careid_mail::Delivered::Sent) => (Some(true), None),
                 Ok(careid_mail::Delivered::Outbox(path)) => (Some(true), Some(path)),
                 Err(err) => {
-                    tracing::error!(%err, account = account.id, "admin reset link not sent");
+                    tracing::error!(%err, account = account.id.get(), "admin reset link not sent");
                     (Some(false), None)
                 }
             }
@@ -370,7 +371,7 @@ impl Lifecycle {
         let now = self.accounts.clock.now();
         let expires_at = now + lifetime;
         let issued = audit::NewEvent {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             detail: json!({
                 "expires_at": rfc3339(expires_at),
                 "sent": is_sent,

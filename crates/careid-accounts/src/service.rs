@@ -7,7 +7,9 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use careid_store::{Clock, Db, StoreError, audit, install_secrets, refresh_tokens, sessions};
+use careid_store::{
+    AccountId, Clock, Db, StoreError, audit, install_secrets, refresh_tokens, sessions,
+};
 use rand::RngCore;
 use sea_orm::DatabaseTransaction;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -79,7 +81,7 @@ pub(crate) async fn commit(txn: DatabaseTransaction) -> Result<(), AccountsError
 /// act anywhere (disable, expiry).
 pub(crate) async fn revoke_everything(
     txn: &DatabaseTransaction,
-    account_id: i64,
+    account_id: AccountId,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let which = sessions::Ending::Account {
@@ -92,7 +94,7 @@ pub(crate) async fn revoke_everything(
 }
 
 /// An audit event of `kind` about one account, with nothing else filled in.
-pub(crate) fn event(kind: &'static str, account_id: i64) -> audit::NewEvent {
+pub(crate) fn event(kind: &'static str, account_id: AccountId) -> audit::NewEvent {
     audit::NewEvent {
         kind,
         account_id: Some(account_id),

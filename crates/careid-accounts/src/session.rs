@@ -6,7 +6,7 @@ use std::fmt;
 
 use careid_policy::one_time;
 use careid_store::{
-    profiles,
+    AccountId, ProfileId, profiles,
     sessions::{self, NewSession, Session},
 };
 
@@ -39,8 +39,8 @@ impl Accounts {
     /// account is `UnknownProfile`.
     pub async fn start_session(
         &self,
-        account_id: i64,
-        profile_id: Option<i64>,
+        account_id: AccountId,
+        profile_id: Option<ProfileId>,
         amr: Vec<String>,
     ) -> Result<(SessionSecret, Session), AccountsError> {
         let now = self.clock.now();

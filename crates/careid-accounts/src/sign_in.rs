@@ -11,7 +11,7 @@ use careid_policy::{
     needs_rehash,
 };
 use careid_store::{
-    StoreError,
+    AccountId, ClientId, StoreError,
     accounts::{self, Account, Status},
     audit,
 };
@@ -107,7 +107,7 @@ impl From<StoreError> for SignInError {
 
 /// Who is signing in from where, for the audit trail.
 struct Origin {
-    client_id: Option<String>,
+    client_id: Option<ClientId>,
     ip: Option<String>,
 }
 
@@ -115,7 +115,7 @@ impl Origin {
     fn event(
         &self,
         kind: &'static str,
-        account_id: Option<i64>,
+        account_id: Option<AccountId>,
         detail: serde_json::Value,
     ) -> audit::NewEvent {
         audit::NewEvent {
@@ -139,7 +139,7 @@ impl Accounts {
         &self,
         email: &str,
         password: PlainPassword,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
         let outcome = self.check_password(email, password, client_id, ip).await;
@@ -151,12 +151,12 @@ impl Accounts {
         &self,
         email: &str,
         password: PlainPassword,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
         let now = self.clock.now();
         let origin = Origin {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             ip,
         };
         // Checked before any hashing: an address guessing at many accounts is stopped
@@ -282,7 +282,7 @@ impl Accounts {
         match self.hasher.hash(password).await {
             Ok(hash) => Some(hash.into_string()),
             Err(err) => {
-                tracing::warn!(%err, account_id = account.id, "rehash skipped");
+                tracing::warn!(%err, account_id = account.id.get(), "rehash skipped");
                 None
             }
         }
@@ -404,7 +404,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(events[0].kind, "sign_in");
-        assert_eq!(events[0].client_id.as_deref(), Some("crm"));
+        assert_eq!(events[0].client_id.as_ref(), Some(&ClientId::from("crm")));
         assert_eq!(events[0].ip.as_deref(), Some("192.0.2.7"));
     }
 

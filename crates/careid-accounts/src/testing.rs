@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use careid_policy::{HashParams, PlainPassword};
 use careid_store::{
-    Clock, ManualClock,
+    AccountId, ClientId, Clock, ManualClock,
     accounts::{self, Account, NewAccount, Status},
     audit,
     refresh_tokens::{self, NewRefreshToken},
@@ -85,7 +85,7 @@ impl Fixture {
     }
 
     /// A browser session of the account, signed in with no second factor.
-    pub async fn session(&self, account_id: i64) -> Session {
+    pub async fn session(&self, account_id: AccountId) -> Session {
         let (_, session) = self
             .accounts
             .start_session(account_id, None, vec![])
@@ -135,7 +135,7 @@ impl Fixture {
         self.account(account.id).await
     }
 
-    pub async fn account(&self, id: i64) -> Account {
+    pub async fn account(&self, id: AccountId) -> Account {
         accounts::find_by_id(&self.accounts.db, id)
             .await
             .unwrap()
@@ -144,12 +144,17 @@ impl Fixture {
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<Account, SignInError> {
         self.accounts
-            .sign_in_password(email, pw(password), Some("crm"), Some("192.0.2.7".into()))
+            .sign_in_password(
+                email,
+                pw(password),
+                Some(&ClientId::from("crm")),
+                Some("192.0.2.7".into()),
+            )
             .await
     }
 
     /// The kinds of the account's audit events, oldest first.
-    pub async fn events(&self, account_id: i64) -> Vec<String> {
+    pub async fn events(&self, account_id: AccountId) -> Vec<String> {
         let mut kinds: Vec<String> =
             audit::find_events(&self.accounts.db, Some(account_id), None, 1000)
                 .await
@@ -162,7 +167,7 @@ impl Fixture {
     }
 
     /// Issues a refresh token to the account; returns its digest.
-    pub async fn refresh_token(&self, account_id: i64) -> String {
+    pub async fn refresh_token(&self, account_id: AccountId) -> String {
         let digest = random_id();
         let new = NewRefreshToken {
             digest: digest.clone(),

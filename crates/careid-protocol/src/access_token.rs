@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderMap, header};
 use careid_store::{
-    StoreError,
+    ClientId, StoreError,
     profiles::{self, ProfileKey},
     revoked_access_tokens,
 };
@@ -158,7 +158,7 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<String>, ProtocolError> {
 #[derive(Debug, Clone)]
 pub struct AdminToken {
     /// The client acting for itself.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The admin scopes the token carries that the client's file still lists.
     pub scopes: Vec<String>,
 }
@@ -196,7 +196,8 @@ pub async fn verify_admin_token(
     if sub != Some(client_id) || claims.contains_key("sid") {
         return Ok(None);
     }
-    let Some(client) = app.find_client(client_id).await? else {
+    let client_id = ClientId::from(client_id);
+    let Some(client) = app.find_client(&client_id).await? else {
         return Ok(None);
     };
     let granted = claims
@@ -207,8 +208,5 @@ pub async fn verify_admin_token(
         .into_iter()
         .filter(|s| client.admin_scopes.contains(s))
         .collect();
-    Ok(Some(AdminToken {
-        client_id: client_id.to_owned(),
-        scopes,
-    }))
+    Ok(Some(AdminToken { client_id, scopes }))
 }

@@ -13,7 +13,9 @@ use axum::{
     response::Response,
 };
 use careid_policy::one_time;
-use careid_store::{audit, authorization_requests, codes, consents, profiles};
+use careid_store::{
+    AccountId, ClientId, ProfileId, audit, authorization_requests, codes, consents, profiles,
+};
 use serde::Deserialize;
 use time::Duration;
 
@@ -200,7 +202,7 @@ async fn start(
         return bad(PageProblem::RepeatedIdentity);
     }
     let client = match params.get("client_id") {
-        Some(id) => match app.find_client(id).await {
+        Some(id) => match app.find_client(&ClientId::from(id)).await {
             Ok(client) => client,
             Err(err) => return internal_page(app, err.into()),
         },
@@ -584,7 +586,7 @@ async fn decide(
 pub async fn record_consent(
     app: &Protocol,
     request_id: &str,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<bool, ProtocolError> {
     let Some(mut request) = pending::load(app, request_id).await? else {
         return Ok(false);
@@ -632,7 +634,7 @@ pub async fn record_consent(
 /// `consent_denied` is recorded in the audit trail, and the browser goes back to the
 /// client with `error=access_denied` (RFC 6749 §4.1.2.1). An expired request gets the
 /// error page, since its redirect URI can no longer be trusted.
-pub async fn deny_consent(app: &Protocol, request_id: &str, account_id: i64) -> Response {
+pub async fn deny_consent(app: &Protocol, request_id: &str, account_id: AccountId) -> Response {
     let outcome = async {
         let Some(request) = pending::load(app, request_id).await? else {
             return Ok(expired_page(app));

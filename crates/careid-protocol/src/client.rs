@@ -9,6 +9,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
+use careid_store::ClientId;
 use josekit::jwk::Jwk;
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
@@ -222,7 +223,7 @@ impl<'de> Deserialize<'de> for ClientSecret {
 #[serde(deny_unknown_fields)]
 pub struct Client {
     /// The `client_id`.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The name people see on the sign-in and consent pages.
     pub name: String,
     /// The secret, unless the client is public.
@@ -501,7 +502,7 @@ impl Client {
     /// (key, message) pair.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
-        if self.client_id.is_empty() {
+        if self.client_id.as_str().is_empty() {
             problems.push(("client_id", "must not be empty".into()));
         }
         if self.redirect_uris.is_empty() && self.allows(GrantType::AuthorizationCode) {
@@ -631,7 +632,7 @@ pub(crate) fn is_https_or_loopback(url: &url::Url) -> bool {
 /// The clients in force, replaced whole when the config files change.
 #[derive(Default)]
 pub struct Clients {
-    by_id: RwLock<Arc<HashMap<String, Arc<Client>>>>,
+    by_id: RwLock<Arc<HashMap<ClientId, Arc<Client>>>>,
 }
 
 impl Clients {
@@ -643,12 +644,12 @@ impl Clients {
     }
 
     /// The client with this id.
-    pub fn get(&self, client_id: &str) -> Option<Arc<Client>> {
+    pub fn get(&self, client_id: &ClientId) -> Option<Arc<Client>> {
         self.snapshot().get(client_id).cloned()
     }
 
     /// Every client, by id.
-    pub fn snapshot(&self) -> Arc<HashMap<String, Arc<Client>>> {
+    pub fn snapshot(&self) -> Arc<HashMap<ClientId, Arc<Client>>> {
         self.by_id
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -9,7 +9,7 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use careid_store::client_assertions;
+use careid_store::{ClientId, client_assertions};
 use josekit::{
     jwk::Jwk,
     jws::{ES256, EdDSA, JwsVerifier, PS256, RS256},
@@ -70,7 +70,7 @@ pub(crate) async fn authenticate(
         return Err(refused("client_id differs from the assertion's issuer"));
     }
     let client = app
-        .find_client(client_id)
+        .find_client(&ClientId::from(client_id))
         .await?
         .ok_or(refused("unknown client or wrong credentials"))?;
     if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
@@ -260,11 +260,11 @@ pub(crate) struct Checked {
 /// not later than `now` plus [`CLOCK_SKEW`], and there is a `jti`.
 pub(crate) fn check_claims(
     claims: &Map<String, Value>,
-    client_id: &str,
+    client_id: &ClientId,
     audiences: &[String],
     now: OffsetDateTime,
 ) -> Result<Checked, ProtocolError> {
-    if claimed_client(claims)? != client_id {
+    if claimed_client(claims)? != client_id.as_str() {
         return Err(refused(
             "the assertion's iss and sub must both be the client_id",
         ));
@@ -423,7 +423,7 @@ mod tests {
     }
 
     fn check(extra: Value) -> Result<Checked, ProtocolError> {
-        check_claims(&claims(extra), "app", &audiences(), NOW)
+        check_claims(&claims(extra), &ClientId::from("app"), &audiences(), NOW)
     }
 
     fn reason(result: Result<Checked, ProtocolError>) -> &'static str {
@@ -487,7 +487,7 @@ mod tests {
         }
         let other = check_claims(
             &claims(json!({"iss": "other", "sub": "other"})),
-            "app",
+            &ClientId::from("app"),
             &audiences(),
             NOW,
         );

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::STANDARD};
-use careid_store::audit;
+use careid_store::{ClientId, audit};
 use serde_json::json;
 
 use crate::{AuthMethod, Bucket, Client, ClientAddress, Protocol, ProtocolError, client_assertion};
@@ -34,7 +34,7 @@ pub async fn authenticate(
     if let Err(ProtocolError::InvalidClient { reason, .. }) = &outcome {
         let event = audit::NewEvent {
             kind: "client_auth_failed",
-            client_id: claimed.clone(),
+            client_id: claimed.clone().map(ClientId::new),
             ip: address.for_audit(),
             detail: json!({ "reason": reason }),
             ..Default::default()
@@ -114,6 +114,7 @@ async fn identify(
         reason,
         basic: is_basic,
     };
+    let client_id = ClientId::new(client_id);
     let client = app
         .find_client(&client_id)
         .await?

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use careid_store::clients;
+use careid_store::{ClientId, clients};
 
 use crate::{
     AccessTokenAlg, Client, ProtocolError, SigningAlg,
@@ -290,7 +290,7 @@ impl Metadata {
             None | Some("public") => {}
             Some("pairwise") => {
                 let client = self
-                    .to_client("check", None)
+                    .to_client(&ClientId::from("check"), None)
                     .map_err(|err| client_metadata(err.to_string()))?;
                 if client.sector_identifier().is_none() {
                     return Err(client_metadata(
@@ -315,7 +315,7 @@ impl Metadata {
         if let Some(uri) = &self.backchannel_logout_uri {
             check_fetched_uri("backchannel_logout_uri", uri)?;
             let client = self
-                .to_client("check", None)
+                .to_client(&ClientId::from("check"), None)
                 .map_err(|err| client_metadata(err.to_string()))?;
             if let Some((key, why)) = client
                 .problems()
@@ -341,12 +341,12 @@ impl Metadata {
     /// default theme, signing in with a password. `secret_digest` is lowercase hex.
     pub fn to_client(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         secret_digest: Option<&str>,
     ) -> Result<Client, serde_json::Error> {
         let mut client = json!({
             "client_id": client_id,
-            "name": self.client_name.clone().unwrap_or_else(|| client_id.to_owned()),
+            "name": self.client_name.clone().unwrap_or_else(|| client_id.to_string()),
             "redirect_uris": self.redirect_uris,
             "post_logout_redirect_uris": self.post_logout_redirect_uris,
             "grant_types": self.grant_types.clone().unwrap_or_default(),
@@ -415,7 +415,9 @@ mod tests {
             Some("ES256")
         );
         assert!(valid.is_confidential());
-        let client = valid.to_client("abc", Some(&"0".repeat(64))).unwrap();
+        let client = valid
+            .to_client(&ClientId::from("abc"), Some(&"0".repeat(64)))
+            .unwrap();
         assert!(!client.first_party);
         assert_eq!(client.name, "abc");
         assert!(client.problems().is_empty(), "{:?}", client.problems());
@@ -489,7 +491,7 @@ mod tests {
             let client = metadata(ok)
                 .validated()
                 .unwrap()
-                .to_client("c", None)
+                .to_client(&ClientId::from("c"), None)
                 .unwrap();
             assert_eq!(client.id_token_signed_response_alg, expected, "{alg}");
         }
@@ -515,7 +517,7 @@ mod tests {
             let ok = json!({"redirect_uris": [uri], "access_token_signed_response_alg": alg});
             let valid = metadata(ok).validated().unwrap();
             assert_eq!(valid.access_token_signed_response_alg.as_deref(), Some(alg));
-            let client = valid.to_client("c", None).unwrap();
+            let client = valid.to_client(&ClientId::from("c"), None).unwrap();
             assert_eq!(client.access_token_signed_response_alg, expected, "{alg}");
         }
         for alg in ["PS256", "HS256", "none", "rs256"] {
@@ -540,7 +542,9 @@ mod tests {
             "scope": "openid",
             "id_token_signed_response_alg": "RS256",
         }));
-        let client = stored.to_client("old", Some(&"0".repeat(64))).unwrap();
+        let client = stored
+            .to_client(&ClientId::from("old"), Some(&"0".repeat(64)))
+            .unwrap();
         assert_eq!(
             client.access_token_signed_response_alg,
             AccessTokenAlg::ES256
@@ -586,7 +590,7 @@ mod tests {
         .validated()
         .unwrap();
         assert!(!public.is_confidential());
-        let client = public.to_client("p", None).unwrap();
+        let client = public.to_client(&ClientId::from("p"), None).unwrap();
         assert!(client.is_public() && client.secret.is_none());
     }
 
@@ -609,7 +613,7 @@ mod tests {
             }
             let valid = metadata(request).validated().unwrap();
             assert!(!valid.is_confidential(), "{keys}");
-            let client = valid.to_client("k", None).unwrap();
+            let client = valid.to_client(&ClientId::from("k"), None).unwrap();
             assert_eq!(
                 client.token_endpoint_auth_method,
                 crate::AuthMethod::PrivateKeyJwt
@@ -664,7 +668,9 @@ mod tests {
             "allow_private_network": true,
         });
         let valid = metadata(request).validated().unwrap();
-        let client = valid.to_client("c", Some(&"0".repeat(64))).unwrap();
+        let client = valid
+            .to_client(&ClientId::from("c"), Some(&"0".repeat(64)))
+            .unwrap();
         assert!(!client.allow_private_network);
         assert_eq!(client.reach(), crate::egress::Reach::PublicOnly);
     }

@@ -24,7 +24,7 @@ use axum::{
     response::Response,
 };
 use careid_policy::is_session_live;
-use careid_store::StoreError;
+use careid_store::{ClientId, StoreError};
 use serde_json::Value;
 use url::form_urlencoded;
 
@@ -64,7 +64,7 @@ impl LogoutTarget {
     /// is the store failing to look the client up.
     pub async fn validate(
         app: &Protocol,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         post_logout_redirect_uri: Option<&str>,
         state: Option<&str>,
     ) -> Result<Result<Option<Self>, LogoutRefused>, StoreError> {
@@ -132,7 +132,7 @@ impl LogoutTarget {
             return "/sign-out".into();
         };
         let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("client_id", &target.client.client_id);
+        query.append_pair("client_id", target.client.client_id.as_str());
         if let Some(uri) = &target.post_logout_redirect_uri {
             query.append_pair("post_logout_redirect_uri", uri);
         }
@@ -282,9 +282,10 @@ async fn decide(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Result<Respo
         (None, Some(hint)) => Some(hint.audience.as_str()),
         (None, None) => None,
     };
+    let client_id = client_id.map(ClientId::from);
     let target = LogoutTarget::validate(
         app,
-        client_id,
+        client_id.as_ref(),
         params.get("post_logout_redirect_uri"),
         params.get("state"),
     )
@@ -316,7 +317,7 @@ async fn decide(app: &Protocol, headers: &HeaderMap, raw: &[u8]) -> Result<Respo
         ));
     }
     let how = logout::SignOut::EndSession {
-        client_id: target.as_ref().map(|t| t.client.client_id.as_str()),
+        client_id: target.as_ref().map(|t| &t.client.client_id),
     };
     logout::sign_out(app, &open, how).await?;
     let cookie = crate::session::clear_cookie(app.secure_cookies());

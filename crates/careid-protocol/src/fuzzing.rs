@@ -6,6 +6,7 @@
 //! endpoint relies on), so libFuzzer reports it as a crash.
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use careid_store::ClientId;
 use josekit::jwk::Jwk;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -113,7 +114,7 @@ pub fn assertion(assertion: &str, keys: &[Jwk]) {
     };
     let _ = client_assertion::verify_signature(assertion, &header, keys);
     let audiences = [format!("{ISSUER}/token"), ISSUER.to_owned()];
-    let _ = client_assertion::check_claims(&claims, client_id, &audiences, NOW);
+    let _ = client_assertion::check_claims(&claims, &ClientId::from(client_id), &audiences, NOW);
 }
 
 /// `POST /register`: a JSON body read and validated as RFC 7591 metadata. What
@@ -137,7 +138,7 @@ pub fn registration(body: &[u8]) {
     let Ok(read_back) = serde_json::from_str::<crate::client_metadata::Metadata>(&stored) else {
         panic!("stored metadata does not read back: {stored}");
     };
-    if let Err(err) = read_back.to_client("fuzz", Some(&"ab".repeat(32))) {
+    if let Err(err) = read_back.to_client(&ClientId::from("fuzz"), Some(&"ab".repeat(32))) {
         panic!("validated metadata is no client ({err}): {stored}");
     }
 }

@@ -1,6 +1,7 @@
 //! What a code or refresh token stands for: who, for which client, with which scope,
 //! authenticated when and how. Stored as JSON beside the code or token.
 
+use careid_store::{AccountId, ClientId, ProfileId};
 use serde::{Deserialize, Serialize};
 
 /// The authorization a person gave a client. Codes carry the PKCE challenge and nonce
@@ -8,13 +9,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Grant {
     /// The account that signed in.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// The profile the client sees.
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     /// That profile's OIDC subject.
     pub subject: String,
     /// The client it was granted to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Granted scopes, space-separated.
     pub scope: String,
     /// The redirect URI of the request (codes only, RFC 6749 §4.1.3).

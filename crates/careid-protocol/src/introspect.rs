@@ -16,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::one_time;
-use careid_store::refresh_tokens;
+use careid_store::{AccountId, refresh_tokens};
 use serde_json::{Map, Value, json};
 
 use crate::{
@@ -125,7 +125,7 @@ async fn refresh(
 
 /// Whether the account may still act: a disabled or expired account's tokens are all
 /// inactive, as they are at /token and /userinfo.
-async fn is_in_good_standing(app: &Protocol, account_id: i64) -> Result<bool, ProtocolError> {
+async fn is_in_good_standing(app: &Protocol, account_id: AccountId) -> Result<bool, ProtocolError> {
     Ok(session::account_in_good_standing(app, &app.db, account_id)
         .await?
         .is_some())

@@ -9,7 +9,7 @@
 use axum::http::{HeaderMap, HeaderValue};
 use careid_policy::one_time;
 use careid_store::{
-    StoreError, audit,
+    ClientId, StoreError, audit,
     sessions::{self, Ending, Session},
 };
 use serde_json::json;
@@ -22,12 +22,12 @@ pub enum SignOut<'a> {
     /// The person pressed "Sign out" on careid's page, perhaps for a client.
     Page {
         /// The client that sent them there, if one did.
-        client_id: Option<&'a str>,
+        client_id: Option<&'a ClientId>,
     },
     /// RP-initiated logout (`/end_session`) ended it without asking.
     EndSession {
         /// The client that asked, if it said.
-        client_id: Option<&'a str>,
+        client_id: Option<&'a ClientId>,
     },
 }
 
@@ -39,11 +39,9 @@ impl SignOut<'_> {
         }
     }
 
-    fn client_id(self) -> Option<String> {
+    fn client_id(self) -> Option<ClientId> {
         match self {
-            Self::Page { client_id } | Self::EndSession { client_id } => {
-                client_id.map(str::to_owned)
-            }
+            Self::Page { client_id } | Self::EndSession { client_id } => client_id.cloned(),
         }
     }
 }
@@ -92,7 +90,7 @@ pub async fn sign_out(app: &Protocol, ended: &Session, how: SignOut<'_>) -> Resu
 pub async fn sign_out_browser(
     app: &Protocol,
     headers: &HeaderMap,
-    client_id: Option<&str>,
+    client_id: Option<&ClientId>,
 ) -> Result<HeaderValue, ProtocolError> {
     if let Some(open) = browser_session(app, headers).await? {
         sign_out(app, &open, SignOut::Page { client_id }).await?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use careid_store::{ConnectionTrait, StoreError, authorization_requests};
+use careid_store::{ClientId, ConnectionTrait, StoreError, authorization_requests};
 use serde::{Deserialize, Serialize};
 use time::Duration;
 
@@ -12,7 +12,7 @@ use crate::{Client, Protocol, ProtocolError};
 /// A validated authorization request, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoredRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
     /// The scopes that will be granted, space-separated.
     pub scope: String,

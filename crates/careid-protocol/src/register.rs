@@ -16,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::one_time;
-use careid_store::{audit, clients, registration_tokens};
+use careid_store::{ClientId, audit, clients, registration_tokens};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
@@ -40,7 +40,7 @@ pub async fn create(
     }
     let metadata = parse(&headers, &body)?.validated()?;
     check_name(&app, &metadata)?;
-    let client_id = one_time::new_token();
+    let client_id = ClientId::new(one_time::new_token());
     let secret = metadata.is_confidential().then(one_time::new_token);
     let secret_digest = secret.as_deref().map(one_time::digest);
     let access_token = one_time::new_token();
@@ -74,7 +74,7 @@ pub async fn create(
 pub async fn read(
     State(app): State<Arc<Protocol>>,
     headers: HeaderMap,
-    Path(client_id): Path<String>,
+    Path(client_id): Path<ClientId>,
 ) -> Result<Response, ProtocolError> {
     let stored = authorized(&app, &headers, &client_id).await?;
     let metadata: Value = serde_json::from_str(&stored.metadata)
@@ -93,7 +93,7 @@ pub async fn read(
 pub async fn update(
     State(app): State<Arc<Protocol>>,
     headers: HeaderMap,
-    Path(client_id): Path<String>,
+    Path(client_id): Path<ClientId>,
     crate::params::Body(body): crate::params::Body,
 ) -> Result<Response, ProtocolError> {
     let stored = authorized(&app, &headers, &client_id).await?;
@@ -147,7 +147,7 @@ pub async fn update(
 pub async fn delete(
     State(app): State<Arc<Protocol>>,
     headers: HeaderMap,
-    Path(client_id): Path<String>,
+    Path(client_id): Path<ClientId>,
 ) -> Result<Response, ProtocolError> {
     authorized(&app, &headers, &client_id).await?;
     let txn = app.db.begin().await?;
@@ -255,7 +255,7 @@ async fn check_initial_access_token(
 async fn authorized(
     app: &Protocol,
     headers: &HeaderMap,
-    client_id: &str,
+    client_id: &ClientId,
 ) -> Result<clients::StoredClient, ProtocolError> {
     let refusal = ProtocolError::InvalidToken("the registration access token is not valid");
     let Some(token) = bearer(headers) else {
@@ -284,10 +284,10 @@ async fn authorized(
 
 /// Audits a refused registration or management request. The refusal stands whether
 /// or not it could be recorded.
-async fn refused(app: &Protocol, kind: &'static str, client_id: Option<&str>) {
+async fn refused(app: &Protocol, kind: &'static str, client_id: Option<&ClientId>) {
     let event = audit::NewEvent {
         kind,
-        client_id: client_id.map(str::to_owned),
+        client_id: client_id.cloned(),
         ..Default::default()
     };
     if let Err(err) = audit::insert_event(&app.db, event, app.clock.now()).await {
@@ -296,7 +296,7 @@ async fn refused(app: &Protocol, kind: &'static str, client_id: Option<&str>) {
 }
 
 /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
-fn response_body(app: &Protocol, client_id: &str, metadata: &Value, issued_at: i64) -> Value {
+fn response_body(app: &Protocol, client_id: &ClientId, metadata: &Value, issued_at: i64) -> Value {
     let mut body = metadata.clone();
     body["client_id"] = json!(client_id);
     body["client_id_issued_at"] = json!(issued_at);
@@ -317,7 +317,7 @@ async fn record(
     app: &Protocol,
     db: &impl careid_store::ConnectionTrait,
     kind: &'static str,
-    client_id: &str,
+    client_id: &ClientId,
     metadata: &Metadata,
 ) -> Result<(), ProtocolError> {
     audit::insert_event(

@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use careid_policy::{is_inactive_expired, is_session_live, one_time};
 use careid_store::{
-    ConnectionTrait, StoreError,
+    AccountId, ConnectionTrait, StoreError,
     accounts::{self, Account, Status},
     profiles::{self, Profile, ProfileKey},
     sessions::{self, Session},
@@ -121,7 +121,7 @@ pub async fn is_live_by_sid(app: &Protocol, sid: &str) -> Result<bool, StoreErro
 pub async fn account_in_good_standing(
     app: &Protocol,
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
 ) -> Result<Option<Account>, StoreError> {
     let Some(account) = accounts::find_by_id(db, account_id).await? else {
         return Ok(None);

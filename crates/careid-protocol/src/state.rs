@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use careid_policy::SessionRules;
-use careid_store::{Clock, Db, StoreError, clients};
+use careid_store::{ClientId, Clock, Db, StoreError, clients};
 
 use crate::{
     Client, ClientAddress, Clients, Keys, KnowsProxies, PageProblem, ProtocolConfig, ProtocolError,
@@ -163,7 +163,10 @@ impl Protocol {
 
     /// The client with this id: a client file's first, else one registered over HTTP
     /// (one primary-key lookup, so a registration on another instance is seen at once).
-    pub async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+    pub async fn find_client(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
         if let Some(client) = self.clients.get(client_id) {
             return Ok(Some(client));
         }

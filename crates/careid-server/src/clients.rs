@@ -301,6 +301,8 @@ fn key_at(text: &str, offset: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use careid_store::ClientId;
+
     use super::*;
 
     fn write(dir: &Path, name: &str, text: &str) {
@@ -419,14 +421,14 @@ mod tests {
         assert!(!watch.poll(&clients), "nothing changed");
         assert!(
             clients
-                .get("crm")
+                .get(&ClientId::from("crm"))
                 .unwrap()
                 .has_redirect_uri("http://127.0.0.1/one")
         );
 
         write(dir.path(), "crm.toml", &CRM.replace("/one", "/two-longer"));
         assert!(watch.poll(&clients));
-        let crm = clients.get("crm").unwrap();
+        let crm = clients.get(&ClientId::from("crm")).unwrap();
         assert!(crm.has_redirect_uri("http://127.0.0.1/two-longer"));
         assert!(!crm.has_redirect_uri("http://127.0.0.1/one"));
 
@@ -442,7 +444,7 @@ mod tests {
         assert_eq!(problems[0].key.as_deref(), Some("name"));
         assert!(
             clients
-                .get("crm")
+                .get(&ClientId::from("crm"))
                 .unwrap()
                 .has_redirect_uri("http://127.0.0.1/two-longer")
         );
@@ -454,11 +456,11 @@ mod tests {
         let clients = Clients::default();
         let mut watch = ClientWatch::new(dir.path());
         watch.poll(&clients);
-        assert!(clients.get("crm").is_none());
+        assert!(clients.get(&ClientId::from("crm")).is_none());
         write(dir.path(), "crm.toml", CRM);
         write(dir.path(), "crm-copy.toml", CRM);
         assert!(watch.poll(&clients));
-        assert!(clients.get("crm").is_some());
+        assert!(clients.get(&ClientId::from("crm")).is_some());
         let problems = watch.reload(&clients);
         assert_eq!(
             problems.len(),
@@ -468,7 +470,7 @@ mod tests {
         std::fs::remove_file(dir.path().join("crm.toml")).unwrap();
         std::fs::remove_file(dir.path().join("crm-copy.toml")).unwrap();
         assert!(watch.poll(&clients));
-        assert!(clients.get("crm").is_none());
+        assert!(clients.get(&ClientId::from("crm")).is_none());
     }
 
     #[test]
@@ -478,7 +480,7 @@ mod tests {
         let clients = Clients::default();
         let problems = ClientWatch::new(dir.path()).reload(&clients);
         assert_eq!(problems.len(), 1);
-        assert!(clients.get("crm").is_none());
+        assert!(clients.get(&ClientId::from("crm")).is_none());
     }
 
     #[test]

@@ -6,18 +6,20 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use crate::{StoreError, password_history, profiles};
+use crate::{AccountId, StoreError, password_history, profiles};
 
 pub use entity::Model as Account;
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
 
+    use crate::AccountId;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "accounts")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i64,
+        pub id: AccountId,
         #[sea_orm(unique)]
         pub email: String,
         pub password_hash: Option<String>,
@@ -163,7 +165,10 @@ pub async fn find_by_email(
 }
 
 /// The account with this id.
-pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Account>, StoreError> {
+pub async fn find_by_id(
+    db: &impl ConnectionTrait,
+    id: AccountId,
+) -> Result<Option<Account>, StoreError> {
     Ok(Entity::find_by_id(id).one(db).await?)
 }
 
@@ -177,7 +182,7 @@ pub async fn is_empty(db: &impl ConnectionTrait) -> Result<bool, StoreError> {
 /// so that concurrent failed sign-ins on several instances each count.
 pub async fn find_by_id_for_update(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: AccountId,
 ) -> Result<Option<Account>, StoreError> {
     Ok(Entity::find_by_id(id).lock_exclusive().one(db).await?)
 }
@@ -191,7 +196,7 @@ pub async fn find_all(db: &impl ConnectionTrait) -> Result<Vec<Account>, StoreEr
 /// inactivity clock. `rehashed` replaces a hash made with older parameters.
 pub async fn update_signed_in(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: AccountId,
     rehashed: Option<String>,
     now: OffsetDateTime,
 ) -> Result<Option<Account>, StoreError> {
@@ -218,7 +223,7 @@ pub async fn update_signed_in(
 /// Records a failed password: the new counters as the lockout policy computed them.
 pub async fn update_failed(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: AccountId,
     failed_attempts: u32,
     lockouts: u32,
     locked_until: Option<OffsetDateTime>,
@@ -238,7 +243,7 @@ pub async fn update_failed(
 /// Sets the status, stamping `disabled_at` / `expired_at` to match.
 pub async fn update_status(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: AccountId,
     status: Status,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -266,7 +271,7 @@ pub async fn update_status(
 /// Sets a new password hash (the caller adds it to the history in the same transaction).
 pub async fn update_password(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: AccountId,
     hash: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -282,7 +287,7 @@ pub async fn update_password(
 /// Restarts the inactivity clock (activation, reactivation).
 pub async fn update_activity(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: AccountId,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     Entity::update_many()
@@ -297,7 +302,7 @@ pub async fn update_activity(
 /// Sets the invitation state (`not_sent`, `sent`, `opened`, `accepted`).
 pub async fn update_invitation_state(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: AccountId,
     state: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -315,7 +320,7 @@ pub async fn update_invitation_state(
 /// accepted invitation never goes back to "opened").
 pub async fn update_invitation_state_from(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: AccountId,
     from: &[&str],
     state: &str,
     now: OffsetDateTime,
@@ -361,7 +366,7 @@ pub struct AccountFilter {
 pub async fn find_page(
     db: &impl ConnectionTrait,
     filter: &AccountFilter,
-    after: Option<i64>,
+    after: Option<AccountId>,
     limit: u64,
 ) -> Result<Vec<Account>, StoreError> {
     let mut query = Entity::find();
@@ -392,7 +397,7 @@ pub async fn find_page(
 /// account has this id.
 pub async fn update_unlocked(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: AccountId,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let updated = Entity::update_many()
@@ -412,7 +417,7 @@ pub async fn update_unlocked(
 /// Deletes the account; its profiles (and their consents), password history, one-time
 /// tokens, sessions and refresh tokens go with it (foreign keys `ON DELETE CASCADE`).
 /// `false` when it was already gone.
-pub async fn delete_account(db: &impl ConnectionTrait, id: i64) -> Result<bool, StoreError> {
+pub async fn delete_account(db: &impl ConnectionTrait, id: AccountId) -> Result<bool, StoreError> {
     let deleted = Entity::delete_many()
         .filter(Column::Id.eq(id))
         .exec(db)

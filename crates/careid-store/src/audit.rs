@@ -5,12 +5,14 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, ClientId, StoreError};
 
 pub use entity::Model as AuditEvent;
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
+
+    use crate::{AccountId, ClientId};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "audit_events")]
@@ -19,8 +21,8 @@ pub(crate) mod entity {
         pub id: i64,
         pub at: TimeDateTimeWithTimeZone,
         pub kind: String,
-        pub account_id: Option<i64>,
-        pub client_id: Option<String>,
+        pub account_id: Option<AccountId>,
+        pub client_id: Option<ClientId>,
         pub ip: Option<String>,
         pub detail: String,
     }
@@ -39,9 +41,9 @@ pub struct NewEvent {
     /// What happened: `sign_in`, `sign_in_failed`, `lockout`, `password_changed`…
     pub kind: &'static str,
     /// The account concerned.
-    pub account_id: Option<i64>,
+    pub account_id: Option<AccountId>,
     /// The client involved.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     /// The client address.
     pub ip: Option<String>,
     /// Anything else worth knowing, as JSON (never a secret).
@@ -95,7 +97,7 @@ pub async fn count_from_ip(
 pub async fn count_for_account(
     db: &impl ConnectionTrait,
     kind: &str,
-    account_id: i64,
+    account_id: AccountId,
     since: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     Ok(Entity::find()
@@ -109,7 +111,7 @@ pub async fn count_for_account(
 /// Events, newest first, optionally for one account and since an instant.
 pub async fn find_events(
     db: &impl ConnectionTrait,
-    account_id: Option<i64>,
+    account_id: Option<AccountId>,
     since: Option<OffsetDateTime>,
     limit: u64,
 ) -> Result<Vec<AuditEvent>, StoreError> {
@@ -167,7 +169,7 @@ pub async fn find_page(
 /// `account_id`.
 pub async fn find_for_account_before(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     before: Option<i64>,
     limit: u64,
 ) -> Result<Vec<AuditEvent>, StoreError> {
@@ -181,7 +183,7 @@ pub async fn find_for_account_before(
 /// The account's newest event of `kind` (such as its last `sign_in`).
 pub async fn find_latest_of_kind(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     kind: &str,
 ) -> Result<Option<AuditEvent>, StoreError> {
     Ok(Entity::find()

@@ -9,17 +9,19 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{ClientId, StoreError};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
+
+    use crate::ClientId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "authorization_requests")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        pub client_id: String,
+        pub client_id: ClientId,
         pub request: String,
         pub created_at: TimeDateTimeWithTimeZone,
         pub expires_at: TimeDateTimeWithTimeZone,
@@ -39,7 +41,7 @@ use entity::{ActiveModel, Column, Entity};
 pub async fn insert_request(
     db: &impl ConnectionTrait,
     id: &str,
-    client_id: &str,
+    client_id: &ClientId,
     request: &serde_json::Value,
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
@@ -62,7 +64,7 @@ pub struct NewRequest<'a> {
     /// Its random id.
     pub id: &'a str,
     /// The client that sent the person.
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     /// The request, serialised by the protocol crate.
     pub request: &'a serde_json::Value,
     /// The client address.

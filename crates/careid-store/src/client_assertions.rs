@@ -4,16 +4,18 @@
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{ClientId, StoreError};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
+
+    use crate::ClientId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "client_assertions")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub client_id: String,
+        pub client_id: ClientId,
         #[sea_orm(primary_key, auto_increment = false)]
         pub jti: String,
         pub expires_at: TimeDateTimeWithTimeZone,
@@ -35,7 +37,7 @@ use entity::{ActiveModel, Column, Entity};
 /// conditional update, which only one instance can win.
 pub async fn take_first_use(
     db: &impl ConnectionTrait,
-    client_id: &str,
+    client_id: &ClientId,
     jti: &str,
     expires_at: OffsetDateTime,
     now: OffsetDateTime,
@@ -69,7 +71,7 @@ pub async fn take_first_use(
 /// decides under concurrency.
 pub async fn is_recorded(
     db: &impl ConnectionTrait,
-    client_id: &str,
+    client_id: &ClientId,
     jti: &str,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {

@@ -4,18 +4,20 @@
 use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{ClientId, StoreError};
 
 pub use entity::Model as StoredClient;
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
 
+    use crate::ClientId;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "clients")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
+        pub id: ClientId,
         pub metadata: String,
         pub secret_digest: Option<String>,
         pub registration_token_digest: Option<String>,
@@ -34,7 +36,7 @@ use entity::{ActiveModel, Entity};
 /// Stores a registered client.
 pub async fn insert_client(
     db: &impl ConnectionTrait,
-    id: &str,
+    id: &ClientId,
     metadata: &serde_json::Value,
     secret_digest: Option<String>,
     registration_token_digest: Option<String>,
@@ -55,13 +57,13 @@ pub async fn insert_client(
 /// The registered client with this id.
 pub async fn find_by_id(
     db: &impl ConnectionTrait,
-    id: &str,
+    id: &ClientId,
 ) -> Result<Option<StoredClient>, StoreError> {
     Ok(Entity::find_by_id(id.to_owned()).one(db).await?)
 }
 
 /// Removes a registered client.
-pub async fn delete_client(db: &impl ConnectionTrait, id: &str) -> Result<(), StoreError> {
+pub async fn delete_client(db: &impl ConnectionTrait, id: &ClientId) -> Result<(), StoreError> {
     Entity::delete_by_id(id.to_owned()).exec(db).await?;
     Ok(())
 }
@@ -69,7 +71,7 @@ pub async fn delete_client(db: &impl ConnectionTrait, id: &str) -> Result<(), St
 /// Replaces a registered client's metadata and secret digest (RFC 7592 §2.2).
 pub async fn update_client(
     db: &impl ConnectionTrait,
-    id: &str,
+    id: &ClientId,
     metadata: &serde_json::Value,
     secret_digest: Option<String>,
     now: OffsetDateTime,

@@ -4,17 +4,19 @@
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{ClientId, StoreError};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
+
+    use crate::ClientId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "authorization_codes")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub digest: String,
-        pub client_id: String,
+        pub client_id: ClientId,
         pub grant: String,
         pub created_at: TimeDateTimeWithTimeZone,
         pub expires_at: TimeDateTimeWithTimeZone,
@@ -33,7 +35,7 @@ use entity::{ActiveModel, Column, Entity};
 pub async fn insert_code(
     db: &impl ConnectionTrait,
     digest: &str,
-    client_id: &str,
+    client_id: &ClientId,
     grant: &serde_json::Value,
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
@@ -56,12 +58,12 @@ pub async fn insert_code(
 pub enum Taken {
     /// First use: the code's client and grant.
     Fresh {
-        client_id: String,
+        client_id: ClientId,
         grant: serde_json::Value,
     },
     /// The code was used before: its grant, so the caller can revoke what it issued.
     Replayed {
-        client_id: String,
+        client_id: ClientId,
         grant: serde_json::Value,
     },
     /// Unknown or expired.

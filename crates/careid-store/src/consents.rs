@@ -5,20 +5,22 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{ClientId, ProfileId, StoreError};
 
 pub use entity::Model as Consent;
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
 
+    use crate::{ClientId, ProfileId};
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "consents")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        pub profile_id: i64,
-        pub client_id: String,
+        pub profile_id: ProfileId,
+        pub client_id: ClientId,
         pub scopes: String,
         pub granted_at: TimeDateTimeWithTimeZone,
     }
@@ -34,8 +36,8 @@ use entity::{ActiveModel, Column, Entity};
 /// The scopes (space-separated) this profile has granted the client.
 pub async fn find_scopes(
     db: &impl ConnectionTrait,
-    profile_id: i64,
-    client_id: &str,
+    profile_id: ProfileId,
+    client_id: &ClientId,
 ) -> Result<Option<String>, StoreError> {
     Ok(Entity::find()
         .filter(Column::ProfileId.eq(profile_id))
@@ -48,8 +50,8 @@ pub async fn find_scopes(
 /// Records the granted scopes, replacing an earlier grant.
 pub async fn upsert(
     db: &impl ConnectionTrait,
-    profile_id: i64,
-    client_id: &str,
+    profile_id: ProfileId,
+    client_id: &ClientId,
     scopes: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -73,8 +75,8 @@ pub async fn upsert(
 /// Withdraws a consent.
 pub async fn delete_consent(
     db: &impl ConnectionTrait,
-    profile_id: i64,
-    client_id: &str,
+    profile_id: ProfileId,
+    client_id: &ClientId,
 ) -> Result<(), StoreError> {
     Entity::delete_many()
         .filter(Column::ProfileId.eq(profile_id))
@@ -87,7 +89,7 @@ pub async fn delete_consent(
 /// Withdraws every consent a profile gave (the profile is being removed).
 pub async fn delete_for_profile(
     db: &impl ConnectionTrait,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<u64, StoreError> {
     Ok(Entity::delete_many()
         .filter(Column::ProfileId.eq(profile_id))
@@ -99,7 +101,7 @@ pub async fn delete_for_profile(
 /// Every consent given by these profiles, oldest first.
 pub async fn find_for_profiles(
     db: &impl ConnectionTrait,
-    profile_ids: &[i64],
+    profile_ids: &[ProfileId],
 ) -> Result<Vec<Consent>, StoreError> {
     Ok(Entity::find()
         .filter(Column::ProfileId.is_in(profile_ids.iter().copied()))

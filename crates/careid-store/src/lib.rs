@@ -16,6 +16,7 @@ pub mod consents;
 mod db;
 mod error;
 pub mod health;
+mod ids;
 pub mod install_secrets;
 pub mod logout_deliveries;
 pub mod one_time_tokens;
@@ -32,6 +33,7 @@ pub mod signing_keys;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{Backend, DEFAULT_WAIT, Db, Tally, connect, connect_with, migrate, sqlite_file};
 pub use error::StoreError;
+pub use ids::{AccountId, ClientId, ProfileId};
 pub use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait,
 };

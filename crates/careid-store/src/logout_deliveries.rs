@@ -17,13 +17,15 @@ pub use entity::Model as LogoutDelivery;
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
 
+    use crate::ClientId;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "logout_deliveries")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub sid: String,
-        pub client_id: String,
+        pub client_id: ClientId,
         pub subject: String,
         pub created_at: TimeDateTimeWithTimeZone,
         pub due_at: TimeDateTimeWithTimeZone,

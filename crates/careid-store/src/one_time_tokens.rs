@@ -9,12 +9,14 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, ClientId, StoreError};
 
 pub use entity::Model as OneTimeToken;
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
+
+    use crate::{AccountId, ClientId};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "one_time_tokens")]
@@ -23,9 +25,9 @@ pub(crate) mod entity {
         pub id: i64,
         #[sea_orm(unique)]
         pub digest: String,
-        pub account_id: i64,
+        pub account_id: AccountId,
         pub purpose: String,
-        pub client_id: Option<String>,
+        pub client_id: Option<ClientId>,
         pub binding_digest: Option<String>,
         pub attempts: i32,
         pub created_at: TimeDateTimeWithTimeZone,
@@ -47,11 +49,11 @@ pub struct NewToken {
     /// SHA-256 digest of the secret.
     pub digest: String,
     /// The account it acts for.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// `invitation`, `reset_link`, `reset_code`, `magic_link`, `admin_reset`, `pin`.
     pub purpose: &'static str,
     /// The client whose branding and flow it belongs to.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     /// Digest of a browser binding, when the token is only good in one browser.
     pub binding_digest: Option<String>,
     /// When it stops working.
@@ -144,7 +146,7 @@ pub async fn take_attempt(
 /// `(account_id, purpose)` serves it).
 pub async fn find_live(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     purpose: &str,
     now: OffsetDateTime,
 ) -> Result<Option<OneTimeToken>, StoreError> {
@@ -181,7 +183,7 @@ pub async fn update_released(
 /// inserts the newer one in the same transaction.
 pub async fn update_superseded(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     purpose: &str,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
@@ -199,7 +201,7 @@ pub async fn update_superseded(
 /// tells a superseded link (voided when its successor was made) from a used one.
 pub async fn find_successor(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     purpose: &str,
     id: i64,
 ) -> Result<Option<OneTimeToken>, StoreError> {

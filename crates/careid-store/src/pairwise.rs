@@ -5,17 +5,19 @@
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, ProfileId, StoreError};
 
 pub(crate) mod subject_entity {
     use sea_orm::entity::prelude::*;
+
+    use crate::ProfileId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "pairwise_subjects")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub subject: String,
-        pub profile_id: i64,
+        pub profile_id: ProfileId,
         pub created_at: TimeDateTimeWithTimeZone,
     }
 
@@ -44,7 +46,7 @@ pub async fn find_or_insert_salt(
 pub async fn insert_subject(
     db: &impl ConnectionTrait,
     subject: &str,
-    profile_id: i64,
+    profile_id: ProfileId,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     use subject_entity::{ActiveModel, Column, Entity};
@@ -63,7 +65,7 @@ pub async fn insert_subject(
 pub async fn find_profile_id(
     db: &impl ConnectionTrait,
     subject: &str,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<ProfileId>, StoreError> {
     use subject_entity::Entity;
     Ok(Entity::find_by_id(subject.to_owned())
         .one(db)
@@ -75,7 +77,7 @@ pub async fn find_profile_id(
 /// names anyone any more. Served by `ix_pairwise_subjects_profile`.
 pub async fn delete_for_profile(
     db: &impl ConnectionTrait,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<u64, StoreError> {
     use subject_entity::{Column, Entity};
     Ok(Entity::delete_many()
@@ -90,7 +92,7 @@ pub async fn delete_for_profile(
 /// profile that is gone. One statement.
 pub async fn delete_for_account(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
 ) -> Result<u64, StoreError> {
     use crate::profiles::entity as profile;
     use subject_entity::{Column, Entity};

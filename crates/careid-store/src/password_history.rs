@@ -4,17 +4,19 @@
 use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, QuerySelect, entity::prelude::*};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, StoreError};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
+
+    use crate::AccountId;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "password_history")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        pub account_id: i64,
+        pub account_id: AccountId,
         pub password_hash: String,
         pub created_at: TimeDateTimeWithTimeZone,
     }
@@ -30,7 +32,7 @@ use entity::{ActiveModel, Column, Entity};
 /// Appends a hash to the account's history.
 pub async fn insert_entry(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     hash: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -48,7 +50,7 @@ pub async fn insert_entry(
 /// The newest `limit` hashes, newest first.
 pub async fn find_recent(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     limit: u64,
 ) -> Result<Vec<String>, StoreError> {
     Ok(Entity::find()

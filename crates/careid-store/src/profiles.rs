@@ -4,19 +4,21 @@
 use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, ProfileId, StoreError};
 
 pub use entity::Model as Profile;
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
 
+    use crate::{AccountId, ProfileId};
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "profiles")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i64,
-        pub account_id: i64,
+        pub id: ProfileId,
+        pub account_id: AccountId,
         #[sea_orm(unique)]
         pub subject: String,
         pub kind: String,
@@ -56,7 +58,7 @@ use entity::{ActiveModel, Column, Entity};
 #[derive(Debug, Clone)]
 pub struct NewProfile {
     /// The owning account.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// Random, stable OIDC subject.
     pub subject: String,
     /// `self`, `couple`, `dependent`…
@@ -101,7 +103,7 @@ pub async fn insert_profile(
 /// The account's profiles, self first.
 pub async fn find_for_account(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
 ) -> Result<Vec<Profile>, StoreError> {
     Ok(Entity::find()
         .filter(Column::AccountId.eq(account_id))
@@ -111,7 +113,10 @@ pub async fn find_for_account(
 }
 
 /// The profile with this id.
-pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Profile>, StoreError> {
+pub async fn find_by_id(
+    db: &impl ConnectionTrait,
+    id: ProfileId,
+) -> Result<Option<Profile>, StoreError> {
     Ok(Entity::find_by_id(id).one(db).await?)
 }
 
@@ -130,7 +135,7 @@ pub async fn find_by_subject(
 #[derive(Debug, Clone, Copy)]
 pub enum ProfileKey<'a> {
     /// By its row id (what grants and sessions hold).
-    Id(i64),
+    Id(ProfileId),
     /// By its OIDC subject (what tokens carry).
     Subject(&'a str),
 }
@@ -176,7 +181,7 @@ pub async fn find_with_account_unless_revoked(
 /// Marks the profile's email as verified (an emailed link was followed).
 pub async fn update_email_verified(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
 ) -> Result<(), StoreError> {
     Entity::update_many()
         .col_expr(Column::EmailVerified, sea_orm::sea_query::Expr::value(true))
@@ -192,7 +197,7 @@ pub async fn update_email_verified(
 /// the owner).
 pub async fn update_name(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     subject: &str,
     name: &str,
 ) -> Result<Option<Profile>, StoreError> {
@@ -215,8 +220,8 @@ pub async fn update_name(
 /// profile still there. `false`: not the account's, or its last.
 pub async fn delete_unless_last(
     db: &impl ConnectionTrait,
-    account_id: i64,
-    id: i64,
+    account_id: AccountId,
+    id: ProfileId,
 ) -> Result<bool, StoreError> {
     use sea_orm::{QuerySelect, QueryTrait, sea_query::Expr};
     let siblings = Entity::find()

@@ -4,12 +4,14 @@
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{AccountId, ClientId, ProfileId, StoreError};
 
 pub use entity::Model as RefreshToken;
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
+
+    use crate::{AccountId, ClientId};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "refresh_tokens")]
@@ -19,8 +21,8 @@ pub(crate) mod entity {
         #[sea_orm(unique)]
         pub digest: String,
         pub family_id: String,
-        pub client_id: String,
-        pub account_id: i64,
+        pub client_id: ClientId,
+        pub account_id: AccountId,
         pub grant: String,
         pub created_at: TimeDateTimeWithTimeZone,
         pub expires_at: TimeDateTimeWithTimeZone,
@@ -52,9 +54,9 @@ pub struct NewRefreshToken {
     /// The family: all tokens rotated from one code share it.
     pub family_id: String,
     /// The client it was issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The account it acts for.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// The protocol crate's grant JSON.
     pub grant: serde_json::Value,
     /// When it stops working.
@@ -136,8 +138,8 @@ pub async fn revoke_family(
 /// Revokes every token of an account (disable, expiry), or of one client of it.
 pub async fn revoke_for_account(
     db: &impl ConnectionTrait,
-    account_id: i64,
-    client_id: Option<&str>,
+    account_id: AccountId,
+    client_id: Option<&ClientId>,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     let mut update = Entity::update_many()
@@ -156,8 +158,8 @@ pub async fn revoke_for_account(
 /// transaction holds the account, so no token of it is written in between.
 pub async fn revoke_for_profile(
     db: &impl ConnectionTrait,
-    account_id: i64,
-    profile_id: i64,
+    account_id: AccountId,
+    profile_id: ProfileId,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     let live = Entity::find()
@@ -172,7 +174,7 @@ pub async fn revoke_for_profile(
                 .grant()
                 .ok()
                 .and_then(|grant| grant.get("profile_id").and_then(serde_json::Value::as_i64))
-                == Some(profile_id)
+                == Some(profile_id.get())
         })
         .map(|token| token.id)
         .collect();
@@ -211,7 +213,7 @@ pub async fn revoke_for_sessions(
 /// or reset ends them, though they outlive a sign-out.
 pub async fn revoke_offline_for_account(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     Ok(Entity::update_many()

@@ -6,12 +6,14 @@ use time::OffsetDateTime;
 
 use sea_orm::DatabaseTransaction;
 
-use crate::{Db, StoreError};
+use crate::{AccountId, ClientId, Db, ProfileId, StoreError};
 
 pub use entity::Model as Session;
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
+
+    use crate::{AccountId, ProfileId};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "sessions")]
@@ -22,8 +24,8 @@ pub(crate) mod entity {
         pub digest: String,
         #[sea_orm(unique)]
         pub sid: String,
-        pub account_id: i64,
-        pub profile_id: Option<i64>,
+        pub account_id: AccountId,
+        pub profile_id: Option<ProfileId>,
         pub auth_time: TimeDateTimeWithTimeZone,
         pub amr: String,
         pub created_at: TimeDateTimeWithTimeZone,
@@ -67,9 +69,9 @@ pub struct NewSession {
     /// Public session id.
     pub sid: String,
     /// Who signed in.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// Chosen profile, when the account has only one or the person picked.
-    pub profile_id: Option<i64>,
+    pub profile_id: Option<ProfileId>,
     /// How (`pwd`, `otp`…).
     pub amr: Vec<String>,
 }
@@ -145,7 +147,7 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Ses
 /// The account's sessions that have not ended, oldest first (index on `account_id`).
 pub async fn find_open_for_account(
     db: &impl ConnectionTrait,
-    account_id: i64,
+    account_id: AccountId,
 ) -> Result<Vec<Session>, StoreError> {
     use sea_orm::QueryOrder;
     Ok(Entity::find()
@@ -176,8 +178,8 @@ pub async fn update_seen(
 pub async fn update_profile(
     db: &impl ConnectionTrait,
     id: i64,
-    account_id: i64,
-    profile_id: i64,
+    account_id: AccountId,
+    profile_id: ProfileId,
 ) -> Result<bool, StoreError> {
     use sea_orm::{QuerySelect, QueryTrait};
 
@@ -204,7 +206,7 @@ pub async fn update_profile(
 /// `ix_sessions_profile`.
 pub async fn update_profile_unset(
     db: &impl ConnectionTrait,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<u64, StoreError> {
     Ok(Entity::update_many()
         .col_expr(Column::ProfileId, Expr::value(Option::<i64>::None))
@@ -225,7 +227,7 @@ pub enum Ending {
     /// disable, an inactivity expiry, a deletion.
     Account {
         /// The account.
-        account_id: i64,
+        account_id: AccountId,
         /// A session that stays.
         keep: Option<i64>,
     },
@@ -286,13 +288,15 @@ pub use client_entity::Model as SessionClient;
 pub(crate) mod client_entity {
     use sea_orm::entity::prelude::*;
 
+    use crate::ClientId;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "session_clients")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub sid: String,
-        pub client_id: String,
+        pub client_id: ClientId,
         pub subject: String,
         pub created_at: TimeDateTimeWithTimeZone,
     }
@@ -309,7 +313,7 @@ pub(crate) mod client_entity {
 pub async fn insert_client(
     db: &impl ConnectionTrait,
     sid: &str,
-    client_id: &str,
+    client_id: &ClientId,
     subject: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -356,14 +360,18 @@ mod tests {
         Migrator::up(db.writer(), None).await.unwrap();
         let now = datetime!(2026-01-05 09:00 UTC);
         for (sid, client) in [("s1", "crm"), ("s1", "emr"), ("s1", "crm"), ("s2", "crm")] {
-            insert_client(&db, sid, client, "sub-1", now).await.unwrap();
+            insert_client(&db, sid, &ClientId::from(client), "sub-1", now)
+                .await
+                .unwrap();
         }
-        insert_client(&db, "s1", "crm", "sub-2", now).await.unwrap();
+        insert_client(&db, "s1", &ClientId::from("crm"), "sub-2", now)
+            .await
+            .unwrap();
         let listed: Vec<(String, String)> = find_clients(&db, "s1")
             .await
             .unwrap()
             .into_iter()
-            .map(|row| (row.client_id, row.subject))
+            .map(|row| (row.client_id.into_string(), row.subject))
             .collect();
         assert_eq!(
             listed,
@@ -377,13 +385,13 @@ mod tests {
     async fn an_open_session_comes_with_its_own_account_and_an_ended_one_not_at_all() {
         let db = fresh().await;
         let now = datetime!(2026-01-05 09:00 UTC);
-        session(&db, "s1", 1, now).await;
-        let theirs = session(&db, "s2", 2, now).await;
+        session(&db, "s1", AccountId::new(1), now).await;
+        let theirs = session(&db, "s2", AccountId::new(2), now).await;
         let (found, account) = find_open_by_digest_with_account(&db, "digest-s2")
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((found.sid.as_str(), account.id), ("s2", 2));
+        assert_eq!((found.sid.as_str(), account.id), ("s2", AccountId::new(2)));
         assert_eq!(account.email, "bo@clinic.example");
         end_one(&db, theirs.id, now).await.unwrap();
         let ended = find_open_by_digest_with_account(&db, "digest-s2").await;
@@ -410,7 +418,7 @@ mod tests {
         db
     }
 
-    async fn session(db: &Db, sid: &str, account_id: i64, now: OffsetDateTime) -> Session {
+    async fn session(db: &Db, sid: &str, account_id: AccountId, now: OffsetDateTime) -> Session {
         let new = NewSession {
             digest: format!("digest-{sid}"),
             sid: sid.into(),
@@ -424,7 +432,7 @@ mod tests {
     async fn refresh(
         db: &Db,
         digest: &str,
-        account_id: i64,
+        account_id: AccountId,
         sid: Option<&str>,
         now: OffsetDateTime,
     ) {
@@ -455,16 +463,16 @@ mod tests {
     async fn ending_a_session_revokes_its_bound_tokens_and_queues_one_delivery_per_client() {
         let db = fresh().await;
         let now = datetime!(2026-01-05 09:00 UTC);
-        let one = session(&db, "s1", 1, now).await;
-        session(&db, "s2", 1, now).await;
+        let one = session(&db, "s1", AccountId::new(1), now).await;
+        session(&db, "s2", AccountId::new(1), now).await;
         for client in ["crm", "emr"] {
-            insert_client(&db, "s1", client, "sub-1", now)
+            insert_client(&db, "s1", &ClientId::from(client), "sub-1", now)
                 .await
                 .unwrap();
         }
-        refresh(&db, "bound-1", 1, Some("s1"), now).await;
-        refresh(&db, "bound-2", 1, Some("s2"), now).await;
-        refresh(&db, "offline", 1, None, now).await;
+        refresh(&db, "bound-1", AccountId::new(1), Some("s1"), now).await;
+        refresh(&db, "bound-2", AccountId::new(1), Some("s2"), now).await;
+        refresh(&db, "offline", AccountId::new(1), None, now).await;
 
         assert!(end_one(&db, one.id, now).await.unwrap());
         assert!(!end_one(&db, one.id, now).await.unwrap(), "already ended");
@@ -488,19 +496,19 @@ mod tests {
     async fn an_account_wide_ending_keeps_the_named_session_and_ends_offline_tokens() {
         let db = fresh().await;
         let now = datetime!(2026-01-05 09:00 UTC);
-        let kept = session(&db, "kept", 1, now).await;
-        session(&db, "other", 1, now).await;
-        session(&db, "elsewhere", 2, now).await;
-        insert_client(&db, "other", "crm", "sub-1", now)
+        let kept = session(&db, "kept", AccountId::new(1), now).await;
+        session(&db, "other", AccountId::new(1), now).await;
+        session(&db, "elsewhere", AccountId::new(2), now).await;
+        insert_client(&db, "other", &ClientId::from("crm"), "sub-1", now)
             .await
             .unwrap();
-        refresh(&db, "kept-bound", 1, Some("kept"), now).await;
-        refresh(&db, "offline", 1, None, now).await;
-        refresh(&db, "bo-offline", 2, None, now).await;
+        refresh(&db, "kept-bound", AccountId::new(1), Some("kept"), now).await;
+        refresh(&db, "offline", AccountId::new(1), None, now).await;
+        refresh(&db, "bo-offline", AccountId::new(2), None, now).await;
 
         let txn = db.begin().await.unwrap();
         let which = Ending::Account {
-            account_id: 1,
+            account_id: AccountId::new(1),
             keep: Some(kept.id),
         };
         let ended = end_sessions(&txn, which, now).await.unwrap();
@@ -530,8 +538,10 @@ mod tests {
         use crate::logout_deliveries::{find_due, take_due, update_delivered};
         let db = fresh().await;
         let now = datetime!(2026-01-05 09:00 UTC);
-        let one = session(&db, "s1", 1, now).await;
-        insert_client(&db, "s1", "crm", "sub-1", now).await.unwrap();
+        let one = session(&db, "s1", AccountId::new(1), now).await;
+        insert_client(&db, "s1", &ClientId::from("crm"), "sub-1", now)
+            .await
+            .unwrap();
         end_one(&db, one.id, now).await.unwrap();
         let due = find_due(&db, now, 10).await.unwrap();
         assert_eq!(due.len(), 1);

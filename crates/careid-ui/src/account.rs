@@ -10,6 +10,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
+use careid_accounts::{ClientId, ProfileId};
 use careid_protocol::{ProtocolError, session};
 use serde::{Deserialize, Serialize};
 
@@ -32,9 +33,9 @@ struct ProfileView {
 /// An application the person allowed, as the account page lists it.
 #[derive(Serialize)]
 struct AppView {
-    client_id: String,
+    client_id: ClientId,
     name: String,
-    profile_id: i64,
+    profile_id: ProfileId,
     profile_name: String,
     scopes: Vec<&'static str>,
 }
@@ -71,7 +72,7 @@ pub(crate) async fn show(
         let client = ui.protocol.find_client(&app.client_id).await;
         let name = match client.map_err(ProtocolError::from)? {
             Some(client) => client.name.clone(),
-            None => app.client_id.clone(),
+            None => app.client_id.to_string(),
         };
         apps.push(AppView {
             profile_name: app.profile_name,
@@ -115,13 +116,17 @@ pub(crate) async fn remove_app(
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
         return Ok(see_other("/sign-in", None));
     };
-    let profile_id = form.profile_id;
+    let profile_id = ProfileId::new(form.profile_id);
     if form.client_id.is_empty() {
         return Err(UiError::BadForm);
     }
     // The profile id came from the browser; the service checks it is this account's.
     ui.accounts
-        .withdraw_app(live.account.id, profile_id, &form.client_id)
+        .withdraw_app(
+            live.account.id,
+            profile_id,
+            &ClientId::from(form.client_id.as_str()),
+        )
         .await?;
     Ok(see_other("/account", None))
 }

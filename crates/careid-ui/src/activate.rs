@@ -14,7 +14,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use careid_accounts::AccountsError;
+use careid_accounts::{AccountsError, ClientId};
 use careid_policy::PlainPassword;
 
 use crate::{
@@ -49,8 +49,12 @@ pub(crate) async fn show(
     let token = params.token;
     match ui.lifecycle()?.open_invitation(&token).await {
         Ok(holder) => {
-            let theme = theme_of(&ui, holder.client_id.as_deref());
-            let page = form(&token, Some(&holder.email), holder.client_id.as_deref());
+            let theme = theme_of(&ui, holder.client_id.as_ref());
+            let page = form(
+                &token,
+                Some(&holder.email),
+                holder.client_id.as_ref().map(ClientId::as_str),
+            );
             password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
         }
         Err(AccountsError::LinkNotUsable(problem)) => {
@@ -68,7 +72,7 @@ pub(crate) async fn submit(
 ) -> Result<Response, UiError> {
     csrf::verify(&ui, &headers, Some(&data.csrf))?;
     // The client the invitation was for: a refused form stays in its theme.
-    let client = data.client().map(str::to_owned);
+    let client = data.client().map(ClientId::from);
     let outcome = ui
         .lifecycle()?
         .accept_invitation(
@@ -78,14 +82,18 @@ pub(crate) async fn submit(
         )
         .await;
     let refused = match outcome {
-        Ok(_) => return password_set(&ui, true, None, client.as_deref()),
+        Ok(_) => return password_set(&ui, true, None, client.as_ref()),
         Err(AccountsError::LinkNotUsable(problem)) => {
-            return link_problem(&ui, problem, LinkKind::Invitation, client.as_deref());
+            return link_problem(&ui, problem, LinkKind::Invitation, client.as_ref());
         }
         Err(err) => refusal(&ui, err)?,
     };
     let email = Some(data.email.as_str()).filter(|e| !e.is_empty());
-    let page = refused.apply(form(&data.token, email, client.as_deref()));
-    let theme = theme_of(&ui, client.as_deref());
+    let page = refused.apply(form(
+        &data.token,
+        email,
+        client.as_ref().map(ClientId::as_str),
+    ));
+    let theme = theme_of(&ui, client.as_ref());
     password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
 }

@@ -70,7 +70,7 @@ pub(crate) async fn submit(
         .rate_limit(Bucket::ForgotPassword, &address, Some(email))
         .await?;
     let client_id = pending.as_ref().map(|p| p.client.client_id.clone());
-    let branding = ui.branding(client_id.as_deref());
+    let branding = ui.branding(client_id.as_ref());
     let ip = address.for_audit();
     let is_code_only = branding.is_code_only;
     let theme = branding.theme.clone();

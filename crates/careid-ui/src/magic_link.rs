@@ -19,7 +19,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::Response,
 };
-use careid_accounts::{MagicLinkProblem, expires_in};
+use careid_accounts::{ClientId, MagicLinkProblem, expires_in};
 use careid_protocol::{Bucket, ClientAddress, PendingRequest, find_pending, session::cookie_value};
 use serde::Deserialize;
 
@@ -102,7 +102,7 @@ pub(crate) async fn submit(
         .rate_limit(Bucket::MagicLink, &address, Some(email))
         .await?;
     let client_id = pending.as_ref().map(|p| p.client.client_id.clone());
-    let branding = ui.branding(client_id.as_deref());
+    let branding = ui.branding(client_id.as_ref());
     let theme = branding.theme.clone();
     lifecycle
         .request_magic_link(email, branding, client_id, address.for_audit())
@@ -132,7 +132,7 @@ pub(crate) async fn show_confirm(
         Ok(link) => link,
         Err(problem) => return problem_page(&ui, &headers, problem).await,
     };
-    let branding = ui.branding(link.client_id.as_deref());
+    let branding = ui.branding(link.client_id.as_ref());
     let (token, cookie) = csrf::token(&ui, &headers);
     let view = serde_json::json!({
         "product": branding.product,
@@ -166,11 +166,11 @@ pub(crate) async fn confirm(
     // the client the link was sent for.
     let pending = remembered_request(&ui, &headers)
         .await?
-        .filter(|p| signed.client_id.as_deref() == Some(p.client.client_id.as_str()));
+        .filter(|p| signed.client_id.as_ref() == Some(&p.client.client_id));
     let session = replace_session(&ui, &headers, signed.account_id, &AMR).await?;
     let location = match &pending {
         Some(pending) => next_step(Some(&pending.id)),
-        None => landing(&ui, signed.client_id.as_deref()),
+        None => landing(&ui, signed.client_id.as_ref()),
     };
     let cleared = request_cookie(None, 0, ui.is_secure());
     Ok(see_other(&location, [session].into_iter().chain(cleared)))
@@ -178,7 +178,7 @@ pub(crate) async fn confirm(
 
 /// Where a link confirmed away from its request leads: the client's home (the origin of
 /// its first redirect URI), or `/account`.
-fn landing(ui: &Ui, client_id: Option<&str>) -> String {
+fn landing(ui: &Ui, client_id: Option<&ClientId>) -> String {
     client_id
         .and_then(|id| ui.protocol.clients.get(id))
         // A registered client's addresses are its author's; careid's own page is safer.

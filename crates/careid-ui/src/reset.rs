@@ -16,7 +16,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::Response,
 };
-use careid_accounts::{AccountsError, LinkProblem, ResetLink};
+use careid_accounts::{AccountsError, ClientId, LinkProblem, ResetLink};
 use careid_policy::{PasswordRules, PlainPassword, one_time};
 use careid_protocol::session::cookie_value;
 use serde::{Deserialize, Serialize};
@@ -119,10 +119,10 @@ pub(crate) async fn show(
         }
         Err(err) => return Err(err.into()),
     };
-    let theme = theme_of(&ui, link.client_id.as_deref());
+    let theme = theme_of(&ui, link.client_id.as_ref());
     if link.is_admin {
         let page = PasswordPage {
-            client: link.client_id.as_deref(),
+            client: link.client_id.as_ref().map(ClientId::as_str),
             ..admin_form(&params.token)
         };
         return password_page(&ui, &headers, &theme, page, StatusCode::OK, None);
@@ -154,7 +154,7 @@ pub(crate) async fn send_code(
         }
         Err(err) => return Err(err.into()),
     };
-    let branding = ui.branding(link.client_id.as_deref());
+    let branding = ui.branding(link.client_id.as_ref());
     let binding = one_time::new_token();
     let email = match lifecycle
         .send_reset_code(&form.token, &binding, &branding)
@@ -162,7 +162,7 @@ pub(crate) async fn send_code(
     {
         Ok(email) => email,
         Err(AccountsError::LinkNotUsable(problem)) => {
-            return link_problem(&ui, problem, LinkKind::Reset, link.client_id.as_deref());
+            return link_problem(&ui, problem, LinkKind::Reset, link.client_id.as_ref());
         }
         Err(err) => return Err(err.into()),
     };
@@ -172,7 +172,7 @@ pub(crate) async fn send_code(
             "We've emailed a 6-digit security code to {email}. Enter it here, in this browser, within {minutes} minutes, then choose your new password."
         )),
         email: Some(&email),
-        client: link.client_id.as_deref(),
+        client: link.client_id.as_ref().map(ClientId::as_str),
         ..code_form(None)
     };
     let cookie = binding_cookie(&binding, i64::from(minutes) * 60, ui.is_secure());
@@ -189,7 +189,7 @@ pub(crate) async fn submit_code(
     let lifecycle = ui.lifecycle()?;
     let request = request_id(Some(&form.request));
     let is_code_only = form.mode == "code_only";
-    let client = form.client().map(str::to_owned);
+    let client = form.client().map(ClientId::from);
     let binding = cookie_value(&headers, BINDING_COOKIE);
     let outcome = lifecycle
         .complete_code_reset(
@@ -201,7 +201,7 @@ pub(crate) async fn submit_code(
         )
         .await;
     let refusal = match outcome {
-        Ok(_) => return password_set(&ui, false, request, client.as_deref()),
+        Ok(_) => return password_set(&ui, false, request, client.as_ref()),
         // The code-only form is shown for any email, so it never tells that a code is
         // waiting: a code from another browser is as wrong as a made-up one (it has cost
         // an attempt all the same).
@@ -211,11 +211,11 @@ pub(crate) async fn submit_code(
     let page = PasswordPage {
         email: Some(form.email.trim()),
         show_email: is_code_only,
-        client: client.as_deref(),
+        client: client.as_ref().map(ClientId::as_str),
         ..code_form(request)
     };
     let page = refusal.apply(page);
-    let theme = theme_of(&ui, client.as_deref());
+    let theme = theme_of(&ui, client.as_ref());
     password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
 }
 
@@ -227,7 +227,7 @@ pub(crate) async fn submit_admin(
 ) -> Result<Response, UiError> {
     csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let lifecycle = ui.lifecycle()?;
-    let client = form.client().map(str::to_owned);
+    let client = form.client().map(ClientId::from);
     let outcome = lifecycle
         .complete_admin_reset(
             &form.token,
@@ -236,17 +236,17 @@ pub(crate) async fn submit_admin(
         )
         .await;
     let refusal = match outcome {
-        Ok(_) => return password_set(&ui, false, None, client.as_deref()),
+        Ok(_) => return password_set(&ui, false, None, client.as_ref()),
         Err(AccountsError::LinkNotUsable(problem)) => {
-            return link_problem(&ui, problem, LinkKind::Reset, client.as_deref());
+            return link_problem(&ui, problem, LinkKind::Reset, client.as_ref());
         }
         Err(err) => refusal(&ui, err)?,
     };
     let page = PasswordPage {
-        client: client.as_deref(),
+        client: client.as_ref().map(ClientId::as_str),
         ..refusal.apply(admin_form(&form.token))
     };
-    let theme = theme_of(&ui, client.as_deref());
+    let theme = theme_of(&ui, client.as_ref());
     password_page(&ui, &headers, &theme, page, StatusCode::OK, None)
 }
 
@@ -326,7 +326,7 @@ pub(crate) fn link_problem(
     ui: &Ui,
     problem: LinkProblem,
     kind: LinkKind,
-    client: Option<&str>,
+    client: Option<&ClientId>,
 ) -> Result<Response, UiError> {
     let (title, detail) = match (kind, problem) {
         (LinkKind::Invitation, LinkProblem::Expired) => (
@@ -363,7 +363,7 @@ pub(crate) fn password_set(
     ui: &Ui,
     is_activation: bool,
     request: Option<&str>,
-    client: Option<&str>,
+    client: Option<&ClientId>,
 ) -> Result<Response, UiError> {
     let (heading, detail) = if is_activation {
         (
@@ -408,7 +408,7 @@ pub(crate) fn password_page(
 }
 
 /// The theme of the client with this id, or the default.
-pub(crate) fn theme_of(ui: &Ui, client_id: Option<&str>) -> String {
+pub(crate) fn theme_of(ui: &Ui, client_id: Option<&ClientId>) -> String {
     ui.branding(client_id).theme
 }
 

@@ -11,6 +11,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
+use careid_accounts::ProfileId;
 use careid_protocol::{find_pending, record_profile_choice, session};
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +40,7 @@ pub(crate) struct SelectForm {
 /// One profile as the picker shows it.
 #[derive(Serialize)]
 struct Choice {
-    id: i64,
+    id: ProfileId,
     name: String,
     kind: String,
     is_current: bool,
@@ -107,7 +108,7 @@ pub(crate) async fn submit(
     let Some(live) = session::current(&ui.protocol, &headers).await? else {
         return Ok(see_other(&with_request("/sign-in", request), None));
     };
-    let profile_id = form.profile_id;
+    let profile_id = ProfileId::new(form.profile_id);
     // The id came from the browser: the service refuses a profile of another account.
     ui.accounts
         .choose_profile(live.account.id, live.session.id, profile_id)
@@ -128,7 +129,7 @@ mod tests {
     use crate::testing::{Fixture, location, text};
 
     /// Ada, with a second profile for her son; returns the son's profile id.
-    async fn ada_with_a_dependent(fx: &Fixture) -> i64 {
+    async fn ada_with_a_dependent(fx: &Fixture) -> ProfileId {
         let ada = fx.account("ada@clinic.example").await;
         fx.ui
             .accounts

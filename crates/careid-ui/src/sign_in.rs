@@ -16,7 +16,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
 };
-use careid_accounts::SignInError;
+use careid_accounts::{AccountId, SignInError};
 use careid_policy::PlainPassword;
 use careid_protocol::{
     Bucket, ClientAddress, PendingRequest, end_browser_session, find_pending, session,
@@ -126,14 +126,14 @@ async fn check_password(
     email: &str,
     password: String,
     ip: Option<String>,
-) -> Result<Result<i64, Option<SignInError>>, UiError> {
+) -> Result<Result<AccountId, Option<SignInError>>, UiError> {
     if pending.is_some_and(|p| !allows_method(p, "password")) {
         return Err(UiError::MethodNotAllowed);
     }
     if email.is_empty() || password.is_empty() {
         return Ok(Err(None));
     }
-    let client_id = pending.map(|p| p.client.client_id.as_str());
+    let client_id = pending.map(|p| &p.client.client_id);
     let password = PlainPassword::new(password);
     match ui
         .accounts
@@ -153,7 +153,7 @@ async fn check_password(
 pub(crate) async fn replace_session(
     ui: &Ui,
     headers: &HeaderMap,
-    account_id: i64,
+    account_id: AccountId,
     amr: &[&str],
 ) -> Result<HeaderValue, UiError> {
     // Ended the one way, so the applications of the old session are told too.

@@ -78,7 +78,7 @@ pub(crate) async fn submit(
     let refusal = if email.is_empty() || form.pin.trim().is_empty() {
         None
     } else {
-        let client_id = pending.as_ref().map(|p| p.client.client_id.as_str());
+        let client_id = pending.as_ref().map(|p| &p.client.client_id);
         let lifecycle = ui.lifecycle()?;
         match lifecycle
             .sign_in_pin(email, &form.pin, client_id, address.for_audit())

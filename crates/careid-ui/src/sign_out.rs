@@ -18,6 +18,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
+use careid_accounts::ClientId;
 use careid_protocol::{
     ErrorPage, LogoutTarget, PageProblem, PersonActed, ProtocolError, session, sign_out_browser,
 };
@@ -75,9 +76,10 @@ async fn checked(
     ui: &Ui,
     params: &TargetParams,
 ) -> Result<Result<Option<LogoutTarget>, Response>, UiError> {
+    let client_id = non_empty(&params.client_id).map(ClientId::from);
     let outcome = LogoutTarget::validate(
         &ui.protocol,
-        non_empty(&params.client_id),
+        client_id.as_ref(),
         non_empty(&params.post_logout_redirect_uri),
         non_empty(&params.state),
     )
@@ -152,7 +154,7 @@ pub(crate) async fn submit(
         Ok(target) => target,
         Err(page) => return Ok(page),
     };
-    let client_id = target.as_ref().map(|t| t.client.client_id.as_str());
+    let client_id = target.as_ref().map(|t| &t.client.client_id);
     let cookie = sign_out_browser(&ui.protocol, &headers, client_id).await?;
     if target
         .as_ref()

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use careid_accounts::{Accounts, Branding, Lifecycle};
+use careid_accounts::{Accounts, Branding, ClientId, Lifecycle};
 use careid_protocol::{Client, KnowsProxies, Protocol, ResetMode, TrustedProxies};
 
 use crate::{ThemedErrorPage, Themes, csrf::CsrfKey};
@@ -56,7 +56,7 @@ impl Ui {
     }
 
     /// The name, theme and reset mode of the client with this id, or careid's own.
-    pub(crate) fn branding(&self, client_id: Option<&str>) -> Branding {
+    pub(crate) fn branding(&self, client_id: Option<&ClientId>) -> Branding {
         match client_id.and_then(|id| self.protocol.clients.get(id)) {
             Some(client) => client_branding(&client),
             None => Branding::default(),

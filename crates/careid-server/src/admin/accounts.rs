@@ -8,6 +8,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use careid_accounts::{AccountState, AccountsError, INVITATION_STATES};
 use careid_policy::PlainPassword;
 use careid_store::accounts::{Account, AccountFilter, Status};
+use careid_store::{AccountId, ClientId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -29,7 +30,8 @@ const MAX_PASSWORD: usize = 1024;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
     /// The account's id, used in every path below `/accounts/{id}`.
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: AccountId,
     /// The normalised email; also the username.
     pub email: String,
     /// `invited`, `active`, `disabled` or `expired`.
@@ -208,7 +210,8 @@ pub struct NewAccount {
     password: Option<String>,
     /// The client whose name and theme the invitation carries (careid's own without).
     #[serde(default)]
-    branding_client: Option<String>,
+    #[schema(value_type = Option<String>)]
+    branding_client: Option<ClientId>,
 }
 
 /// Creates an account, or returns the existing one with this email (200): a retry of a
@@ -254,7 +257,7 @@ pub async fn create(
             format!("at most {MAX_PASSWORD} bytes"),
         ));
     }
-    let branding = admin.branding(new.branding_client.as_deref()).await?;
+    let branding = admin.branding(new.branding_client.as_ref()).await?;
     let created = match new.password {
         Some(password) => {
             let password = PlainPassword::new(password);
@@ -269,7 +272,7 @@ pub async fn create(
                 &new.email,
                 &new.name,
                 &branding,
-                new.branding_client.as_deref(),
+                new.branding_client.as_ref(),
             )
             .await
             .map(|invitation| invitation.account),
@@ -302,7 +305,7 @@ pub async fn create(
 pub async fn read(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_READ)?;
     let state = admin.accounts.account_state(id).await?;
@@ -325,7 +328,7 @@ pub async fn read(
 pub async fn delete(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<StatusCode, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     admin
@@ -340,7 +343,8 @@ pub async fn delete(
 #[into_params(parameter_in = Query)]
 pub struct BrandingQuery {
     /// A client id; careid's own branding without.
-    branding_client: Option<String>,
+    #[param(value_type = Option<String>)]
+    branding_client: Option<ClientId>,
 }
 
 /// Sends an invited account a new activation link; older links stop working.
@@ -358,15 +362,15 @@ pub struct BrandingQuery {
 pub async fn resend_invitation(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
     AdminQuery(query): AdminQuery<BrandingQuery>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
-    let branding = admin.branding(query.branding_client.as_deref()).await?;
+    let branding = admin.branding(query.branding_client.as_ref()).await?;
     admin
         .lifecycle
-        .resend_invitation(&account.email, &branding, query.branding_client.as_deref())
+        .resend_invitation(&account.email, &branding, query.branding_client.as_ref())
         .await?;
     read_back(&admin, id).await
 }
@@ -386,7 +390,7 @@ pub async fn resend_invitation(
 pub async fn disable(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
@@ -409,7 +413,7 @@ pub async fn disable(
 pub async fn enable(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
@@ -432,7 +436,7 @@ pub async fn enable(
 pub async fn reactivate(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
@@ -452,7 +456,7 @@ pub async fn reactivate(
 pub async fn unlock(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
@@ -461,7 +465,7 @@ pub async fn unlock(
 }
 
 /// The account as it stands after an action.
-async fn read_back(admin: &Admin, id: i64) -> Result<Json<AccountView>, AdminError> {
+async fn read_back(admin: &Admin, id: AccountId) -> Result<Json<AccountView>, AdminError> {
     let state = admin.accounts.account_state(id).await?;
     Ok(Json(AccountView::of_state(
         &state,

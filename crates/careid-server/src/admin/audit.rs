@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
-use careid_store::audit::AuditEvent;
+use careid_store::{AccountId, ClientId, audit::AuditEvent};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -27,7 +27,8 @@ pub struct EventView {
     pub kind: String,
     /// The client involved, if any (for admin API calls, the calling portal).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_id: Option<ClientId>,
     /// The client address, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
@@ -84,7 +85,7 @@ pub struct PageQuery {
 pub async fn list(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
     AdminQuery(query): AdminQuery<PageQuery>,
 ) -> Result<Json<EventList>, AdminError> {
     caller.require(AUDIT_READ)?;

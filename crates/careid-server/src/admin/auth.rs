@@ -13,6 +13,7 @@ use axum::{
     response::Response,
 };
 use careid_protocol::AdminToken;
+use careid_store::{AccountId, ClientId};
 use serde_json::json;
 
 use super::{Admin, AdminError};
@@ -43,7 +44,7 @@ impl Caller {
     }
 
     /// The calling client's id.
-    pub fn client_id(&self) -> &str {
+    pub fn client_id(&self) -> &ClientId {
         &self.0.client_id
     }
 }
@@ -71,10 +72,10 @@ impl FromRequestParts<Arc<Admin>> for Caller {
 /// Where the [`Caller`] extractor leaves the client id for [`audit_calls`] to find once
 /// the response is made.
 #[derive(Clone, Default)]
-struct CallerSlot(Arc<Mutex<Option<String>>>);
+struct CallerSlot(Arc<Mutex<Option<ClientId>>>);
 
 impl CallerSlot {
-    fn fill(&self, client_id: &str) {
+    fn fill(&self, client_id: &ClientId) {
         let mut slot = self
             .0
             .lock()
@@ -82,7 +83,7 @@ impl CallerSlot {
         *slot = Some(client_id.to_owned());
     }
 
-    fn take(&self) -> Option<String> {
+    fn take(&self) -> Option<ClientId> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -128,9 +129,9 @@ pub async fn audit_calls(
 }
 
 /// The account id in a path such as `/admin/v1/accounts/42/sessions`.
-fn account_in(path: &str) -> Option<i64> {
+fn account_in(path: &str) -> Option<AccountId> {
     let rest = path.split("/accounts/").nth(1)?;
-    rest.split('/').next()?.parse().ok()
+    rest.split('/').next()?.parse().ok().map(AccountId::new)
 }
 
 #[cfg(test)]
@@ -139,8 +140,14 @@ mod tests {
 
     #[test]
     fn the_account_of_a_path_is_its_id_segment() {
-        assert_eq!(account_in("/admin/v1/accounts/42"), Some(42));
-        assert_eq!(account_in("/admin/v1/accounts/42/sessions/7"), Some(42));
+        assert_eq!(
+            account_in("/admin/v1/accounts/42"),
+            Some(AccountId::new(42))
+        );
+        assert_eq!(
+            account_in("/admin/v1/accounts/42/sessions/7"),
+            Some(AccountId::new(42))
+        );
         assert_eq!(account_in("/admin/v1/accounts"), None);
         assert_eq!(account_in("/admin/v1/accounts/x"), None);
     }

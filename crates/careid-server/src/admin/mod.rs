@@ -23,6 +23,7 @@ use crate::rfc3339;
 use axum::{Router, extract::DefaultBodyLimit, middleware};
 use careid_accounts::{Accounts, Branding, Lifecycle};
 use careid_protocol::Protocol;
+use careid_store::ClientId;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use auth::{ACCOUNTS_READ, ACCOUNTS_WRITE, AUDIT_READ, PINS};
@@ -44,7 +45,7 @@ pub struct Admin {
 
 impl Admin {
     /// The branding a mail carries: that of the client `client_id`, or careid's own.
-    async fn branding(&self, client_id: Option<&str>) -> Result<Branding, AdminError> {
+    async fn branding(&self, client_id: Option<&ClientId>) -> Result<Branding, AdminError> {
         let Some(id) = client_id else {
             return Ok(Branding::default());
         };

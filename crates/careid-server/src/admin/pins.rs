@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
+use careid_store::{AccountId, ClientId};
 use serde::{Deserialize, Serialize};
 use time::Duration;
 use utoipa::ToSchema;
@@ -27,7 +28,8 @@ pub struct NewPin {
     expires_in_minutes: Option<u32>,
     /// The portal the PIN is for (e.g. `client-portal`), kept in the audit trail.
     #[serde(default)]
-    client_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    client_id: Option<ClientId>,
 }
 
 /// A PIN just issued. It is in this answer only: tell it to the person.
@@ -64,12 +66,12 @@ pub struct Voided {
 pub async fn issue(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
     AdminJson(new): AdminJson<NewPin>,
 ) -> Result<(StatusCode, Json<PinView>), AdminError> {
     caller.require(PINS)?;
     let account = admin.accounts.account_by_id(id).await?;
-    if let Some(client_id) = new.client_id.as_deref()
+    if let Some(client_id) = new.client_id.as_ref()
         && admin.protocol.find_client(client_id).await?.is_none()
     {
         return Err(AdminError::field("client_id", "names no configured client"));
@@ -80,7 +82,7 @@ pub async fn issue(
         .map(|minutes| Duration::minutes(i64::from(minutes)));
     let issued = admin
         .lifecycle
-        .issue_pin(&account.email, lifetime, new.client_id.as_deref())
+        .issue_pin(&account.email, lifetime, new.client_id.as_ref())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -106,7 +108,7 @@ pub async fn issue(
 pub async fn void(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<Voided>, AdminError> {
     caller.require(PINS)?;
     let account = admin.accounts.account_by_id(id).await?;

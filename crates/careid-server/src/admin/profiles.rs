@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
 use careid_accounts::{NewProfileFields, Profile, ProfileKind};
-use careid_store::accounts::Account;
+use careid_store::{AccountId, ProfileId, accounts::Account};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -22,7 +22,8 @@ use super::{
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileView {
     /// The profile's id.
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: ProfileId,
     /// The OIDC `sub` relying parties see (public subject).
     pub subject: String,
     /// `self`, `couple` or `dependent`.
@@ -85,7 +86,7 @@ pub struct ProfileRename {
 pub async fn list(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<Vec<ProfileView>>, AdminError> {
     caller.require(ACCOUNTS_READ)?;
     admin.accounts.account_by_id(id).await?;
@@ -110,7 +111,7 @@ pub async fn list(
 pub async fn add(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
     AdminJson(new): AdminJson<NewProfile>,
 ) -> Result<(StatusCode, Json<ProfileView>), AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
@@ -154,7 +155,7 @@ pub async fn add(
 pub async fn rename(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath((id, profile_id)): AdminPath<(i64, i64)>,
+    AdminPath((id, profile_id)): AdminPath<(AccountId, ProfileId)>,
     AdminJson(new): AdminJson<ProfileRename>,
 ) -> Result<Json<ProfileView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
@@ -186,7 +187,7 @@ pub async fn rename(
 pub async fn remove(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath((id, profile_id)): AdminPath<(i64, i64)>,
+    AdminPath((id, profile_id)): AdminPath<(AccountId, ProfileId)>,
 ) -> Result<StatusCode, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let (account, profile) = profile_of(&admin, id, profile_id).await?;
@@ -201,8 +202,8 @@ pub async fn remove(
 /// and subject, the API by ids. A profile of another account is `UnknownProfile`.
 async fn profile_of(
     admin: &Admin,
-    id: i64,
-    profile_id: i64,
+    id: AccountId,
+    profile_id: ProfileId,
 ) -> Result<(Account, Profile), AdminError> {
     let account = admin.accounts.account_by_id(id).await?;
     let profile = admin

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
+use careid_store::{AccountId, ClientId};
 use serde::{Deserialize, Serialize};
 use time::Duration;
 use utoipa::ToSchema;
@@ -28,7 +29,8 @@ pub struct NewResetLink {
     send: bool,
     /// The client whose name and theme the mail and pages carry.
     #[serde(default)]
-    branding_client: Option<String>,
+    #[schema(value_type = Option<String>)]
+    branding_client: Option<ClientId>,
 }
 
 /// A reset link that was made.
@@ -61,12 +63,12 @@ pub struct ResetLinkView {
 pub async fn issue(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
     AdminJson(new): AdminJson<NewResetLink>,
 ) -> Result<(StatusCode, Json<ResetLinkView>), AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let account = admin.accounts.account_by_id(id).await?;
-    let branding = admin.branding(new.branding_client.as_deref()).await?;
+    let branding = admin.branding(new.branding_client.as_ref()).await?;
     // The bounds themselves are the service's (`LifetimeOutOfRange`), as for the CLI.
     let lifetime = Duration::minutes(i64::from(new.expires_in_minutes));
     let issued = admin
@@ -76,7 +78,7 @@ pub async fn issue(
             lifetime,
             new.send,
             &branding,
-            new.branding_client.as_deref(),
+            new.branding_client.as_ref(),
         )
         .await?;
     Ok((

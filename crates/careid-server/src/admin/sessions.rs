@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
-use careid_store::sessions::Session;
+use careid_store::{AccountId, ProfileId, sessions::Session};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -25,7 +25,8 @@ pub struct SessionView {
     pub sid: String,
     /// The chosen profile, once picked.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub profile_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub profile_id: Option<ProfileId>,
     /// How the person authenticated (RFC 8176 values).
     pub amr: Vec<String>,
     /// When the person authenticated.
@@ -69,7 +70,7 @@ pub struct Ended {
 pub async fn list(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<Vec<SessionView>>, AdminError> {
     caller.require(ACCOUNTS_READ)?;
     let sessions = admin.accounts.open_sessions(id).await?;
@@ -91,7 +92,7 @@ pub async fn list(
 pub async fn end_all(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath(id): AdminPath<i64>,
+    AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<Ended>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     let ended = admin
@@ -119,7 +120,7 @@ pub async fn end_all(
 pub async fn end_one(
     State(admin): State<Arc<Admin>>,
     caller: Caller,
-    AdminPath((id, session_id)): AdminPath<(i64, i64)>,
+    AdminPath((id, session_id)): AdminPath<(AccountId, i64)>,
 ) -> Result<StatusCode, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
     admin

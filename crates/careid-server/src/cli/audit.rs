@@ -4,7 +4,7 @@
 use std::{io::Write, path::Path};
 
 use anyhow::{Context, bail};
-use careid_store::{accounts, audit};
+use careid_store::{AccountId, ClientId, accounts, audit};
 use clap::Subcommand;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
@@ -58,8 +58,8 @@ struct ExportedEvent<'a> {
     /// RFC 3339, UTC.
     at: String,
     kind: &'a str,
-    account_id: Option<i64>,
-    client_id: Option<&'a str>,
+    account_id: Option<AccountId>,
+    client_id: Option<&'a ClientId>,
     ip: Option<&'a str>,
     /// The event's details as a JSON object (never a secret).
     detail: serde_json::Value,
@@ -83,7 +83,7 @@ pub async fn export(
                 at: super::timestamp(event.at),
                 kind: &event.kind,
                 account_id: event.account_id,
-                client_id: event.client_id.as_deref(),
+                client_id: event.client_id.as_ref(),
                 ip: event.ip.as_deref(),
                 detail: serde_json::from_str(&event.detail)
                     .unwrap_or_else(|_| serde_json::Value::String(event.detail.clone())),
@@ -156,7 +156,7 @@ pub async fn run(config_path: &Path, command: AuditCommand) -> anyhow::Result<()
             .account_id
             .map(|id| format!("account {id}"))
             .unwrap_or_else(|| "-".into());
-        let client = event.client_id.as_deref().unwrap_or("-");
+        let client = event.client_id.as_ref().map_or("-", ClientId::as_str);
         let ip = event.ip.as_deref().unwrap_or("-");
         println!(
             "{at}  {:<22} {who:<12} client={client} ip={ip} {}",

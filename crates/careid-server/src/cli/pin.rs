@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::bail;
 use careid_accounts::{AccountsError, parse_lifetime};
+use careid_store::ClientId;
 use clap::Subcommand;
 
 /// `careid pin …`.
@@ -51,7 +52,7 @@ pub async fn run(config_path: &Path, command: PinCommand) -> anyhow::Result<()> 
                 },
             };
             let issued = lifecycle
-                .issue_pin(&email, lifetime, client.as_deref())
+                .issue_pin(&email, lifetime, client.map(ClientId::new).as_ref())
                 .await
                 .map_err(explain)?;
             println!("{}", issued.pin.as_str());

@@ -9,7 +9,7 @@ use std::{
 use anyhow::{Context, bail};
 use careid_accounts::{AccountsError, Branding, Lifecycle, invitation_state_label, parse_lifetime};
 use careid_policy::PlainPassword;
-use careid_store::{accounts, audit};
+use careid_store::{AccountId, ClientId, accounts, audit};
 use clap::Subcommand;
 
 /// `careid user …`.
@@ -115,13 +115,19 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
             name,
             client,
             resend,
-        } => return invite(&config, &email, &name, client.as_deref(), resend).await,
+        } => {
+            let client = client.map(ClientId::new);
+            return invite(&config, &email, &name, client.as_ref(), resend).await;
+        }
         UserCommand::ResetLink {
             email,
             expires,
             send,
             client,
-        } => return reset_link(&config, &email, &expires, send, client.as_deref()).await,
+        } => {
+            let client = client.map(ClientId::new);
+            return reset_link(&config, &email, &expires, send, client.as_ref()).await;
+        }
         UserCommand::Show { email } => {
             let accounts = super::open_accounts(&config).await?;
             let Some(account) = accounts::find_by_email(&accounts.db, &email).await? else {
@@ -220,7 +226,7 @@ async fn invite(
     config: &crate::Config,
     email: &str,
     name: &str,
-    client: Option<&str>,
+    client: Option<&ClientId>,
     resend: bool,
 ) -> anyhow::Result<()> {
     let (lifecycle, branding) = open_lifecycle(config, client).await?;
@@ -264,7 +270,7 @@ async fn reset_link(
     email: &str,
     expires: &str,
     send: bool,
-    client: Option<&str>,
+    client: Option<&ClientId>,
 ) -> anyhow::Result<()> {
     let Some(lifetime) = parse_lifetime(expires) else {
         bail!("--expires {expires:?}: give a whole number and m, h or d, such as 48h");
@@ -294,14 +300,18 @@ async fn reset_link(
 /// `client` (careid's own without one).
 pub(super) async fn open_lifecycle(
     config: &crate::Config,
-    client: Option<&str>,
+    client: Option<&ClientId>,
 ) -> anyhow::Result<(Lifecycle, Branding)> {
     let branding = match client {
         None => Branding::default(),
         Some(id) => {
             let (clients, _) = crate::clients::load_dir(&config.clients_dir);
-            let Some(found) = clients.into_iter().find(|c| c.client_id == id) else {
-                bail!("no client {id:?} in {}", config.clients_dir.display());
+            let Some(found) = clients.into_iter().find(|c| c.client_id == *id) else {
+                bail!(
+                    "no client {:?} in {}",
+                    id.as_str(),
+                    config.clients_dir.display()
+                );
             };
             careid_ui::client_branding(&found)
         }
@@ -322,7 +332,7 @@ pub(super) async fn open_lifecycle(
 /// The outbox file the account's latest invitation was written to, from the audit trail.
 pub(crate) async fn outbox_file(
     db: &careid_store::Db,
-    account_id: i64,
+    account_id: AccountId,
 ) -> anyhow::Result<Option<String>> {
     let latest = audit::find_latest_of_kind(db, account_id, "invitation_written_to_outbox").await?;
     Ok(latest
