@@ -31,6 +31,9 @@ pub enum LogFormat {
     Json,
 }
 
+/// How many formatted lines may wait for the writer thread.
+const QUEUED_LINES: usize = 4096;
+
 /// Installs the global subscriber: `filter` (from `CAREID_LOG`, else `default`) in
 /// `format`. Called once, by `main`, which keeps the guard until it returns: dropping it
 /// writes out the lines still queued.
@@ -38,9 +41,11 @@ pub fn init(format: LogFormat, default: &str) -> WorkerGuard {
     let filter = EnvFilter::try_from_env("CAREID_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     // Not lossy: when the queue is full a request waits for the writer rather than
-    // losing its access log line.
+    // losing its access log line. The queue's slots are allocated up front: the
+    // default 128,000 lines held 6 MiB of memory for a backlog that never forms.
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(QUEUED_LINES)
         .thread_name("careid-log")
         .finish(BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
