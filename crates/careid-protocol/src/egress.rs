@@ -24,7 +24,7 @@
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
 
@@ -286,10 +286,11 @@ impl Resolve for PublicResolver {
 /// The outbound HTTP clients, the concurrency cap and the remembered failures. One per
 /// [`crate::Protocol`].
 pub(crate) struct Egress {
-    /// For [`Reach::PublicOnly`]; `None` if it could not be built (logged once).
-    public_only: Option<reqwest::Client>,
-    /// For [`Reach::PrivateNetwork`].
-    private_network: Option<reqwest::Client>,
+    /// For [`Reach::PublicOnly`], built on first use; `None` if it could not be built
+    /// (logged once).
+    public_only: OnceLock<Option<reqwest::Client>>,
+    /// For [`Reach::PrivateNetwork`], likewise.
+    private_network: OnceLock<Option<reqwest::Client>>,
     permits: Arc<Semaphore>,
     failures: Mutex<HashMap<(String, Reach), Failure>>,
 }
@@ -300,36 +301,49 @@ struct Failure {
     until: OffsetDateTime,
 }
 
+/// An outbound client: no redirects (a 3xx is a failure), no proxy from the environment
+/// (a proxy would resolve the name itself), bounded time; for [`Reach::PublicOnly`],
+/// https only and a resolver that refuses private addresses.
+fn build_client(reach: Reach) -> Option<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("careid/", env!("CARGO_PKG_VERSION")));
+    let builder = match reach {
+        Reach::PublicOnly => builder
+            .https_only(true)
+            .dns_resolver(Arc::new(PublicResolver)),
+        Reach::PrivateNetwork => builder,
+    };
+    builder
+        .build()
+        .inspect_err(|err| {
+            tracing::error!(%err, "no outbound HTTP client: client keys and back-channel logouts cannot be fetched or sent");
+        })
+        .ok()
+}
+
 impl Egress {
-    /// The clients: no redirects (a 3xx is a failure), no proxy from the environment
-    /// (a proxy would resolve the name itself), bounded time.
     pub(crate) fn new() -> Self {
-        let builder = || {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(REQUEST_TIMEOUT)
-                .user_agent(concat!("careid/", env!("CARGO_PKG_VERSION")))
-        };
-        let built = |client: Result<reqwest::Client, reqwest::Error>| {
-            client
-                .inspect_err(|err| {
-                    tracing::error!(%err, "no outbound HTTP client: client keys and back-channel logouts cannot be fetched or sent");
-                })
-                .ok()
-        };
         Self {
-            public_only: built(
-                builder()
-                    .https_only(true)
-                    .dns_resolver(Arc::new(PublicResolver))
-                    .build(),
-            ),
-            private_network: built(builder().build()),
+            public_only: OnceLock::new(),
+            private_network: OnceLock::new(),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT)),
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The client for `reach`, built the first time it is needed: building one loads
+    /// the system's trusted certificates (tens of milliseconds with OpenSSL 3), which
+    /// start-up should not wait for when most installations never call out.
+    fn http(&self, reach: Reach) -> Option<&reqwest::Client> {
+        let cell = match reach {
+            Reach::PublicOnly => &self.public_only,
+            Reach::PrivateNetwork => &self.private_network,
+        };
+        cell.get_or_init(|| build_client(reach)).as_ref()
     }
 
     /// GETs `url` and hands a body of at most `max_bytes` to `read`. A failure,
@@ -398,12 +412,8 @@ impl Egress {
         build: impl FnOnce(&reqwest::Client, Url) -> reqwest::RequestBuilder,
     ) -> Result<(reqwest::Response, SemaphorePermit<'_>), EgressError> {
         let url = check_url(url, reach)?;
-        let http = match reach {
-            Reach::PublicOnly => &self.public_only,
-            Reach::PrivateNetwork => &self.private_network,
-        };
-        let http = http
-            .as_ref()
+        let http = self
+            .http(reach)
             .ok_or_else(|| EgressError::Failed("no outbound HTTP client".into()))?;
         let permit = self.permits.try_acquire().map_err(|_| EgressError::Busy)?;
         let response = build(http, url)
