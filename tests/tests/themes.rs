@@ -1,7 +1,8 @@
 //! Themes through the real server: a refused activation form stays in the theme of the
 //! client the invitation was for, a brand that overrides one file renders every page
 //! through `default/`, and a template with a syntax error stops `serve` (and fails
-//! `careid config check`) naming its file and line.
+//! `careid config check`) naming its file and line, while an editor's swap and backup
+//! files beside the templates do not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{path::Path, process::Command, sync::Arc};
@@ -132,6 +133,21 @@ async fn a_syntax_error_in_a_template_stops_the_server_with_its_file_and_line() 
         shown.contains("emr/templates/sign_in.html:4: syntax error"),
         "{shown}"
     );
+}
+
+#[tokio::test]
+async fn an_editors_swap_and_backup_files_beside_the_templates_do_not_stop_the_server() {
+    // An operator editing a template on the server leaves these behind while the
+    // editor is open; neither is a template, and the loaders never read them.
+    let themes = themes_with("emr/templates/sign_in.html~", BROKEN);
+    let swap = themes.path().join("emr/templates/.sign_in.html.swp");
+    std::fs::write(swap, [0xff, 0xfe, 0x00, b'{', b'%']).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config("http://127.0.0.1:1", &fresh_database(dir.path()).await);
+    config.themes_dir = themes.path().to_path_buf();
+    if let Err(err) = App::build(&config, Arc::new(ManualClock::starting_now())).await {
+        panic!("careid refused to start: {err:#}");
+    }
 }
 
 #[tokio::test]

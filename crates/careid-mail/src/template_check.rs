@@ -12,6 +12,8 @@ use std::{
 
 use minijinja::Environment;
 
+use crate::theme_files::{is_safe_file, is_safe_name};
+
 /// A template that does not compile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateProblem {
@@ -40,17 +42,19 @@ const TEMPLATE_FOLDERS: [&str; 2] = ["templates", "email"];
 pub fn check_syntax(themes_dir: &Path) -> Vec<TemplateProblem> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    for theme in sorted_entries(themes_dir, &mut problems) {
-        if !theme.is_dir() {
-            continue;
-        }
+    // Only what the loaders would read: an editor's swap or backup file (`.page.html.swp`,
+    // `page.html~`) or a `.git` folder is not a template, and must not stop careid.
+    let themes = sorted_entries(themes_dir, &mut problems)
+        .into_iter()
+        .filter(|theme| theme.is_dir() && file_name(theme).is_some_and(is_safe_name));
+    for theme in themes {
         for folder in TEMPLATE_FOLDERS {
             let dir = theme.join(folder);
             if dir.is_dir() {
                 files.extend(
                     sorted_entries(&dir, &mut problems)
                         .into_iter()
-                        .filter(|p| p.is_file()),
+                        .filter(|p| p.is_file() && file_name(p).is_some_and(is_safe_file)),
                 );
             }
         }
@@ -81,6 +85,10 @@ pub fn check_syntax(themes_dir: &Path) -> Vec<TemplateProblem> {
         }
     }
     problems
+}
+
+fn file_name(path: &Path) -> Option<&str> {
+    path.file_name()?.to_str()
 }
 
 fn sorted_entries(dir: &Path, problems: &mut Vec<TemplateProblem>) -> Vec<PathBuf> {
@@ -128,6 +136,26 @@ mod tests {
             "{shown:?}"
         );
         assert_eq!(problems[1].line, Some(2), "{shown:?}");
+    }
+
+    #[test]
+    fn editor_leftovers_and_hidden_folders_are_not_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "crm/templates/page.html", "{{ a }}");
+        // A swap file is not UTF-8; a backup holds a half-made edit.
+        let swap = root.join("crm/templates/.page.html.swp");
+        std::fs::write(&swap, [0xff, 0xfe, 0x00, b'{', b'%']).unwrap();
+        write(root, "crm/templates/page.html~", "{% if x %}");
+        write(root, "crm/email/invitation.txt~", "{{ name }");
+        write(root, ".git/templates/broken.html", "{% if %}");
+        assert_eq!(check_syntax(root), Vec::new());
+
+        // The same mistake under a template's own name is still found.
+        write(root, "crm/templates/other.html", "{% if x %}");
+        let problems = check_syntax(root);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].path.ends_with("crm/templates/other.html"));
     }
 
     #[test]
