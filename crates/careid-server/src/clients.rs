@@ -201,14 +201,25 @@ impl ClientWatch {
 
     /// Reads every file again and puts the result in force. Returns the problems found,
     /// each also logged with its file, line and key.
+    /// A folder that cannot be read (being replaced, or a volume not mounted yet) is a
+    /// problem, and the clients in force stay as they are.
     pub fn reload(&mut self, clients: &Clients) -> Vec<FileProblem> {
-        self.seen = self.fingerprint().ok();
-        let paths: Vec<PathBuf> = self
-            .seen
-            .iter()
-            .flatten()
-            .map(|(path, _, _)| path.clone())
-            .collect();
+        let seen = match self.fingerprint() {
+            Ok(seen) => seen,
+            Err(err) => {
+                let problem = FileProblem {
+                    file: self.dir.display().to_string(),
+                    line: None,
+                    key: None,
+                    message: format!("cannot read the clients folder: {err}"),
+                };
+                tracing::error!(%problem, "clients not reloaded; those in force stay");
+                self.seen = None;
+                return vec![problem];
+            }
+        };
+        let paths: Vec<PathBuf> = seen.iter().map(|(path, _, _)| path.clone()).collect();
+        self.seen = Some(seen);
         let mut problems = Vec::new();
         self.good.retain(|path, _| paths.contains(path));
         for path in &paths {
@@ -469,6 +480,36 @@ mod tests {
         );
         std::fs::remove_file(dir.path().join("crm.toml")).unwrap();
         std::fs::remove_file(dir.path().join("crm-copy.toml")).unwrap();
+        assert!(watch.poll(&clients));
+        assert!(clients.get(&ClientId::from("crm")).is_none());
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_read_keeps_the_clients_in_force() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("clients");
+        std::fs::create_dir(&dir).unwrap();
+        write(&dir, "crm.toml", CRM);
+        let clients = Clients::default();
+        let mut watch = ClientWatch::new(&dir);
+        assert_eq!(watch.reload(&clients), Vec::new());
+        assert!(clients.get(&ClientId::from("crm")).is_some());
+
+        std::fs::rename(&dir, root.path().join("elsewhere")).unwrap();
+        let problems = watch.reload(&clients);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .message
+                .starts_with("cannot read the clients folder")
+        );
+        assert!(clients.get(&ClientId::from("crm")).is_some());
+        assert!(!watch.poll(&clients));
+        assert!(clients.get(&ClientId::from("crm")).is_some());
+
+        // Back, and changed: the watcher picks it up again.
+        std::fs::rename(root.path().join("elsewhere"), &dir).unwrap();
+        std::fs::remove_file(dir.join("crm.toml")).unwrap();
         assert!(watch.poll(&clients));
         assert!(clients.get(&ClientId::from("crm")).is_none());
     }
