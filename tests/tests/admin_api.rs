@@ -459,7 +459,12 @@ async fn bad_input_gets_a_problem_document_never_plain_text() {
     );
     assert_eq!(not_an_email.body["field"], "email");
 
-    let long = format!("{}@clinic.example", "a".repeat(250));
+    // Well-formed (a short local part, labels under 63 characters), but 255 characters
+    // long: only the length limit refuses it, and one character less is taken.
+    let label = "d".repeat(60);
+    let domain_of = |tail: &str| format!("{label}.{label}.{label}.{label}.{tail}");
+    let long = format!("ada@{}", domain_of("exa.org"));
+    assert_eq!(long.len(), 255);
     let too_long = server
         .admin(
             Method::POST,
@@ -469,6 +474,38 @@ async fn bad_input_gets_a_problem_document_never_plain_text() {
         )
         .await;
     assert_problem(&too_long, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+    assert_eq!(too_long.body["field"], "email");
+    assert!(
+        too_long.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at most 254 characters"),
+        "{}",
+        too_long.body
+    );
+    let longest = format!("ada@{}", domain_of("ex.org"));
+    assert_eq!(longest.len(), 254);
+    let taken = server
+        .admin(
+            Method::POST,
+            "/accounts",
+            Some(&token),
+            Some(json!({ "email": longest })),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CREATED, "{}", taken.body);
+
+    let long_name = json!({ "email": "cy@clinic.example", "name": "n".repeat(201) });
+    let too_long = server
+        .admin(Method::POST, "/accounts", Some(&token), Some(long_name))
+        .await;
+    assert_problem(&too_long, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+    assert_eq!(too_long.body["field"], "name");
+    let longest_name = json!({ "email": "cy@clinic.example", "name": "n".repeat(200) });
+    let taken = server
+        .admin(Method::POST, "/accounts", Some(&token), Some(longest_name))
+        .await;
+    assert_eq!(taken.status, StatusCode::CREATED, "{}", taken.body);
 
     let weak = server
         .admin(
