@@ -146,15 +146,7 @@ pub async fn find_with_account(
     db: &impl ConnectionTrait,
     key: ProfileKey<'_>,
 ) -> Result<Option<(Profile, crate::accounts::Account)>, StoreError> {
-    let query = match key {
-        ProfileKey::Id(id) => Entity::find_by_id(id),
-        ProfileKey::Subject(subject) => Entity::find().filter(Column::Subject.eq(subject)),
-    };
-    Ok(query
-        .find_also_related(crate::accounts::entity::Entity)
-        .one(db)
-        .await?
-        .and_then(|(profile, account)| Some((profile, account?))))
+    with_account(db, select(key)).await
 }
 
 /// [`find_with_account`] for the bearer of an access token, in the same one statement:
@@ -166,12 +158,22 @@ pub async fn find_with_account_unless_revoked(
     jti: &str,
     grant: Option<&str>,
 ) -> Result<Option<(Profile, crate::accounts::Account)>, StoreError> {
-    let query = match key {
+    let query = select(key).filter(crate::revoked_access_tokens::is_not_revoked(jti, grant));
+    with_account(db, query).await
+}
+
+fn select(key: ProfileKey<'_>) -> Select<Entity> {
+    match key {
         ProfileKey::Id(id) => Entity::find_by_id(id),
         ProfileKey::Subject(subject) => Entity::find().filter(Column::Subject.eq(subject)),
-    };
+    }
+}
+
+async fn with_account(
+    db: &impl ConnectionTrait,
+    query: Select<Entity>,
+) -> Result<Option<(Profile, crate::accounts::Account)>, StoreError> {
     Ok(query
-        .filter(crate::revoked_access_tokens::is_not_revoked(jti, grant))
         .find_also_related(crate::accounts::entity::Entity)
         .one(db)
         .await?
