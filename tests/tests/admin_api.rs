@@ -967,7 +967,11 @@ async fn a_pin_lasts_at_most_pin_max_minutes_and_needs_the_pins_scope() {
     assert_problem(&nobody, StatusCode::NOT_FOUND, "account-not-found");
 
     // A disabled account gets no PIN.
-    server.accounts.disable(EMAIL).await.unwrap();
+    server
+        .accounts
+        .disable(server.accounts.account_by_email(EMAIL).await.unwrap().id)
+        .await
+        .unwrap();
     let disabled = server
         .admin(Method::POST, &pins, Some(&token), Some(json!({})))
         .await;

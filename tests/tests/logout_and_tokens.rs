@@ -245,7 +245,11 @@ async fn a_disabled_accounts_access_token_introspects_inactive() {
         introspect(&server, CRM, &access, None).await["active"],
         true
     );
-    server.accounts.disable(ADA).await.unwrap();
+    server
+        .accounts
+        .disable(server.accounts.account_by_email(ADA).await.unwrap().id)
+        .await
+        .unwrap();
     assert_eq!(
         introspect(&server, CRM, &access, None).await,
         json!({ "active": false })

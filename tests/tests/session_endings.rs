@@ -308,7 +308,11 @@ async fn a_password_reset_tells_every_client() {
 async fn disabling_the_account_tells_every_client() {
     let mut fx = Fixture::new().await;
     let signed = fx.signed_in().await;
-    fx.server.accounts.disable(ADA).await.unwrap();
+    fx.server
+        .accounts
+        .disable(fx.server.accounts.account_by_email(ADA).await.unwrap().id)
+        .await
+        .unwrap();
     fx.assert_told_and_refused(&signed).await;
 }
 

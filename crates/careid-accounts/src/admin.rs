@@ -4,9 +4,11 @@
 
 use careid_policy::is_inactive_expired;
 use careid_store::{
+    AccountId,
     accounts::{self, Account, Status},
     audit,
 };
+use sea_orm::DatabaseTransaction;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -15,16 +17,24 @@ use crate::{
     service::{commit, event, revoke_everything, rfc3339},
 };
 
+/// The account, read in `txn` with its row locked (PostgreSQL; SQLite's one writer
+/// holds the lock already), so the status checked is the one the writes change.
+async fn locked(txn: &DatabaseTransaction, id: AccountId) -> Result<Account, AccountsError> {
+    accounts::find_by_id_for_update(txn, id)
+        .await?
+        .ok_or(AccountsError::UnknownAccount)
+}
+
 impl Accounts {
     /// Disables an invited, active or expired account. Its sessions end and its refresh
     /// tokens are revoked at once, so it stops working everywhere, not just at sign-in.
-    pub async fn disable(&self, email: &str) -> Result<Account, AccountsError> {
-        let account = self.account_by_email(email).await?;
+    pub async fn disable(&self, id: AccountId) -> Result<Account, AccountsError> {
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        let account = locked(&txn, id).await?;
         if account.status() == Status::Disabled {
             return Err(AccountsError::WrongStatus(Status::Disabled));
         }
-        let now = self.clock.now();
-        let txn = self.begin().await?;
         accounts::update_status(&txn, account.id, Status::Disabled, now).await?;
         revoke_everything(&txn, account.id, now).await?;
         let disabled = audit::NewEvent {
@@ -39,8 +49,10 @@ impl Accounts {
     /// Enables a disabled account: active again, or invited again when its invitation was
     /// never accepted. The inactivity clock restarts, as the administrator has just vouched
     /// for the account; days spent disabled are not the person's inactivity.
-    pub async fn enable(&self, email: &str) -> Result<Account, AccountsError> {
-        let account = self.account_by_email(email).await?;
+    pub async fn enable(&self, id: AccountId) -> Result<Account, AccountsError> {
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        let account = locked(&txn, id).await?;
         if account.status() != Status::Disabled {
             return Err(AccountsError::WrongStatus(account.status()));
         }
@@ -49,8 +61,6 @@ impl Accounts {
         } else {
             Status::Active
         };
-        let now = self.clock.now();
-        let txn = self.begin().await?;
         // `update_status` stamps nothing for `Invited`; clear `disabled_at` through `Active`.
         accounts::update_status(&txn, account.id, Status::Active, now).await?;
         if restored == Status::Invited {
@@ -67,13 +77,13 @@ impl Accounts {
     }
 
     /// Reactivates an expired account: active again, with a fresh inactivity period.
-    pub async fn reactivate(&self, email: &str) -> Result<Account, AccountsError> {
-        let account = self.account_by_email(email).await?;
+    pub async fn reactivate(&self, id: AccountId) -> Result<Account, AccountsError> {
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        let account = locked(&txn, id).await?;
         if account.status() != Status::Expired {
             return Err(AccountsError::WrongStatus(account.status()));
         }
-        let now = self.clock.now();
-        let txn = self.begin().await?;
         accounts::update_status(&txn, account.id, Status::Active, now).await?;
         accounts::update_activity(&txn, account.id, now).await?;
         audit::insert_event(&txn, event("account_reactivated", account.id), now).await?;
@@ -85,10 +95,10 @@ impl Accounts {
     /// failed-attempt counters are cleared, so the next wrong password starts counting
     /// from zero. Unlocking an account that is not locked changes nothing but is not an
     /// error (an administrator's retry must not fail).
-    pub async fn unlock(&self, email: &str) -> Result<Account, AccountsError> {
-        let account = self.account_by_email(email).await?;
+    pub async fn unlock(&self, id: AccountId) -> Result<Account, AccountsError> {
         let now = self.clock.now();
         let txn = self.begin().await?;
+        let account = locked(&txn, id).await?;
         accounts::update_unlocked(&txn, account.id, now).await?;
         let unlocked = audit::NewEvent {
             detail: json!({
@@ -163,7 +173,7 @@ mod tests {
         let account = fx.active(EMAIL, PASSWORD).await;
         let session = fx.session(account.id).await;
         let refresh = fx.refresh_token(account.id).await;
-        let disabled = fx.accounts.disable(EMAIL).await.unwrap();
+        let disabled = fx.accounts.disable(fx.id_of(EMAIL).await).await.unwrap();
         assert_eq!(disabled.status(), Status::Disabled);
         assert_eq!(disabled.disabled_at, Some(fx.clock_now()));
         assert!(
@@ -188,9 +198,9 @@ mod tests {
     async fn an_enabled_account_signs_in_again() {
         let fx = Fixture::new().await;
         let account = fx.active(EMAIL, PASSWORD).await;
-        fx.accounts.disable(EMAIL).await.unwrap();
+        fx.accounts.disable(fx.id_of(EMAIL).await).await.unwrap();
         fx.advance(Duration::days(120));
-        let enabled = fx.accounts.enable(EMAIL).await.unwrap();
+        let enabled = fx.accounts.enable(fx.id_of(EMAIL).await).await.unwrap();
         assert_eq!(enabled.status(), Status::Active);
         assert_eq!(enabled.disabled_at, None);
         assert!(fx.sign_in(EMAIL, PASSWORD).await.is_ok());
@@ -205,8 +215,8 @@ mod tests {
     async fn an_enabled_invitee_is_invited_again() {
         let fx = Fixture::new().await;
         fx.with_status(EMAIL, None, Status::Invited).await;
-        fx.accounts.disable(EMAIL).await.unwrap();
-        let enabled = fx.accounts.enable(EMAIL).await.unwrap();
+        fx.accounts.disable(fx.id_of(EMAIL).await).await.unwrap();
+        let enabled = fx.accounts.enable(fx.id_of(EMAIL).await).await.unwrap();
         assert_eq!(enabled.status(), Status::Invited);
         assert_eq!(enabled.disabled_at, None);
     }
@@ -216,20 +226,22 @@ mod tests {
         let fx = Fixture::new().await;
         fx.active(EMAIL, PASSWORD).await;
         assert!(matches!(
-            fx.accounts.enable(EMAIL).await,
+            fx.accounts.enable(fx.id_of(EMAIL).await).await,
             Err(AccountsError::WrongStatus(Status::Active))
         ));
         assert!(matches!(
-            fx.accounts.reactivate(EMAIL).await,
+            fx.accounts.reactivate(fx.id_of(EMAIL).await).await,
             Err(AccountsError::WrongStatus(Status::Active))
         ));
-        fx.accounts.disable(EMAIL).await.unwrap();
+        fx.accounts.disable(fx.id_of(EMAIL).await).await.unwrap();
         assert!(matches!(
-            fx.accounts.disable(EMAIL).await,
+            fx.accounts.disable(fx.id_of(EMAIL).await).await,
             Err(AccountsError::WrongStatus(Status::Disabled))
         ));
         assert!(matches!(
-            fx.accounts.disable("nobody@clinic.example").await,
+            fx.accounts
+                .disable(careid_store::AccountId::new(999_999))
+                .await,
             Err(AccountsError::UnknownAccount)
         ));
     }
@@ -250,7 +262,7 @@ mod tests {
         }
         assert!(locked);
         assert!(is_locked(&fx.sign_in(EMAIL, PASSWORD).await));
-        let unlocked = fx.accounts.unlock(EMAIL).await.unwrap();
+        let unlocked = fx.accounts.unlock(fx.id_of(EMAIL).await).await.unwrap();
         assert_eq!((unlocked.failed_attempts, unlocked.locked_until), (0, None));
         assert!(fx.sign_in(EMAIL, PASSWORD).await.is_ok());
         assert!(
@@ -259,9 +271,11 @@ mod tests {
                 .contains(&"account_unlocked".to_string())
         );
         // A second unlock is harmless.
-        assert!(fx.accounts.unlock(EMAIL).await.is_ok());
+        assert!(fx.accounts.unlock(fx.id_of(EMAIL).await).await.is_ok());
         assert!(matches!(
-            fx.accounts.unlock("nobody@clinic.example").await,
+            fx.accounts
+                .unlock(careid_store::AccountId::new(999_999))
+                .await,
             Err(AccountsError::UnknownAccount)
         ));
     }
@@ -272,7 +286,7 @@ mod tests {
         let account = fx.active(EMAIL, PASSWORD).await;
         fx.advance(Duration::days(91));
         assert_eq!(fx.sign_in(EMAIL, PASSWORD).await, Err(SignInError::Expired));
-        let reactivated = fx.accounts.reactivate(EMAIL).await.unwrap();
+        let reactivated = fx.accounts.reactivate(fx.id_of(EMAIL).await).await.unwrap();
         assert_eq!(reactivated.status(), Status::Active);
         assert_eq!(reactivated.expired_at, None);
         fx.advance(Duration::days(90));
@@ -289,7 +303,16 @@ mod tests {
         let fx = Fixture::new().await;
         let idle = fx.active("idle@clinic.example", PASSWORD).await;
         let disabled = fx.active("off@clinic.example", PASSWORD).await;
-        fx.accounts.disable("off@clinic.example").await.unwrap();
+        fx.accounts
+            .disable(
+                fx.accounts
+                    .account_by_email("off@clinic.example")
+                    .await
+                    .unwrap()
+                    .id,
+            )
+            .await
+            .unwrap();
         fx.advance(Duration::days(1));
         let at_limit = fx.active("limit@clinic.example", PASSWORD).await;
         fx.advance(Duration::days(60));

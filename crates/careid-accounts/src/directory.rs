@@ -186,7 +186,16 @@ mod tests {
         let fx = Fixture::new().await;
         fx.active("ada@clinic.example", PASSWORD).await;
         fx.active("bo@clinic.example", PASSWORD).await;
-        fx.accounts.disable("bo@clinic.example").await.unwrap();
+        fx.accounts
+            .disable(
+                fx.accounts
+                    .account_by_email("bo@clinic.example")
+                    .await
+                    .unwrap()
+                    .id,
+            )
+            .await
+            .unwrap();
         let filter = AccountFilter {
             status: Some(Status::Disabled),
             ..Default::default()

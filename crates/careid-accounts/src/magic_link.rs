@@ -532,7 +532,16 @@ mod tests {
         let mut sink = SmtpSink::start().await.unwrap();
         let life = lifecycle(&fx, &sink.mail_config());
         fx.active("off@clinic.example", PASSWORD).await;
-        fx.accounts.disable("off@clinic.example").await.unwrap();
+        fx.accounts
+            .disable(
+                fx.accounts
+                    .account_by_email("off@clinic.example")
+                    .await
+                    .unwrap()
+                    .id,
+            )
+            .await
+            .unwrap();
         fx.active(EMAIL, PASSWORD).await;
         for email in ["nobody@clinic.example", "off@clinic.example", EMAIL] {
             life.request_magic_link(email, Branding::default(), None, None)
@@ -551,7 +560,7 @@ mod tests {
         let life = lifecycle(&fx, &sink.mail_config());
         fx.active(EMAIL, PASSWORD).await;
         let token = ask(&life, &mut sink, EMAIL).await;
-        fx.accounts.disable(EMAIL).await.unwrap();
+        fx.accounts.disable(fx.id_of(EMAIL).await).await.unwrap();
         let refused = life.use_magic_link(&token, None).await.unwrap();
         assert_eq!(refused.unwrap_err(), MagicLinkProblem::AccountDisabled);
     }

@@ -524,7 +524,16 @@ mod tests {
         let mut sink = SmtpSink::start().await.unwrap();
         let life = lifecycle(&fx, &sink.mail_config());
         fx.active("off@clinic.example", PASSWORD).await;
-        fx.accounts.disable("off@clinic.example").await.unwrap();
+        fx.accounts
+            .disable(
+                fx.accounts
+                    .account_by_email("off@clinic.example")
+                    .await
+                    .unwrap()
+                    .id,
+            )
+            .await
+            .unwrap();
         fx.active(EMAIL, PASSWORD).await;
         for email in ["nobody@clinic.example", "off@clinic.example", EMAIL] {
             life.request_reset(email, Branding::default(), None, None, None)

@@ -135,6 +135,10 @@ impl Fixture {
         self.account(account.id).await
     }
 
+    pub async fn id_of(&self, email: &str) -> AccountId {
+        self.accounts.account_by_email(email).await.unwrap().id
+    }
+
     pub async fn account(&self, id: AccountId) -> Account {
         accounts::find_by_id(&self.accounts.db, id)
             .await

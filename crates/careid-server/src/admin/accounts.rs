@@ -393,8 +393,7 @@ pub async fn disable(
     AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
-    let account = admin.accounts.account_by_id(id).await?;
-    admin.accounts.disable(&account.email).await?;
+    admin.accounts.disable(id).await?;
     read_back(&admin, id).await
 }
 
@@ -416,8 +415,7 @@ pub async fn enable(
     AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
-    let account = admin.accounts.account_by_id(id).await?;
-    admin.accounts.enable(&account.email).await?;
+    admin.accounts.enable(id).await?;
     read_back(&admin, id).await
 }
 
@@ -439,8 +437,7 @@ pub async fn reactivate(
     AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
-    let account = admin.accounts.account_by_id(id).await?;
-    admin.accounts.reactivate(&account.email).await?;
+    admin.accounts.reactivate(id).await?;
     read_back(&admin, id).await
 }
 
@@ -459,8 +456,7 @@ pub async fn unlock(
     AdminPath(id): AdminPath<AccountId>,
 ) -> Result<Json<AccountView>, AdminError> {
     caller.require(ACCOUNTS_WRITE)?;
-    let account = admin.accounts.account_by_id(id).await?;
-    admin.accounts.unlock(&account.email).await?;
+    admin.accounts.unlock(id).await?;
     read_back(&admin, id).await
 }
 

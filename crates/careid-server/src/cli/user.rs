@@ -175,17 +175,24 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
         _ => {}
     }
     let accounts = super::open_accounts(&config).await?;
-    let (outcome, done) = match &command {
+    let email = match &command {
         UserCommand::Add { .. }
         | UserCommand::Invite { .. }
         | UserCommand::ResetLink { .. }
         | UserCommand::Show { .. }
         | UserCommand::Delete { .. }
         | UserCommand::List => unreachable!("handled above"),
-        UserCommand::Disable { email } => (accounts.disable(email).await, "disabled"),
-        UserCommand::Enable { email } => (accounts.enable(email).await, "enabled"),
-        UserCommand::Reactivate { email } => (accounts.reactivate(email).await, "reactivated"),
-        UserCommand::Unlock { email } => (accounts.unlock(email).await, "unlocked"),
+        UserCommand::Disable { email }
+        | UserCommand::Enable { email }
+        | UserCommand::Reactivate { email }
+        | UserCommand::Unlock { email } => email,
+    };
+    let id = accounts.account_by_email(email).await.map_err(explain)?.id;
+    let (outcome, done) = match &command {
+        UserCommand::Disable { .. } => (accounts.disable(id).await, "disabled"),
+        UserCommand::Enable { .. } => (accounts.enable(id).await, "enabled"),
+        UserCommand::Reactivate { .. } => (accounts.reactivate(id).await, "reactivated"),
+        _ => (accounts.unlock(id).await, "unlocked"),
     };
     let account = outcome.map_err(explain)?;
     println!("{} {done}", account.email);

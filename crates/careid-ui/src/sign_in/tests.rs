@@ -211,7 +211,18 @@ mod flow {
         let fx = Fixture::new().await;
         let token = fx.csrf(CSRF);
         fx.account("ada@clinic.example").await;
-        fx.ui.accounts.disable("ada@clinic.example").await.unwrap();
+        fx.ui
+            .accounts
+            .disable(
+                fx.ui
+                    .accounts
+                    .account_by_email("ada@clinic.example")
+                    .await
+                    .unwrap()
+                    .id,
+            )
+            .await
+            .unwrap();
         let form = [
             ("csrf", token.as_str()),
             ("email", "ada@clinic.example"),
