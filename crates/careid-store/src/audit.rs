@@ -186,10 +186,50 @@ pub async fn find_latest_of_kind(
     account_id: AccountId,
     kind: &str,
 ) -> Result<Option<AuditEvent>, StoreError> {
-    Ok(Entity::find()
+    Ok(latest_of_kind(account_id, kind).one(db).await?)
+}
+
+/// Read through `ix_audit_events_account_kind_id`: an account has an event for every
+/// sign-in.
+fn latest_of_kind(account_id: AccountId, kind: &str) -> Select<Entity> {
+    Entity::find()
         .filter(Column::AccountId.eq(account_id))
         .filter(Column::Kind.eq(kind))
         .order_by_desc(Column::Id)
-        .one(db)
-        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DbBackend, QueryTrait, Statement};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_latest_event_of_a_kind_is_found_through_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/careid.db?mode=rwc", dir.path().display());
+        crate::migrate(&url).await.unwrap();
+        let db = crate::connect(&url, 1).await.unwrap();
+        let query = latest_of_kind(AccountId::new(1), "sign_in").build(DbBackend::Sqlite);
+        let plan = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            format!("EXPLAIN QUERY PLAN {}", query.sql),
+            query.values.map(|values| values.0).unwrap_or_default(),
+        );
+        let rows = db.query_all_raw(plan).await.unwrap();
+        let steps: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("USING INDEX ix_audit_events_account_kind_id")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|step| step.contains("TEMP B-TREE")),
+            "the index gives the order too: {steps:?}"
+        );
+    }
 }
