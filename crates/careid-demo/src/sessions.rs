@@ -1,5 +1,7 @@
 //! The demo's own sessions: a random id in a cookie, mapped in memory to what the demo
-//! knows about that browser. Lost on restart, which a demo can afford.
+//! knows about that browser. Lost on restart, which a demo can afford. At most
+//! [`MAX_SESSIONS`] are kept: every visit to a demo's sign-in link starts one, and the
+//! demos run inside `careid serve` by default, so anyone could otherwise fill its memory.
 
 use std::{
     collections::HashMap,
@@ -35,20 +37,66 @@ pub(crate) struct SignedIn {
     pub refreshed: u32,
 }
 
+/// How many browsers a demo remembers; past this, the one idle longest is forgotten.
+const MAX_SESSIONS: usize = 10_000;
+
 #[derive(Default)]
 struct Session {
     pending: Option<Pending>,
     signed_in: Option<SignedIn>,
+    /// When it was last started or signed in, in [`Map::ticks`].
+    touched: u64,
+}
+
+#[derive(Default)]
+struct Map {
+    sessions: HashMap<String, Session>,
+    /// Counts every start and sign-in: an order, not a time.
+    ticks: u64,
+}
+
+impl Map {
+    /// The session `id`, made if new (forgetting the one idle longest when full), and
+    /// marked as just used.
+    fn touch(&mut self, id: &str, capacity: usize) -> &mut Session {
+        if !self.sessions.contains_key(id) && self.sessions.len() >= capacity {
+            let idle = self
+                .sessions
+                .iter()
+                .min_by_key(|(_, session)| session.touched)
+                .map(|(idle, _)| idle.clone());
+            if let Some(idle) = idle {
+                self.sessions.remove(&idle);
+            }
+        }
+        self.ticks += 1;
+        let session = self.sessions.entry(id.to_owned()).or_default();
+        session.touched = self.ticks;
+        session
+    }
 }
 
 /// Every browser the demo knows, by session id.
-#[derive(Default)]
 pub(crate) struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    map: Mutex<Map>,
+    capacity: usize,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::with_capacity(MAX_SESSIONS)
+    }
 }
 
 impl Sessions {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            map: Mutex::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Map> {
         // A panic elsewhere while holding the lock leaves the map usable for a demo.
         self.map
             .lock()
@@ -63,30 +111,36 @@ impl Sessions {
     }
 
     pub(crate) fn start(&self, id: &str, pending: Pending) {
-        self.lock().entry(id.to_owned()).or_default().pending = Some(pending);
+        self.lock().touch(id, self.capacity).pending = Some(pending);
     }
 
     pub(crate) fn take_pending(&self, id: &str) -> Option<Pending> {
-        self.lock().get_mut(id).and_then(|s| s.pending.take())
+        self.lock()
+            .sessions
+            .get_mut(id)
+            .and_then(|s| s.pending.take())
     }
 
     pub(crate) fn sign_in(&self, id: &str, signed_in: SignedIn) {
-        self.lock().entry(id.to_owned()).or_default().signed_in = Some(signed_in);
+        self.lock().touch(id, self.capacity).signed_in = Some(signed_in);
     }
 
     pub(crate) fn signed_in(&self, id: &str) -> Option<SignedIn> {
-        self.lock().get(id).and_then(|s| s.signed_in.clone())
+        self.lock()
+            .sessions
+            .get(id)
+            .and_then(|s| s.signed_in.clone())
     }
 
     /// Ends the local session `id`, returning what it held.
     pub(crate) fn end(&self, id: &str) -> Option<SignedIn> {
-        self.lock().remove(id).and_then(|s| s.signed_in)
+        self.lock().sessions.remove(id).and_then(|s| s.signed_in)
     }
 
     /// Ends every local session of careid session `sid`, or of `subject` when the logout
     /// token names no session (Back-Channel Logout 1.0 §2.6). Returns how many ended.
     pub(crate) fn end_matching(&self, sid: Option<&str>, subject: Option<&str>) -> usize {
-        let mut map = self.lock();
+        let map = &mut self.lock().sessions;
         let before = map.len();
         map.retain(|_, session| {
             let Some(signed_in) = &session.signed_in else {
@@ -128,6 +182,26 @@ mod tests {
         assert_eq!(sessions.end_matching(Some("s1"), Some("ada")), 1);
         assert!(sessions.signed_in("a").is_none());
         assert!(sessions.signed_in("b").is_some());
+    }
+
+    #[test]
+    fn when_full_the_session_idle_longest_is_forgotten() {
+        let sessions = Sessions::with_capacity(3);
+        sessions.sign_in("a", signed_in("s1", "ada"));
+        sessions.sign_in("b", signed_in("s2", "bo"));
+        sessions.sign_in("c", signed_in("s3", "cy"));
+        // "a" signs in again, so "b" is now the one idle longest.
+        sessions.sign_in("a", signed_in("s4", "ada"));
+        sessions.sign_in("d", signed_in("s5", "di"));
+        assert!(sessions.signed_in("b").is_none());
+        for kept in ["a", "c", "d"] {
+            assert!(sessions.signed_in(kept).is_some(), "{kept}");
+        }
+        assert_eq!(sessions.lock().sessions.len(), 3);
+        // Returning to a known session never forgets another.
+        sessions.sign_in("c", signed_in("s6", "cy"));
+        assert_eq!(sessions.lock().sessions.len(), 3);
+        assert!(sessions.signed_in("a").is_some());
     }
 
     #[test]
