@@ -13,6 +13,7 @@ mod m0007_install_secrets;
 mod m0008_pending_request_address;
 mod m0009_registration_tokens_and_pairwise;
 mod m0011_profile_birthdate;
+mod m0012_totp_factors;
 
 /// Every careid migration, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_pending_request_address::Migration),
             Box::new(m0009_registration_tokens_and_pairwise::Migration),
             Box::new(m0011_profile_birthdate::Migration),
+            Box::new(m0012_totp_factors::Migration),
         ]
     }
 }

@@ -30,6 +30,7 @@ mod session;
 mod sign_in;
 #[cfg(test)]
 mod testing;
+mod totp;
 
 /// The store's clock and connection, for whoever builds the services (the server and
 /// tests): pages build on services, so they need no dependency on `careid-store`.
@@ -51,3 +52,4 @@ pub use reset::{AdminResetLink, ResetLink};
 pub use service::Accounts;
 pub use session::SessionSecret;
 pub use sign_in::SignInError;
+pub use totp::TotpEnrolment;

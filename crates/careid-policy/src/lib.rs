@@ -13,6 +13,7 @@ pub mod one_time;
 pub mod password;
 pub mod secret;
 pub mod session;
+pub mod totp;
 
 pub use error::PolicyError;
 pub use expiry::is_inactive_expired;

@@ -29,6 +29,7 @@ pub mod revoked_access_tokens;
 pub mod seed;
 pub mod sessions;
 pub mod signing_keys;
+pub mod totp_factors;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{Backend, DEFAULT_WAIT, Db, Tally, connect, connect_with, migrate, sqlite_file};

@@ -22,6 +22,7 @@ mod forgot_password;
 mod magic_link;
 mod page;
 mod reset;
+mod security;
 mod select_profile;
 mod sign_in;
 mod sign_in_pin;
@@ -62,6 +63,10 @@ pub fn router(state: Arc<Ui>) -> Router {
         .route(
             "/account/password",
             get(change_password::show).post(change_password::submit),
+        )
+        .route(
+            "/account/security",
+            get(security::show).post(security::submit),
         )
         .route("/activate", get(activate::show).post(activate::submit))
         .route(

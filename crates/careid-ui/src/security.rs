@@ -1,0 +1,119 @@
+//! `/account/security`: a signed-in person adds an authenticator app (TOTP, issue 17).
+//! The page shows the `otpauth://` URI to add to the app, then asks for one current code;
+//! only a confirmed code turns the second factor on. The rules are `careid-accounts`'.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use careid_accounts::{AccountsError, Branding, TotpEnrolment};
+use careid_protocol::{
+    ClientAddress,
+    session::{self, LiveSession},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Ui, UiError, csrf,
+    extract::PageForm,
+    page::{respond, see_other},
+    themes::DEFAULT_THEME,
+};
+
+/// The confirmation form; missing fields read as empty.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct ConfirmForm {
+    csrf: String,
+    code: String,
+}
+
+/// What `security.html` shows.
+#[derive(Serialize)]
+struct View<'a> {
+    email: &'a str,
+    csrf: &'a str,
+    /// The `otpauth://` URI while an enrolment is under way; `None` once confirmed.
+    totp_uri: Option<String>,
+    is_code_wrong: bool,
+    is_just_confirmed: bool,
+}
+
+/// `GET /account/security`.
+pub(crate) async fn show(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let Some(live) = session::current(&ui.protocol, &headers).await? else {
+        return Ok(see_other("/sign-in", None));
+    };
+    page(&ui, &headers, &live, Outcome::Shown).await
+}
+
+/// `POST /account/security`: confirms the enrolment under way with a code.
+pub(crate) async fn submit(
+    State(ui): State<Arc<Ui>>,
+    address: ClientAddress,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ConfirmForm>,
+) -> Result<Response, UiError> {
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
+    let Some(live) = session::current(&ui.protocol, &headers).await? else {
+        return Ok(see_other("/sign-in", None));
+    };
+    let outcome = ui
+        .accounts
+        .confirm_totp(live.account.id, &form.code, address.for_audit())
+        .await;
+    let outcome = match outcome {
+        Ok(()) => Outcome::Confirmed,
+        Err(AccountsError::TotpCodeWrong) => Outcome::CodeWrong,
+        // Confirmed meanwhile (another tab): the page says it is on.
+        Err(AccountsError::NoTotpEnrolment) => Outcome::Shown,
+        Err(err) => return Err(err.into()),
+    };
+    page(&ui, &headers, &live, outcome).await
+}
+
+/// What the last action did, for the page to say.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Shown,
+    CodeWrong,
+    Confirmed,
+}
+
+async fn page(
+    ui: &Ui,
+    headers: &HeaderMap,
+    live: &LiveSession,
+    outcome: Outcome,
+) -> Result<Response, UiError> {
+    // The app lists the secret under careid's own name, whichever client sent her.
+    let issuer = Branding::default().product;
+    let enrolment = ui
+        .accounts
+        .totp_enrolment(live.account.id, &live.account.email, &issuer)
+        .await?;
+    let totp_uri = match enrolment {
+        TotpEnrolment::Confirmed => None,
+        TotpEnrolment::Pending { uri } => Some(uri),
+    };
+    let (token, cookie) = csrf::token(ui, headers);
+    let view = View {
+        email: &live.account.email,
+        csrf: &token,
+        totp_uri,
+        is_code_wrong: outcome == Outcome::CodeWrong,
+        is_just_confirmed: outcome == Outcome::Confirmed,
+    };
+    let status = match outcome {
+        Outcome::CodeWrong => StatusCode::BAD_REQUEST,
+        Outcome::Shown | Outcome::Confirmed => StatusCode::OK,
+    };
+    let html = ui.themes.render(DEFAULT_THEME, "security.html", view)?;
+    Ok(respond(status, html, cookie))
+}
