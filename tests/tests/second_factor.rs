@@ -3,10 +3,15 @@
 //! and codes computed here from that URI at the server's (settable) clock time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_policy::totp;
 use careid_store::{AccountId, Clock, audit};
-use careid_tests::{Browser, TestServer, browser::Page};
+use careid_tests::{
+    Browser, CRM_CALLBACK, OFFLINE_SCOPE, PASSWORD, TestServer,
+    browser::{Page, param},
+};
 use reqwest::StatusCode;
+use time::Duration;
 
 const EMAIL: &str = "ada@clinic.example";
 
@@ -108,4 +113,173 @@ async fn the_security_page_needs_a_session() {
     let page = server.browser().get("/account/security").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.location.as_deref(), Some("/sign-in"));
+}
+
+/// Ada with an authenticator app set up (on a browser of her own); its secret. The clock
+/// then moves one step on, so the enrolment's code is not the next one typed.
+async fn enrolled(server: &TestServer) -> Vec<u8> {
+    let browser = signed_in(server).await;
+    let (page, secret) = enrolment_page(&browser).await;
+    let current = code(server, &secret, 0);
+    let done = browser.submit(&page, &[("code", &current)]).await.page();
+    assert!(done.body.contains("is set up"), "{}", done.body);
+    server.clock.advance(Duration::seconds(totp::STEP_SECONDS));
+    secret
+}
+
+/// Opens the CRM's authorization URL on `browser` and types Ada's password: the page
+/// that comes next, which must be the code page.
+async fn code_page(server: &TestServer, browser: &Browser) -> Page {
+    let url = server.authorize_url("crm", CRM_CALLBACK, &[("scope", OFFLINE_SCOPE)]);
+    let form = browser.visit(&url).await.page();
+    let next = browser
+        .submit(&form, &[("email", EMAIL), ("password", PASSWORD)])
+        .await
+        .page();
+    assert!(
+        next.url.contains("/sign-in/code"),
+        "{}:\n{}",
+        next.url,
+        next.body
+    );
+    assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+    next
+}
+
+/// The `amr` of the ID token a CRM code brings.
+async fn amr_of(server: &TestServer, back: &url::Url) -> Vec<String> {
+    let code = param(back, "code").expect("a code");
+    let (status, body) = server.crm_exchange(&code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id_token = body["id_token"].as_str().unwrap();
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    serde_json::from_value(claims["amr"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn a_correct_code_after_the_password_signs_in_with_otp_in_the_amr() {
+    let server = TestServer::start().await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let secret = enrolled(&server).await;
+    let browser = server.browser();
+    let page = code_page(&server, &browser).await;
+    // The password alone gave no session: the account page still asks to sign in.
+    let account = browser.get("/account").await;
+    assert_eq!(account.status, StatusCode::SEE_OTHER);
+
+    let current = code(&server, &secret, 0);
+    let back = browser.submit(&page, &[("code", &current)]).await.left();
+    assert_eq!(amr_of(&server, &back).await, ["pwd", "otp", "mfa"]);
+}
+
+#[tokio::test]
+async fn a_password_only_sign_in_keeps_amr_pwd() {
+    let server = TestServer::start().await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let browser = server.browser();
+    let url = server.authorize_url("crm", CRM_CALLBACK, &[("scope", OFFLINE_SCOPE)]);
+    let back = browser.sign_in(&url, EMAIL, PASSWORD).await;
+    assert_eq!(amr_of(&server, &back).await, ["pwd"]);
+}
+
+#[tokio::test]
+async fn a_code_that_signed_in_once_is_refused_the_second_time() {
+    let server = TestServer::start().await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let secret = enrolled(&server).await;
+    let current = code(&server, &secret, 0);
+
+    let first = server.browser();
+    let page = code_page(&server, &first).await;
+    first.submit(&page, &[("code", &current)]).await.left();
+
+    let second = server.browser();
+    let page = code_page(&server, &second).await;
+    let replayed = second.submit(&page, &[("code", &current)]).await.page();
+    assert_eq!(replayed.status, StatusCode::BAD_REQUEST);
+    assert!(replayed.body.contains("not correct"), "{}", replayed.body);
+
+    // The next step's code works.
+    server.clock.advance(Duration::seconds(totp::STEP_SECONDS));
+    let next = code(&server, &secret, 0);
+    second.submit(&replayed, &[("code", &next)]).await.left();
+}
+
+/// A server that locks an account after three wrong attempts.
+async fn three_strikes() -> TestServer {
+    let server = TestServer::start_with(|c| c.policy.lockout.max_failures = 3).await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    server
+}
+
+/// Types a wrong code `times` times on `page` and returns the last answer.
+async fn wrong_codes(browser: &Browser, page: &Page, wrong: &str, times: usize) -> Page {
+    let mut page = page.clone();
+    for _ in 0..times {
+        page = browser.submit(&page, &[("code", wrong)]).await.page();
+        assert_eq!(page.status, StatusCode::BAD_REQUEST);
+        assert!(page.body.contains("not correct"), "{}", page.body);
+    }
+    page
+}
+
+/// A six-digit code that is not the current one (nor one step either side).
+fn wrong_code(server: &TestServer, secret: &[u8]) -> String {
+    let near: Vec<String> = (-1..=1).map(|s| code(server, secret, s)).collect();
+    (0..)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_wrong_codes_of_three_allowed_leave_the_right_code_working() {
+    let server = three_strikes().await;
+    let secret = enrolled(&server).await;
+    let browser = server.browser();
+    let page = code_page(&server, &browser).await;
+    let page = wrong_codes(&browser, &page, &wrong_code(&server, &secret), 2).await;
+    let current = code(&server, &secret, 0);
+    browser.submit(&page, &[("code", &current)]).await.left();
+}
+
+#[tokio::test]
+async fn wrong_codes_count_towards_the_password_lockout_and_are_audited() {
+    let server = three_strikes().await;
+    let secret = enrolled(&server).await;
+    let browser = server.browser();
+    let page = code_page(&server, &browser).await;
+    let wrong = wrong_code(&server, &secret);
+    wrong_codes(&browser, &page, &wrong, 2).await;
+    // Typing the password again buys no new guesses: the count goes on.
+    let page = code_page(&server, &browser).await;
+    let page = wrong_codes(&browser, &page, &wrong, 1).await;
+    let current = code(&server, &secret, 0);
+    let locked = browser.submit(&page, &[("code", &current)]).await.page();
+    assert!(locked.body.contains("locked"), "{}", locked.body);
+
+    let account = careid_store::accounts::find_by_email(&server.accounts.db, EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let events = audit::find_events(&server.accounts.db, Some(account.id), None, 100)
+        .await
+        .unwrap();
+    let failures: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == "sign_in_failed")
+        .map(|e| e.detail.as_str())
+        .collect();
+    let wrong_codes = failures
+        .iter()
+        .filter(|d| d.contains("\"wrong_code\""))
+        .count();
+    assert_eq!(wrong_codes, 3, "{failures:?}");
+    assert!(
+        failures.iter().any(|d| d.contains("attempt_while_locked")),
+        "{failures:?}"
+    );
+    assert!(events.iter().any(|e| e.kind == "account_locked"));
 }

@@ -28,6 +28,7 @@ mod reset;
 mod service;
 mod session;
 mod sign_in;
+mod sign_in_code;
 #[cfg(test)]
 mod testing;
 mod totp;
@@ -51,5 +52,6 @@ pub use profiles::{AllowedApp, NewProfileFields, Profile, ProfileKind};
 pub use reset::{AdminResetLink, ResetLink};
 pub use service::Accounts;
 pub use session::SessionSecret;
-pub use sign_in::SignInError;
+pub use sign_in::{PasswordSignIn, SignInError};
+pub use sign_in_code::CodeChallenge;
 pub use totp::TotpEnrolment;

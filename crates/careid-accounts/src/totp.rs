@@ -122,6 +122,16 @@ impl Accounts {
             .is_some_and(|f| f.is_confirmed()))
     }
 
+    /// The account's TOTP secret, opened.
+    pub(crate) async fn open_totp_secret(
+        &self,
+        account_id: AccountId,
+        sealed: &str,
+    ) -> Result<Vec<u8>, AccountsError> {
+        let cipher = self.totp_cipher().await?;
+        open(&cipher, account_id, sealed)
+    }
+
     async fn totp_cipher(&self) -> Result<Aes256Gcm, AccountsError> {
         let key = self.install_secret(TOTP_KEY).await?;
         let bytes = URL_SAFE_NO_PAD

@@ -25,6 +25,7 @@ mod reset;
 mod security;
 mod select_profile;
 mod sign_in;
+mod sign_in_code;
 mod sign_in_pin;
 mod sign_out;
 mod state;
@@ -44,6 +45,10 @@ pub use themes::{DEFAULT_THEME, Themes};
 pub fn router(state: Arc<Ui>) -> Router {
     Router::new()
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
+        .route(
+            sign_in_code::PATH,
+            get(sign_in_code::show).post(sign_in_code::submit),
+        )
         .route(
             "/sign-in/pin",
             get(sign_in_pin::show).post(sign_in_pin::submit),
