@@ -14,6 +14,7 @@ mod m0008_pending_request_address;
 mod m0009_registration_tokens_and_pairwise;
 mod m0011_profile_birthdate;
 mod m0012_totp_factors;
+mod m0013_recovery_codes;
 
 /// Every careid migration, oldest first.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_registration_tokens_and_pairwise::Migration),
             Box::new(m0011_profile_birthdate::Migration),
             Box::new(m0012_totp_factors::Migration),
+            Box::new(m0013_recovery_codes::Migration),
         ]
     }
 }

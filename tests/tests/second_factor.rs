@@ -118,13 +118,30 @@ async fn the_security_page_needs_a_session() {
 /// Ada with an authenticator app set up (on a browser of her own); its secret. The clock
 /// then moves one step on, so the enrolment's code is not the next one typed.
 async fn enrolled(server: &TestServer) -> Vec<u8> {
+    enrolled_with_codes(server).await.0
+}
+
+/// As [`enrolled`], with the recovery codes the confirmation showed and the browser.
+async fn enrolled_with_codes(server: &TestServer) -> (Vec<u8>, Vec<String>, Browser) {
     let browser = signed_in(server).await;
     let (page, secret) = enrolment_page(&browser).await;
     let current = code(server, &secret, 0);
     let done = browser.submit(&page, &[("code", &current)]).await.page();
     assert!(done.body.contains("is set up"), "{}", done.body);
+    let codes = recovery_codes_on(&done);
+    assert_eq!(codes.len(), 10, "{}", done.body);
     server.clock.advance(Duration::seconds(totp::STEP_SECONDS));
-    secret
+    (secret, codes, browser)
+}
+
+/// The recovery codes a page shows.
+fn recovery_codes_on(page: &Page) -> Vec<String> {
+    page.body
+        .split("<code class=\"recovery-code\">")
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Opens the CRM's authorization URL on `browser` and types Ada's password: the page
@@ -282,4 +299,72 @@ async fn wrong_codes_count_towards_the_password_lockout_and_are_audited() {
         "{failures:?}"
     );
     assert!(events.iter().any(|e| e.kind == "account_locked"));
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once_and_not_twice() {
+    let server = TestServer::start().await;
+    let account = server.add_account(EMAIL, "Ada Okafor").await;
+    let (_, codes, _) = enrolled_with_codes(&server).await;
+
+    let first = server.browser();
+    let page = code_page(&server, &first).await;
+    // Typed loosely: lower case, spaces for dashes.
+    let typed = codes[0].to_lowercase().replace('-', " ");
+    let back = first.submit(&page, &[("code", &typed)]).await.left();
+    assert_eq!(amr_of(&server, &back).await, ["pwd", "otp", "mfa"]);
+
+    let second = server.browser();
+    let page = code_page(&server, &second).await;
+    let again = second.submit(&page, &[("code", &codes[0])]).await.page();
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.body.contains("not correct"), "{}", again.body);
+    // Another code of the set still works.
+    second.submit(&again, &[("code", &codes[1])]).await.left();
+
+    let events = audit::find_events(&server.accounts.db, Some(account.id), None, 100)
+        .await
+        .unwrap();
+    let by_recovery = events
+        .iter()
+        .filter(|e| e.kind == "sign_in" && e.detail.contains("recovery_code"))
+        .count();
+    assert_eq!(by_recovery, 2);
+    assert_eq!(
+        server
+            .accounts
+            .unused_recovery_codes(account.id)
+            .await
+            .unwrap(),
+        8
+    );
+}
+
+#[tokio::test]
+async fn new_recovery_codes_replace_the_old_ones() {
+    let server = TestServer::start().await;
+    let account = server.add_account(EMAIL, "Ada Okafor").await;
+    let (_, old, browser) = enrolled_with_codes(&server).await;
+    let security = browser.visit("/account/security").await.page();
+    assert!(
+        security.body.contains("10 unused recovery codes"),
+        "{}",
+        security.body
+    );
+    assert!(recovery_codes_on(&security).is_empty(), "shown only once");
+    let made = browser.submit(&security, &[]).await.page();
+    let new = recovery_codes_on(&made);
+    assert_eq!(new.len(), 10, "{}", made.body);
+    assert!(new.iter().all(|c| !old.contains(c)));
+    assert!(
+        audit_kinds(&server, account.id)
+            .await
+            .contains(&"recovery_codes_regenerated".to_owned())
+    );
+
+    let other = server.browser();
+    let page = code_page(&server, &other).await;
+    let refused = other.submit(&page, &[("code", &old[0])]).await.page();
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    other.submit(&refused, &[("code", &new[0])]).await.left();
 }

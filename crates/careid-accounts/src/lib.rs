@@ -54,4 +54,4 @@ pub use service::Accounts;
 pub use session::SessionSecret;
 pub use sign_in::{PasswordSignIn, SignInError};
 pub use sign_in_code::CodeChallenge;
-pub use totp::TotpEnrolment;
+pub use totp::{RecoveryCodes, TotpEnrolment};

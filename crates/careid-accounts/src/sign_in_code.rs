@@ -12,13 +12,13 @@
 
 use std::fmt;
 
-use careid_policy::{is_locked, one_time, totp};
+use careid_policy::{is_locked, one_time, recovery, totp};
 use careid_store::{
     AccountId, ClientId,
-    accounts::{self, Status},
+    accounts::{self, Account, Status},
     audit,
-    one_time_tokens::{self, NewToken},
-    totp_factors,
+    one_time_tokens::{self, NewToken, OneTimeToken},
+    recovery_codes, totp_factors,
 };
 use serde_json::json;
 use time::Duration;
@@ -75,8 +75,8 @@ impl Accounts {
     }
 
     /// The second step: `code` from the authenticator app of the account `challenge`
-    /// names. The account id on success; the challenge is then used up and the sign-in
-    /// recorded as a password one is.
+    /// names, or one of its recovery codes (each works once). The account id on success;
+    /// the challenge is then used up and the sign-in recorded as a password one is.
     pub async fn sign_in_code(
         &self,
         challenge: &str,
@@ -117,6 +117,11 @@ impl Accounts {
                 .await?;
             return Err(SignInError::Locked { until });
         }
+        if let Some(plain) = recovery::normalise(code) {
+            return self
+                .check_recovery_code(&account, &token, &plain, origin)
+                .await;
+        }
         let factor = totp_factors::find_by_account(&self.db, account.id)
             .await?
             .filter(|f| f.is_confirmed())
@@ -138,13 +143,47 @@ impl Accounts {
                 .await?;
             return Err(SignInError::CodeWrong);
         }
+        self.finish_code_sign_in(txn, &account, &token, origin, "otp")
+            .await
+    }
+
+    async fn check_recovery_code(
+        &self,
+        account: &Account,
+        token: &OneTimeToken,
+        plain: &str,
+        origin: &Origin,
+    ) -> Result<AccountId, SignInError> {
+        let now = self.clock.now();
+        let digest = one_time::digest(plain);
+        let txn = self.begin().await?;
+        if !recovery_codes::take_code(&txn, account.id, &digest, now).await? {
+            drop(txn);
+            self.record_failure(account, origin, now, "wrong_code")
+                .await?;
+            return Err(SignInError::CodeWrong);
+        }
+        self.finish_code_sign_in(txn, account, token, origin, "recovery_code")
+            .await
+    }
+
+    /// Uses up the challenge and records the sign-in, in `txn` with the code's use.
+    async fn finish_code_sign_in(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        account: &Account,
+        token: &OneTimeToken,
+        origin: &Origin,
+        factor: &'static str,
+    ) -> Result<AccountId, SignInError> {
+        let now = self.clock.now();
         if !one_time_tokens::take_token(&txn, token.id, now).await? {
             return Err(SignInError::CodeTimedOut);
         }
         accounts::update_signed_in(&txn, account.id, None, now)
             .await?
             .ok_or_else(|| SignInError::Internal("account vanished during sign-in".into()))?;
-        let event = origin.event("sign_in", Some(account.id), json!({ "factor": "otp" }));
+        let event = origin.event("sign_in", Some(account.id), json!({ "factor": factor }));
         audit::insert_event(&txn, event, now).await?;
         commit(txn).await?;
         Ok(account.id)

@@ -16,9 +16,11 @@ use aes_gcm::{
     aead::{Aead, Payload},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use careid_policy::totp;
-use careid_store::{audit, totp_factors};
+use careid_policy::{one_time, recovery, totp};
+use careid_store::{audit, recovery_codes, totp_factors};
 use rand::RngCore;
+use sea_orm::DatabaseTransaction;
+use time::OffsetDateTime;
 
 use crate::{
     AccountId, Accounts, AccountsError,
@@ -51,6 +53,40 @@ impl std::fmt::Debug for TotpEnrolment {
             Self::Pending { .. } => f.write_str("Pending(***)"),
         }
     }
+}
+
+/// Recovery codes just made: shown to the person once, stored only as digests, never
+/// logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoveryCodes(Vec<String>);
+
+impl RecoveryCodes {
+    /// The codes, as the person writes them down.
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecoveryCodes({} x ***)", self.0.len())
+    }
+}
+
+/// Makes a fresh set of recovery codes for the account, replacing the old set, in `txn`.
+async fn replace_recovery_codes(
+    txn: &DatabaseTransaction,
+    account_id: AccountId,
+    now: OffsetDateTime,
+) -> Result<RecoveryCodes, AccountsError> {
+    let codes: Vec<String> = (0..recovery::COUNT).map(|_| recovery::new_code()).collect();
+    let digests = codes
+        .iter()
+        .filter_map(|code| recovery::normalise(code))
+        .map(|plain| one_time::digest(&plain))
+        .collect();
+    recovery_codes::replace_for_account(txn, account_id, digests, now).await?;
+    Ok(RecoveryCodes(codes))
 }
 
 impl Accounts {
@@ -86,13 +122,14 @@ impl Accounts {
     }
 
     /// Confirms the account's enrolment under way with a current `code`; from then on
-    /// sign-in asks for codes. The step of `code` counts as used.
+    /// sign-in asks for codes. The step of `code` counts as used. The account's ten
+    /// recovery codes come back, to be shown this once.
     pub async fn confirm_totp(
         &self,
         account_id: AccountId,
         code: &str,
         ip: Option<String>,
-    ) -> Result<(), AccountsError> {
+    ) -> Result<RecoveryCodes, AccountsError> {
         let cipher = self.totp_cipher().await?;
         let found = totp_factors::find_by_account(&self.db, account_id)
             .await?
@@ -107,12 +144,41 @@ impl Accounts {
         if !totp_factors::update_confirmed(&txn, account_id, step, now).await? {
             return Err(AccountsError::NoTotpEnrolment);
         }
+        let codes = replace_recovery_codes(&txn, account_id, now).await?;
         let confirmed = audit::NewEvent {
             ip,
             ..event("totp_enrolled", account_id)
         };
         audit::insert_event(&txn, confirmed, now).await?;
-        commit(txn).await
+        commit(txn).await?;
+        Ok(codes)
+    }
+
+    /// A new set of recovery codes for an account with a confirmed authenticator app;
+    /// the old codes stop working.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        account_id: AccountId,
+        ip: Option<String>,
+    ) -> Result<RecoveryCodes, AccountsError> {
+        if !self.has_totp(account_id).await? {
+            return Err(AccountsError::NoTotpEnrolment);
+        }
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        let codes = replace_recovery_codes(&txn, account_id, now).await?;
+        let made = audit::NewEvent {
+            ip,
+            ..event("recovery_codes_regenerated", account_id)
+        };
+        audit::insert_event(&txn, made, now).await?;
+        commit(txn).await?;
+        Ok(codes)
+    }
+
+    /// How many of the account's recovery codes are still unused.
+    pub async fn unused_recovery_codes(&self, account_id: AccountId) -> Result<u64, AccountsError> {
+        Ok(recovery_codes::count_unused(&self.db, account_id).await?)
     }
 
     /// Whether the account has a confirmed TOTP factor.
@@ -241,7 +307,9 @@ mod tests {
             Err(AccountsError::TotpCodeWrong)
         ));
         let current = totp::code_at(&secret, totp::step_at(now));
-        fx.accounts.confirm_totp(id, &current, None).await.unwrap();
+        let codes = fx.accounts.confirm_totp(id, &current, None).await.unwrap();
+        assert_eq!(codes.as_slice().len(), 10);
+        assert_eq!(fx.accounts.unused_recovery_codes(id).await.unwrap(), 10);
         assert!(fx.accounts.has_totp(id).await.unwrap());
         assert!(matches!(
             fx.accounts.confirm_totp(id, &current, None).await,

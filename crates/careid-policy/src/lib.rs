@@ -11,6 +11,7 @@ pub mod history;
 pub mod lockout;
 pub mod one_time;
 pub mod password;
+pub mod recovery;
 pub mod secret;
 pub mod session;
 pub mod totp;

@@ -23,6 +23,7 @@ pub mod one_time_tokens;
 pub mod pairwise;
 pub mod password_history;
 pub mod profiles;
+pub mod recovery_codes;
 pub mod refresh_tokens;
 pub mod registration_tokens;
 pub mod revoked_access_tokens;

@@ -73,6 +73,10 @@ pub fn router(state: Arc<Ui>) -> Router {
             "/account/security",
             get(security::show).post(security::submit),
         )
+        .route(
+            "/account/security/recovery-codes",
+            axum::routing::post(security::regenerate),
+        )
         .route("/activate", get(activate::show).post(activate::submit))
         .route(
             "/forgot-password",

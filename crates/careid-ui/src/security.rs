@@ -1,6 +1,8 @@
 //! `/account/security`: a signed-in person adds an authenticator app (TOTP, issue 17).
 //! The page shows the `otpauth://` URI to add to the app, then asks for one current code;
-//! only a confirmed code turns the second factor on. The rules are `careid-accounts`'.
+//! only a confirmed code turns the second factor on, and brings ten recovery codes, shown
+//! this once. `POST /account/security/recovery-codes` makes a new set. The rules are
+//! `careid-accounts`'.
 
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use careid_accounts::{AccountsError, Branding, TotpEnrolment};
+use careid_accounts::{AccountsError, Branding, RecoveryCodes, TotpEnrolment};
 use careid_protocol::{
     ClientAddress,
     session::{self, LiveSession},
@@ -31,6 +33,13 @@ pub(crate) struct ConfirmForm {
     code: String,
 }
 
+/// The form that makes new recovery codes.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct RegenerateForm {
+    csrf: String,
+}
+
 /// What `security.html` shows.
 #[derive(Serialize)]
 struct View<'a> {
@@ -40,6 +49,9 @@ struct View<'a> {
     totp_uri: Option<String>,
     is_code_wrong: bool,
     is_just_confirmed: bool,
+    /// Recovery codes just made, shown this once.
+    recovery_codes: &'a [String],
+    unused_recovery_codes: u64,
 }
 
 /// `GET /account/security`.
@@ -69,7 +81,7 @@ pub(crate) async fn submit(
         .confirm_totp(live.account.id, &form.code, address.for_audit())
         .await;
     let outcome = match outcome {
-        Ok(()) => Outcome::Confirmed,
+        Ok(codes) => Outcome::Confirmed(codes),
         Err(AccountsError::TotpCodeWrong) => Outcome::CodeWrong,
         // Confirmed meanwhile (another tab): the page says it is on.
         Err(AccountsError::NoTotpEnrolment) => Outcome::Shown,
@@ -78,12 +90,37 @@ pub(crate) async fn submit(
     page(&ui, &headers, &live, outcome).await
 }
 
+/// `POST /account/security/recovery-codes`: a new set of recovery codes; the old set
+/// stops working.
+pub(crate) async fn regenerate(
+    State(ui): State<Arc<Ui>>,
+    address: ClientAddress,
+    headers: HeaderMap,
+    PageForm(form): PageForm<RegenerateForm>,
+) -> Result<Response, UiError> {
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
+    let Some(live) = session::current(&ui.protocol, &headers).await? else {
+        return Ok(see_other("/sign-in", None));
+    };
+    let outcome = ui
+        .accounts
+        .regenerate_recovery_codes(live.account.id, address.for_audit())
+        .await;
+    let outcome = match outcome {
+        Ok(codes) => Outcome::Regenerated(codes),
+        // No authenticator app yet: the page offers to add one.
+        Err(AccountsError::NoTotpEnrolment) => Outcome::Shown,
+        Err(err) => return Err(err.into()),
+    };
+    page(&ui, &headers, &live, outcome).await
+}
+
 /// What the last action did, for the page to say.
-#[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Shown,
     CodeWrong,
-    Confirmed,
+    Confirmed(RecoveryCodes),
+    Regenerated(RecoveryCodes),
 }
 
 async fn page(
@@ -102,17 +139,24 @@ async fn page(
         TotpEnrolment::Confirmed => None,
         TotpEnrolment::Pending { uri } => Some(uri),
     };
+    let unused_recovery_codes = ui.accounts.unused_recovery_codes(live.account.id).await?;
     let (token, cookie) = csrf::token(ui, headers);
+    let codes = match &outcome {
+        Outcome::Confirmed(codes) | Outcome::Regenerated(codes) => codes.as_slice(),
+        Outcome::Shown | Outcome::CodeWrong => &[],
+    };
     let view = View {
         email: &live.account.email,
         csrf: &token,
         totp_uri,
-        is_code_wrong: outcome == Outcome::CodeWrong,
-        is_just_confirmed: outcome == Outcome::Confirmed,
+        is_code_wrong: matches!(outcome, Outcome::CodeWrong),
+        is_just_confirmed: matches!(outcome, Outcome::Confirmed(_)),
+        recovery_codes: codes,
+        unused_recovery_codes,
     };
     let status = match outcome {
         Outcome::CodeWrong => StatusCode::BAD_REQUEST,
-        Outcome::Shown | Outcome::Confirmed => StatusCode::OK,
+        Outcome::Shown | Outcome::Confirmed(_) | Outcome::Regenerated(_) => StatusCode::OK,
     };
     let html = ui.themes.render(DEFAULT_THEME, "security.html", view)?;
     Ok(respond(status, html, cookie))
