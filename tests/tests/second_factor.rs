@@ -368,3 +368,56 @@ async fn new_recovery_codes_replace_the_old_ones() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     other.submit(&refused, &[("code", &new[0])]).await.left();
 }
+
+/// What `careid user show` prints for Ada.
+async fn user_show(server: &TestServer) -> String {
+    let output = server.careid_command(&["user", "show", EMAIL]).await;
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn staff_reset_removes_the_second_factor_and_is_audited() {
+    let server = TestServer::start().await;
+    let account = server.add_account(EMAIL, "Ada Okafor").await;
+    enrolled(&server).await;
+    let before = user_show(&server).await;
+    assert!(
+        before.contains("authenticator app, 10 unused recovery code(s)"),
+        "{before}"
+    );
+
+    let output = server
+        .careid_command(&["user", "reset-mfa", "ADA@clinic.example"])
+        .await;
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}{:?}", output.stderr);
+    assert!(stdout.contains("second factors removed"), "{stdout}");
+    assert!(user_show(&server).await.contains("2nd factor:  none"));
+    assert!(!server.accounts.has_totp(account.id).await.unwrap());
+    assert_eq!(
+        server
+            .accounts
+            .unused_recovery_codes(account.id)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        audit_kinds(&server, account.id)
+            .await
+            .contains(&"mfa_reset".to_owned())
+    );
+    // The password alone signs in again.
+    let browser = server.browser();
+    let url = server.authorize_url("crm", CRM_CALLBACK, &[("scope", OFFLINE_SCOPE)]);
+    let back = browser.sign_in(&url, EMAIL, PASSWORD).await;
+    assert_eq!(amr_of(&server, &back).await, ["pwd"]);
+
+    let output = server
+        .careid_command(&["user", "reset-mfa", "nobody@clinic.example"])
+        .await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("no account has this email"), "{stderr}");
+}

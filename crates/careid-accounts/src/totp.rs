@@ -17,7 +17,7 @@ use aes_gcm::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_policy::{one_time, recovery, totp};
-use careid_store::{audit, recovery_codes, totp_factors};
+use careid_store::{accounts::Account, audit, recovery_codes, totp_factors};
 use rand::RngCore;
 use sea_orm::DatabaseTransaction;
 use time::OffsetDateTime;
@@ -174,6 +174,24 @@ impl Accounts {
         audit::insert_event(&txn, made, now).await?;
         commit(txn).await?;
         Ok(codes)
+    }
+
+    /// Removes every second factor of the account with `email` (its authenticator app and
+    /// recovery codes), for staff whose phone is lost: the next sign-in takes the password
+    /// alone. Audited as `mfa_reset`.
+    pub async fn reset_mfa(&self, email: &str) -> Result<Account, AccountsError> {
+        let account = self.account_by_email(email).await?;
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        let had_totp = totp_factors::delete_for_account(&txn, account.id).await?;
+        let recovery = recovery_codes::delete_for_account(&txn, account.id).await?;
+        let reset = audit::NewEvent {
+            detail: serde_json::json!({ "had_totp": had_totp, "recovery_codes": recovery }),
+            ..event("mfa_reset", account.id)
+        };
+        audit::insert_event(&txn, reset, now).await?;
+        commit(txn).await?;
+        Ok(account)
     }
 
     /// How many of the account's recovery codes are still unused.

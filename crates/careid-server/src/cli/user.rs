@@ -43,6 +43,12 @@ pub enum UserCommand {
         /// The account's email.
         email: String,
     },
+    /// Remove the account's second factors (authenticator app, recovery codes), for a
+    /// lost phone: the next sign-in takes the password alone.
+    ResetMfa {
+        /// The account's email.
+        email: String,
+    },
     /// Delete an account for good with its profiles, sessions (their clients are told),
     /// tokens and consents; the audit trail stays. Deleting one that is gone succeeds.
     Delete {
@@ -148,6 +154,13 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
                 );
             }
             println!("activity:    {}", crate::rfc3339(account.activity_at));
+            let second_factor = if accounts.has_totp(account.id).await? {
+                let left = accounts.unused_recovery_codes(account.id).await?;
+                format!("authenticator app, {left} unused recovery code(s)")
+            } else {
+                "none".to_owned()
+            };
+            println!("2nd factor:  {second_factor}");
             println!(
                 "password:    {}",
                 if account.password_hash.is_some() {
@@ -186,6 +199,9 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
         UserCommand::Enable { email } => (accounts.enable(email).await, "enabled"),
         UserCommand::Reactivate { email } => (accounts.reactivate(email).await, "reactivated"),
         UserCommand::Unlock { email } => (accounts.unlock(email).await, "unlocked"),
+        UserCommand::ResetMfa { email } => {
+            (accounts.reset_mfa(email).await, "second factors removed")
+        }
     };
     let account = outcome.map_err(explain)?;
     println!("{} {done}", account.email);
