@@ -7,8 +7,9 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_policy::totp;
 use careid_store::{AccountId, Clock, audit};
 use careid_tests::{
-    Browser, CRM_CALLBACK, OFFLINE_SCOPE, PASSWORD, TestServer,
-    browser::{Page, param},
+    Browser, CRM_CALLBACK, OFFLINE_SCOPE, PASSWORD, TestServer, VERIFIER,
+    browser::{Landing, Page, param},
+    clients_dir_with,
 };
 use reqwest::StatusCode;
 use time::Duration;
@@ -167,6 +168,11 @@ async fn code_page(server: &TestServer, browser: &Browser) -> Page {
 async fn amr_of(server: &TestServer, back: &url::Url) -> Vec<String> {
     let code = param(back, "code").expect("a code");
     let (status, body) = server.crm_exchange(&code).await;
+    amr_in(status, body)
+}
+
+/// The `amr` of the ID token in a token response.
+fn amr_in(status: StatusCode, body: serde_json::Value) -> Vec<String> {
     assert_eq!(status, StatusCode::OK, "{body}");
     let id_token = body["id_token"].as_str().unwrap();
     let payload = id_token.split('.').nth(1).unwrap();
@@ -420,4 +426,123 @@ async fn staff_reset_removes_the_second_factor_and_is_audited() {
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("no account has this email"), "{stderr}");
+}
+
+const STRICT_CALLBACK: &str = "http://127.0.0.1:8085/callback";
+
+/// A client whose people must sign in with a second factor.
+const STRICT_FILE: &str = r#"client_id = "strict-app"
+name = "Prescribing"
+secret = "strict-app-demo-secret"
+redirect_uris = ["http://127.0.0.1:8085/callback"]
+grant_types = ["authorization_code", "refresh_token"]
+token_endpoint_auth_method = "client_secret_basic"
+first_party = true
+require_mfa = true
+"#;
+
+#[tokio::test]
+async fn a_require_mfa_client_sends_a_password_only_person_through_enrolment_first() {
+    let clients = clients_dir_with(&[("strict-app.toml", STRICT_FILE)]);
+    let path = clients.path().to_owned();
+    let server = TestServer::start_with(|c| c.clients_dir = path).await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let browser = server.browser();
+    let url = server.authorize_url("strict-app", STRICT_CALLBACK, &[]);
+    let form = browser.visit(&url).await.page();
+    // The password is right, but no code comes back: the security page does.
+    let landing = browser
+        .submit(&form, &[("email", EMAIL), ("password", PASSWORD)])
+        .await;
+    let Landing::Page(page) = landing else {
+        panic!("a code was issued before a second factor: {landing:?}");
+    };
+    assert!(
+        page.url.contains("/account/security?request="),
+        "{}",
+        page.url
+    );
+    assert!(page.body.contains("mfa-required"), "{}", page.body);
+    let uri = text_of(&page, "totp-uri").unwrap();
+    let secret = secret_of(&uri);
+
+    let current = code(&server, &secret, 0);
+    let done = browser.submit(&page, &[("code", &current)]).await.page();
+    assert_eq!(recovery_codes_on(&done).len(), 10, "{}", done.body);
+    let next = href_after(&done, "id=\"continue\"");
+    let back = browser.visit(&next).await.left();
+    assert_eq!(strict_amr(&server, &back).await, ["pwd", "otp", "mfa"]);
+}
+
+/// The first link after `marker` on `page`, HTML entities decoded.
+fn href_after(page: &Page, marker: &str) -> String {
+    page.body
+        .split(marker)
+        .nth(1)
+        .and_then(|rest| rest.split("href=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no link after {marker}:\n{}", page.body))
+        .replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
+        .replace("&amp;", "&")
+}
+
+/// The `amr` of the ID token the strict client's code brings.
+async fn strict_amr(server: &TestServer, back: &url::Url) -> Vec<String> {
+    let code = param(back, "code").expect("a code");
+    let (status, body) = server
+        .token(
+            Some(("strict-app", "strict-app-demo-secret")),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", STRICT_CALLBACK),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await;
+    amr_in(status, body)
+}
+
+#[tokio::test]
+async fn a_require_mfa_client_sends_a_session_without_a_code_to_sign_in_again() {
+    let clients = clients_dir_with(&[("strict-app.toml", STRICT_FILE)]);
+    let path = clients.path().to_owned();
+    let server = TestServer::start_with(|c| c.clients_dir = path).await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    // A session from before her authenticator app was added: password only.
+    let browser = server.browser();
+    server.crm_code(&browser, EMAIL).await;
+    let secret = enrolled(&server).await;
+
+    // prompt=none cannot ask for a code: the client hears login_required.
+    let silent = server.authorize_url("strict-app", STRICT_CALLBACK, &[("prompt", "none")]);
+    let refused = browser.visit(&silent).await.left();
+    assert_eq!(param(&refused, "error").as_deref(), Some("login_required"));
+    assert_eq!(param(&refused, "code"), None);
+
+    // Otherwise the security page asks her to sign in again, and password plus code
+    // bring the strict client its code.
+    let url = server.authorize_url("strict-app", STRICT_CALLBACK, &[]);
+    let page = browser.visit(&url).await.page();
+    assert!(
+        page.url.contains("/account/security?request="),
+        "{}",
+        page.url
+    );
+    assert!(page.body.contains("totp-on"), "{}", page.body);
+    let again = href_after(&page, "id=\"sign-in-again\"");
+    assert!(again.starts_with("/sign-in?request="), "{again}");
+    let form = browser.visit(&again).await.page();
+    let code_page = browser
+        .submit(&form, &[("email", EMAIL), ("password", PASSWORD)])
+        .await
+        .page();
+    assert!(code_page.url.contains("/sign-in/code"), "{}", code_page.url);
+    let current = code(&server, &secret, 0);
+    let back = browser
+        .submit(&code_page, &[("code", &current)])
+        .await
+        .left();
+    assert_eq!(strict_amr(&server, &back).await, ["pwd", "otp", "mfa"]);
 }

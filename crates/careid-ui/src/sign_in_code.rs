@@ -28,7 +28,7 @@ pub(crate) const PATH: &str = "/sign-in/code";
 /// The cookie holding the challenge of a sign-in waiting for a code.
 const CHALLENGE_COOKIE: &str = "careid_code_challenge";
 /// What a session started here says about the sign-in (RFC 8176 §2).
-const AMR: [&str; 3] = ["pwd", "otp", "mfa"];
+pub(crate) const AMR: [&str; 3] = ["pwd", "otp", "mfa"];
 
 /// The query of `GET /sign-in/code`.
 #[derive(Deserialize)]
