@@ -13,6 +13,8 @@ mod m0007_install_secrets;
 mod m0008_pending_request_address;
 mod m0009_registration_tokens_and_pairwise;
 mod m0011_profile_birthdate;
+mod m0012_totp_factors;
+mod m0013_recovery_codes;
 mod m0014_audit_account_kind_index;
 
 /// Every careid migration, oldest first.
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_pending_request_address::Migration),
             Box::new(m0009_registration_tokens_and_pairwise::Migration),
             Box::new(m0011_profile_birthdate::Migration),
+            Box::new(m0012_totp_factors::Migration),
+            Box::new(m0013_recovery_codes::Migration),
             Box::new(m0014_audit_account_kind_index::Migration),
         ]
     }

@@ -93,6 +93,15 @@ pub enum AccountsError {
     /// A message could not be rendered or sent.
     #[error("mail failed: {0}")]
     Mail(#[from] careid_mail::MailError),
+    /// The code typed to confirm a TOTP enrolment matches no current step.
+    #[error("the authenticator code is wrong")]
+    TotpCodeWrong,
+    /// There is no TOTP enrolment under way to confirm (confirmed already, or removed).
+    #[error("no TOTP enrolment under way")]
+    NoTotpEnrolment,
+    /// A stored TOTP secret does not open under the installation's TOTP key.
+    #[error("a TOTP secret could not be sealed or opened: {0}")]
+    TotpSealing(&'static str),
     /// The store failed.
     #[error("store failed: {0}")]
     Store(StoreError),

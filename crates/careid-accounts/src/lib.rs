@@ -28,8 +28,10 @@ mod reset;
 mod service;
 mod session;
 mod sign_in;
+mod sign_in_code;
 #[cfg(test)]
 mod testing;
+mod totp;
 
 /// The store's clock and connection, for whoever builds the services (the server and
 /// tests): pages build on services, so they need no dependency on `careid-store`.
@@ -50,4 +52,6 @@ pub use profiles::{AllowedApp, NewProfileFields, Profile, ProfileKind};
 pub use reset::{AdminResetLink, ResetLink};
 pub use service::Accounts;
 pub use session::SessionSecret;
-pub use sign_in::SignInError;
+pub use sign_in::{PasswordSignIn, SignInError};
+pub use sign_in_code::CodeChallenge;
+pub use totp::{RecoveryCodes, TotpEnrolment};

@@ -19,7 +19,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::{
-    Accounts, AccountsError,
+    Accounts, AccountsError, CodeChallenge,
     service::{commit, rfc3339},
 };
 
@@ -56,6 +56,13 @@ pub enum SignInError {
     /// Every hashing slot is taken: 503 with `Retry-After`.
     #[error("password hashing is at capacity")]
     Busy,
+    /// The code from the authenticator app is wrong, or was used already.
+    #[error("wrong authenticator code")]
+    CodeWrong,
+    /// The sign-in waiting for a code is gone: too slow, replaced by a newer password
+    /// sign-in, or finished already. The person starts again with her password.
+    #[error("no sign-in is waiting for a code")]
+    CodeTimedOut,
     /// Something failed inside careid; the caller logs this once and shows a generic error.
     #[error("sign-in failed: {0}")]
     Internal(String),
@@ -72,6 +79,8 @@ impl SignInError {
             Self::NotActivated => "not_activated",
             Self::TooManyAttempts { .. } => "throttled",
             Self::Busy => "busy",
+            Self::CodeWrong => "wrong_code",
+            Self::CodeTimedOut => "code_timed_out",
             Self::Internal(_) => "error",
         }
     }
@@ -87,7 +96,43 @@ pub(crate) fn count_sign_in<T, E>(
         Ok(_) => "success",
         Err(err) => refusal(err),
     };
+    count(method, result);
+}
+
+/// Counts one sign-in step by `method` in `careid_sign_ins_total` with this `result`.
+pub(crate) fn count(method: &'static str, result: &'static str) {
     metrics::counter!("careid_sign_ins_total", "method" => method, "result" => result).increment(1);
+}
+
+/// What a correct password leads to.
+#[derive(Debug)]
+pub enum PasswordSignIn {
+    /// The password was enough: the person is signed in.
+    Done(Account),
+    /// The account has an authenticator app: the sign-in goes on with a code, under
+    /// this challenge (`Accounts::sign_in_code`).
+    CodeNeeded {
+        /// The account whose password was right.
+        account: Account,
+        /// What the browser keeps until it sends the code.
+        challenge: CodeChallenge,
+    },
+}
+
+impl PasswordSignIn {
+    /// The account whose password was right.
+    pub fn account(&self) -> &Account {
+        match self {
+            Self::Done(account) | Self::CodeNeeded { account, .. } => account,
+        }
+    }
+
+    /// The account whose password was right, owned.
+    pub fn into_account(self) -> Account {
+        match self {
+            Self::Done(account) | Self::CodeNeeded { account, .. } => account,
+        }
+    }
 }
 
 impl From<AccountsError> for SignInError {
@@ -106,13 +151,13 @@ impl From<StoreError> for SignInError {
 }
 
 /// Who is signing in from where, for the audit trail.
-struct Origin {
-    client_id: Option<ClientId>,
-    ip: Option<String>,
+pub(crate) struct Origin {
+    pub(crate) client_id: Option<ClientId>,
+    pub(crate) ip: Option<String>,
 }
 
 impl Origin {
-    fn event(
+    pub(crate) fn event(
         &self,
         kind: &'static str,
         account_id: Option<AccountId>,
@@ -132,7 +177,8 @@ impl Accounts {
     /// Checks an email and password for an interactive sign-in by `client_id` from `ip`.
     ///
     /// On success the failure counters reset, the inactivity clock restarts and a hash made
-    /// with older parameters is replaced. A wrong password counts towards the lockout
+    /// with older parameters is replaced. For an account with an authenticator app a right
+    /// password only issues the challenge of the code step, and the counters stay. A wrong password counts towards the lockout
     /// (unless the account is already locked). An active account found idle past the limit
     /// is marked expired on the spot, its sessions and refresh tokens revoked.
     pub async fn sign_in_password(
@@ -141,9 +187,15 @@ impl Accounts {
         password: PlainPassword,
         client_id: Option<&ClientId>,
         ip: Option<String>,
-    ) -> Result<Account, SignInError> {
+    ) -> Result<PasswordSignIn, SignInError> {
         let outcome = self.check_password(email, password, client_id, ip).await;
-        count_sign_in("password", &outcome, SignInError::metric_result);
+        // A password that must be followed by a code is not yet a sign-in: it counts as
+        // `code_needed`, and the code page counts the sign-in under `otp`.
+        if let Ok(PasswordSignIn::CodeNeeded { .. }) = &outcome {
+            count("password", "code_needed");
+        } else {
+            count_sign_in("password", &outcome, SignInError::metric_result);
+        }
         outcome
     }
 
@@ -153,7 +205,7 @@ impl Accounts {
         password: PlainPassword,
         client_id: Option<&ClientId>,
         ip: Option<String>,
-    ) -> Result<Account, SignInError> {
+    ) -> Result<PasswordSignIn, SignInError> {
         let now = self.clock.now();
         let origin = Origin {
             client_id: client_id.cloned(),
@@ -202,7 +254,8 @@ impl Accounts {
         if account.status() == Status::Active && is_locked(account.locked_until, now) {
             let until = account.locked_until.unwrap_or(now);
             self.spend_a_check(&account, password).await?;
-            self.record_failure(&account, &origin, now).await?;
+            self.record_failure(&account, &origin, now, "wrong_password")
+                .await?;
             return Err(SignInError::Locked { until });
         }
 
@@ -218,7 +271,8 @@ impl Accounts {
             }
         };
         if !matched {
-            self.record_failure(&account, &origin, now).await?;
+            self.record_failure(&account, &origin, now, "wrong_password")
+                .await?;
             return Err(SignInError::WrongCredentials);
         }
 
@@ -237,6 +291,20 @@ impl Accounts {
             return Err(refusal);
         }
 
+        // With an authenticator app the password is only the first step: the failure
+        // counters stay until the code is right (`sign_in_code`), so wrong codes and wrong
+        // passwords share one lockout and typing the password again buys no new guesses.
+        // One statement more on every password sign-in (tests/tests/statements.rs).
+        if self.has_totp(account.id).await? {
+            let challenge = self
+                .issue_code_challenge(account.id, origin.client_id.as_ref())
+                .await?;
+            let detail = json!({ "next": "otp" });
+            let event = origin.event("password_accepted", Some(account.id), detail);
+            audit::insert_event(&self.db, event, now).await?;
+            return Ok(PasswordSignIn::CodeNeeded { account, challenge });
+        }
+
         let rehashed = self.rehash_if_outdated(&account, password).await;
         let txn = self.begin().await?;
         let detail = json!({ "rehashed": rehashed.is_some() });
@@ -247,7 +315,7 @@ impl Accounts {
             .ok_or_else(|| SignInError::Internal("account vanished during sign-in".into()))?;
         audit::insert_event(&txn, origin.event("sign_in", Some(account.id), detail), now).await?;
         commit(txn).await?;
-        Ok(signed_in)
+        Ok(PasswordSignIn::Done(signed_in))
     }
 
     /// Spends the argon2 time of checking `password` against the account and discards
@@ -288,12 +356,14 @@ impl Accounts {
         }
     }
 
-    /// Counts a wrong password, locking the account when the policy says so.
-    async fn record_failure(
+    /// Counts a wrong password or code (`wrong` names which, for the audit trail),
+    /// locking the account when the policy says so.
+    pub(crate) async fn record_failure(
         &self,
         account: &Account,
         origin: &Origin,
         now: OffsetDateTime,
+        wrong: &'static str,
     ) -> Result<(), AccountsError> {
         let txn = self.begin().await?;
         // Re-read with the row locked, so concurrent guesses on several instances each
@@ -344,7 +414,7 @@ impl Accounts {
                 };
                 audit::insert_event(&txn, locked, now).await?;
             }
-            "wrong_password"
+            wrong
         };
         let failed = origin.event(
             "sign_in_failed",

@@ -14,7 +14,7 @@ use careid_store::{
 use tempfile::TempDir;
 use time::{OffsetDateTime, macros::datetime};
 
-use crate::{Accounts, AccountsConfig, Hasher, SignInError, service::random_id};
+use crate::{Accounts, AccountsConfig, Hasher, PasswordSignIn, SignInError, service::random_id};
 
 /// argon2id at its cheapest useful setting, so tests that hash often stay fast.
 pub(crate) const CHEAP: HashParams = HashParams {
@@ -155,6 +155,7 @@ impl Fixture {
                 Some("192.0.2.7".into()),
             )
             .await
+            .map(PasswordSignIn::into_account)
     }
 
     /// The kinds of the account's audit events, oldest first.

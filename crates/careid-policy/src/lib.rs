@@ -11,8 +11,10 @@ pub mod history;
 pub mod lockout;
 pub mod one_time;
 pub mod password;
+pub mod recovery;
 pub mod secret;
 pub mod session;
+pub mod totp;
 
 pub use error::PolicyError;
 pub use expiry::is_inactive_expired;

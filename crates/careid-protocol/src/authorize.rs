@@ -487,6 +487,17 @@ async fn decide(
         return Ok(leave::see_other(&format!("/sign-in?request={id}")));
     };
 
+    // Issue 17: a client that requires a second factor gets no code from a session that
+    // had none; the security page enrols the person or sends her to sign in again.
+    if client.require_mfa && !live.session.amr().iter().any(|m| m == "mfa") {
+        if request.has_prompt("none") {
+            slot.forget(app).await?;
+            return Ok(reply.error("login_required", "a second factor is required"));
+        }
+        slot.keep(app, &request).await?;
+        return Ok(leave::see_other(&format!("/account/security?request={id}")));
+    }
+
     let profiles = profiles::find_for_account(&app.db, live.account.id).await?;
     // OIDC Core §3.1.2.1 `prompt=select_account`: with a choice to make, the picker is
     // shown again for this request even though the session has a profile already.

@@ -243,6 +243,11 @@ pub struct Client {
     /// First-party clients (the practice's own portals) skip the consent page.
     #[serde(default)]
     pub first_party: bool,
+    /// Whether its people must sign in with a second factor (issue 17): a session
+    /// without `mfa` in its `amr` gets no code for this client, and a person without an
+    /// authenticator app is taken to add one first.
+    #[serde(default)]
+    pub require_mfa: bool,
     /// The theme folder for this client's pages and mail.
     #[serde(default = "default_theme")]
     pub theme: String,
@@ -566,6 +571,12 @@ impl Client {
         {
             problems.push(("jwks_uri", problem));
         }
+        if self.require_mfa && !self.allows_sign_in("password") {
+            problems.push((
+                "require_mfa",
+                "needs `password` in sign_in_methods: the second factor follows a password".into(),
+            ));
+        }
         if self.sign_in_methods.is_empty() {
             problems.push((
                 "sign_in_methods",
@@ -729,6 +740,25 @@ mod tests {
             assert_eq!(problems.len(), 1, "{uri}: {problems:?}");
             assert_eq!(problems[0].0, "backchannel_logout_uri");
         }
+    }
+
+    #[test]
+    fn require_mfa_needs_password_sign_in() {
+        let file = |extra: &str| -> Client {
+            toml::from_str(&format!(
+                r#"client_id = "rx"
+                   name = "Prescribing"
+                   secret = "rx-secret"
+                   redirect_uris = ["https://rx.example/callback"]
+                   require_mfa = true
+                   {extra}"#
+            ))
+            .unwrap()
+        };
+        assert!(file("").problems().is_empty(), "{:?}", file("").problems());
+        let links_only = file(r#"sign_in_methods = ["magic_link"]"#);
+        let keys: Vec<_> = links_only.problems().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["require_mfa"]);
     }
 
     #[test]

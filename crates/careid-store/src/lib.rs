@@ -23,12 +23,14 @@ pub mod one_time_tokens;
 pub mod pairwise;
 pub mod password_history;
 pub mod profiles;
+pub mod recovery_codes;
 pub mod refresh_tokens;
 pub mod registration_tokens;
 pub mod revoked_access_tokens;
 pub mod seed;
 pub mod sessions;
 pub mod signing_keys;
+pub mod totp_factors;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{Backend, DEFAULT_WAIT, Db, Tally, connect, connect_with, migrate, sqlite_file};

@@ -22,8 +22,10 @@ mod forgot_password;
 mod magic_link;
 mod page;
 mod reset;
+mod security;
 mod select_profile;
 mod sign_in;
+mod sign_in_code;
 mod sign_in_pin;
 mod sign_out;
 mod state;
@@ -44,6 +46,10 @@ pub fn router(state: Arc<Ui>) -> Router {
     Router::new()
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
         .route(
+            sign_in_code::PATH,
+            get(sign_in_code::show).post(sign_in_code::submit),
+        )
+        .route(
             "/sign-in/pin",
             get(sign_in_pin::show).post(sign_in_pin::submit),
         )
@@ -62,6 +68,14 @@ pub fn router(state: Arc<Ui>) -> Router {
         .route(
             "/account/password",
             get(change_password::show).post(change_password::submit),
+        )
+        .route(
+            "/account/security",
+            get(security::show).post(security::submit),
+        )
+        .route(
+            "/account/security/recovery-codes",
+            axum::routing::post(security::regenerate),
         )
         .route("/activate", get(activate::show).post(activate::submit))
         .route(

@@ -16,7 +16,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
 };
-use careid_accounts::{AccountId, SignInError};
+use careid_accounts::{AccountId, PasswordSignIn, SignInError};
 use careid_policy::PlainPassword;
 use careid_protocol::{
     Bucket, ClientAddress, PendingRequest, end_browser_session, find_pending, session,
@@ -28,6 +28,7 @@ use crate::{
     Ui, UiError, csrf,
     extract::{PageForm, PageQuery},
     page::{next_step, request_id, respond, see_other},
+    sign_in_code,
     themes::DEFAULT_THEME,
 };
 
@@ -99,9 +100,12 @@ pub(crate) async fn submit(
         .rate_limit(Bucket::SignIn, &address, Some(email))
         .await?;
     match check_password(&ui, pending.as_ref(), email, form.password, ip).await? {
-        Ok(account_id) => {
-            let cookie = replace_session(&ui, &headers, account_id, &["pwd"]).await?;
+        Ok(PasswordSignIn::Done(account)) => {
+            let cookie = replace_session(&ui, &headers, account.id, &["pwd"]).await?;
             Ok(see_other(&next_step(request), [cookie]))
+        }
+        Ok(PasswordSignIn::CodeNeeded { challenge, .. }) => {
+            Ok(sign_in_code::ask_for_code(&ui, request, &challenge))
         }
         Err(refusal) => {
             let (message, status) = explain(&ui, &refusal);
@@ -118,7 +122,7 @@ pub(crate) async fn submit(
     }
 }
 
-/// The account id if the password signs this person in; else why not (`None`: a field
+/// What the right password leads to; else why not (`None`: a field
 /// was left blank, so nothing was checked).
 async fn check_password(
     ui: &Ui,
@@ -126,7 +130,7 @@ async fn check_password(
     email: &str,
     password: String,
     ip: Option<String>,
-) -> Result<Result<AccountId, Option<SignInError>>, UiError> {
+) -> Result<Result<PasswordSignIn, Option<SignInError>>, UiError> {
     if pending.is_some_and(|p| !allows_method(p, "password")) {
         return Err(UiError::MethodNotAllowed);
     }
@@ -140,7 +144,7 @@ async fn check_password(
         .sign_in_password(email, password, client_id, ip)
         .await
     {
-        Ok(account) => Ok(Ok(account.id)),
+        Ok(signed_in) => Ok(Ok(signed_in)),
         Err(SignInError::Internal(err)) => Err(UiError::Internal(err)),
         Err(refusal) => Ok(Err(Some(refusal))),
     }
@@ -248,7 +252,12 @@ fn explain(ui: &Ui, refusal: &Option<SignInError>) -> (String, StatusCode) {
             );
             return (message, StatusCode::TOO_MANY_REQUESTS);
         }
-        Some(SignInError::WrongCredentials | SignInError::Internal(_)) => {
+        Some(
+            SignInError::WrongCredentials
+            | SignInError::Internal(_)
+            | SignInError::CodeWrong
+            | SignInError::CodeTimedOut,
+        ) => {
             "The email or password is incorrect.".into()
         }
     };
@@ -271,7 +280,7 @@ pub(crate) fn with_retry_after(mut page: Response, refusal: Option<&SignInError>
 }
 
 /// Whole minutes until `until`, rounded up, and at least one.
-fn minutes_left(until: OffsetDateTime, now: OffsetDateTime) -> i64 {
+pub(crate) fn minutes_left(until: OffsetDateTime, now: OffsetDateTime) -> i64 {
     let seconds = (until - now).whole_seconds();
     ((seconds + 59) / 60).max(1)
 }

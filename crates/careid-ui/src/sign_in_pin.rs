@@ -170,7 +170,9 @@ fn explain(ui: &Ui, refusal: Option<&SignInError>) -> (String, StatusCode) {
             SignInError::WrongCredentials
             | SignInError::Locked { .. }
             | SignInError::NotActivated
-            | SignInError::Internal(_),
+            | SignInError::Internal(_)
+            | SignInError::CodeWrong
+            | SignInError::CodeTimedOut,
         ) => (CALL_THE_OFFICE.into(), StatusCode::OK),
     }
 }

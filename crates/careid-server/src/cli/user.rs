@@ -43,6 +43,12 @@ pub enum UserCommand {
         /// The account's email.
         email: String,
     },
+    /// Remove the account's second factors (authenticator app, recovery codes), for a
+    /// lost phone: the next sign-in takes the password alone.
+    ResetMfa {
+        /// The account's email.
+        email: String,
+    },
     /// Delete an account for good with its profiles, sessions (their clients are told),
     /// tokens and consents; the audit trail stays. Deleting one that is gone succeeds.
     Delete {
@@ -148,6 +154,13 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
                 );
             }
             println!("activity:    {}", crate::rfc3339(account.activity_at));
+            let second_factor = if accounts.has_totp(account.id).await? {
+                let left = accounts.unused_recovery_codes(account.id).await?;
+                format!("authenticator app, {left} unused recovery code(s)")
+            } else {
+                "none".to_owned()
+            };
+            println!("2nd factor:  {second_factor}");
             println!(
                 "password:    {}",
                 if account.password_hash.is_some() {
@@ -185,13 +198,15 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
         UserCommand::Disable { email }
         | UserCommand::Enable { email }
         | UserCommand::Reactivate { email }
-        | UserCommand::Unlock { email } => email,
+        | UserCommand::Unlock { email }
+        | UserCommand::ResetMfa { email } => email,
     };
     let id = accounts.account_by_email(email).await.map_err(explain)?.id;
     let (outcome, done) = match &command {
         UserCommand::Disable { .. } => (accounts.disable(id).await, "disabled"),
         UserCommand::Enable { .. } => (accounts.enable(id).await, "enabled"),
         UserCommand::Reactivate { .. } => (accounts.reactivate(id).await, "reactivated"),
+        UserCommand::ResetMfa { .. } => (accounts.reset_mfa(id).await, "second factors removed"),
         _ => (accounts.unlock(id).await, "unlocked"),
     };
     let account = outcome.map_err(explain)?;

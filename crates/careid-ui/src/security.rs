@@ -1,0 +1,210 @@
+//! `/account/security`: a signed-in person adds an authenticator app (TOTP, issue 17).
+//! The page shows the `otpauth://` URI to add to the app, then asks for one current code;
+//! only a confirmed code turns the second factor on, and brings ten recovery codes, shown
+//! this once. `POST /account/security/recovery-codes` makes a new set. The rules are
+//! `careid-accounts`'.
+//!
+//! A client with `require_mfa` sends a person whose session had no second factor here
+//! with its pending request (`?request=…`): without an app she adds one, and the code
+//! that confirms it upgrades her session (a new one, `amr` pwd, otp, mfa) before she
+//! continues; with one already, she is asked to sign in again, code included.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::Response,
+};
+use careid_accounts::{AccountsError, Branding, RecoveryCodes, TotpEnrolment};
+use careid_protocol::{
+    ClientAddress,
+    session::{self, LiveSession},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Ui, UiError, csrf,
+    extract::{PageForm, PageQuery},
+    page::{next_step, request_id, respond, see_other, with_request},
+    sign_in::{pending, replace_session},
+    sign_in_code::AMR,
+    themes::DEFAULT_THEME,
+};
+
+/// The query of `GET /account/security`: the pending request of a client that requires
+/// a second factor, if one sent the person here.
+#[derive(Deserialize)]
+pub(crate) struct Params {
+    request: Option<String>,
+}
+
+/// The confirmation form; missing fields read as empty.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct ConfirmForm {
+    csrf: String,
+    request: String,
+    code: String,
+}
+
+/// The form that makes new recovery codes.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct RegenerateForm {
+    csrf: String,
+}
+
+/// What `security.html` shows.
+#[derive(Serialize)]
+struct View<'a> {
+    email: &'a str,
+    csrf: &'a str,
+    /// The `otpauth://` URI while an enrolment is under way; `None` once confirmed.
+    totp_uri: Option<String>,
+    is_code_wrong: bool,
+    is_just_confirmed: bool,
+    /// Recovery codes just made, shown this once.
+    recovery_codes: &'a [String],
+    unused_recovery_codes: u64,
+    /// The pending request a client sent the person here with.
+    request: Option<&'a str>,
+    /// Where to go on once the session has a second factor.
+    continue_to: Option<String>,
+    /// The app is set up but this session had no code: sign in again.
+    sign_in_again: Option<String>,
+}
+
+/// `GET /account/security`.
+pub(crate) async fn show(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    PageQuery(params): PageQuery<Params>,
+) -> Result<Response, UiError> {
+    let request = request_id(params.request.as_deref());
+    pending(&ui, request).await?;
+    let Some(live) = session::current(&ui.protocol, &headers).await? else {
+        return Ok(see_other(&with_request("/sign-in", request), None));
+    };
+    page(&ui, &headers, &live, Outcome::Shown, request).await
+}
+
+/// `POST /account/security`: confirms the enrolment under way with a code.
+pub(crate) async fn submit(
+    State(ui): State<Arc<Ui>>,
+    address: ClientAddress,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ConfirmForm>,
+) -> Result<Response, UiError> {
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
+    let request = request_id(Some(&form.request));
+    pending(&ui, request).await?;
+    let Some(live) = session::current(&ui.protocol, &headers).await? else {
+        return Ok(see_other(&with_request("/sign-in", request), None));
+    };
+    let outcome = ui
+        .accounts
+        .confirm_totp(live.account.id, &form.code, address.for_audit())
+        .await;
+    let outcome = match outcome {
+        Ok(codes) => Outcome::Confirmed(codes),
+        Err(AccountsError::TotpCodeWrong) => Outcome::CodeWrong,
+        // Confirmed meanwhile (another tab): the page says it is on.
+        Err(AccountsError::NoTotpEnrolment) => Outcome::Shown,
+        Err(err) => return Err(err.into()),
+    };
+    if !matches!(outcome, Outcome::Confirmed(_)) {
+        return page(&ui, &headers, &live, outcome, request).await;
+    }
+    // She has just typed a current code: this session now has its second factor. A new
+    // session, as at every sign-in, so no earlier session id is carried on.
+    let cookie = replace_session(&ui, &headers, live.account.id, &AMR).await?;
+    let mut response = page(&ui, &headers, &live, outcome, request).await?;
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// `POST /account/security/recovery-codes`: a new set of recovery codes; the old set
+/// stops working.
+pub(crate) async fn regenerate(
+    State(ui): State<Arc<Ui>>,
+    address: ClientAddress,
+    headers: HeaderMap,
+    PageForm(form): PageForm<RegenerateForm>,
+) -> Result<Response, UiError> {
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
+    let Some(live) = session::current(&ui.protocol, &headers).await? else {
+        return Ok(see_other("/sign-in", None));
+    };
+    let outcome = ui
+        .accounts
+        .regenerate_recovery_codes(live.account.id, address.for_audit())
+        .await;
+    let outcome = match outcome {
+        Ok(codes) => Outcome::Regenerated(codes),
+        // No authenticator app yet: the page offers to add one.
+        Err(AccountsError::NoTotpEnrolment) => Outcome::Shown,
+        Err(err) => return Err(err.into()),
+    };
+    page(&ui, &headers, &live, outcome, None).await
+}
+
+/// What the last action did, for the page to say.
+enum Outcome {
+    Shown,
+    CodeWrong,
+    Confirmed(RecoveryCodes),
+    Regenerated(RecoveryCodes),
+}
+
+async fn page(
+    ui: &Ui,
+    headers: &HeaderMap,
+    live: &LiveSession,
+    outcome: Outcome,
+    request: Option<&str>,
+) -> Result<Response, UiError> {
+    // The app lists the secret under careid's own name, whichever client sent her.
+    let issuer = Branding::default().product;
+    let enrolment = ui
+        .accounts
+        .totp_enrolment(live.account.id, &live.account.email, &issuer)
+        .await?;
+    let is_confirmed = enrolment == TotpEnrolment::Confirmed;
+    let totp_uri = match enrolment {
+        TotpEnrolment::Confirmed => None,
+        TotpEnrolment::Pending { uri } => Some(uri),
+    };
+    let has_mfa = live.session.amr().iter().any(|m| m == "mfa");
+    let is_just_confirmed = matches!(outcome, Outcome::Confirmed(_));
+    let continue_to = request
+        .filter(|_| is_just_confirmed)
+        .map(|id| next_step(Some(id)));
+    let sign_in_again = request
+        .filter(|_| is_confirmed && !is_just_confirmed && !has_mfa)
+        .map(|id| with_request("/sign-in", Some(id)));
+    let unused_recovery_codes = ui.accounts.unused_recovery_codes(live.account.id).await?;
+    let (token, cookie) = csrf::token(ui, headers);
+    let codes = match &outcome {
+        Outcome::Confirmed(codes) | Outcome::Regenerated(codes) => codes.as_slice(),
+        Outcome::Shown | Outcome::CodeWrong => &[],
+    };
+    let view = View {
+        email: &live.account.email,
+        csrf: &token,
+        totp_uri,
+        is_code_wrong: matches!(outcome, Outcome::CodeWrong),
+        is_just_confirmed,
+        recovery_codes: codes,
+        unused_recovery_codes,
+        request,
+        continue_to,
+        sign_in_again,
+    };
+    let status = match outcome {
+        Outcome::CodeWrong => StatusCode::BAD_REQUEST,
+        Outcome::Shown | Outcome::Confirmed(_) | Outcome::Regenerated(_) => StatusCode::OK,
+    };
+    let html = ui.themes.render(DEFAULT_THEME, "security.html", view)?;
+    Ok(respond(status, html, cookie))
+}

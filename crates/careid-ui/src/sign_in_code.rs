@@ -1,0 +1,181 @@
+//! The code page of a sign-in (issue 17): `GET /sign-in/code?request=…` asks a person
+//! whose account has an authenticator app for its current code after her password;
+//! `POST /sign-in/code` checks it through `careid-accounts` and starts the session with
+//! `amr` = `pwd`, `otp`, `mfa` (RFC 8176 §2). The challenge the password step issued is
+//! in a cookie of this page only; the rules are `careid-accounts`'.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::Response,
+};
+use careid_accounts::{CodeChallenge, SignInError};
+use careid_protocol::{Bucket, ClientAddress, PendingRequest, session::cookie_value};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Ui, UiError, csrf,
+    extract::{PageForm, PageQuery},
+    page::{next_step, request_id, respond, see_other, with_request},
+    sign_in::{pending, replace_session, with_retry_after},
+    themes::DEFAULT_THEME,
+};
+
+/// The path of this page, and of its cookie.
+pub(crate) const PATH: &str = "/sign-in/code";
+/// The cookie holding the challenge of a sign-in waiting for a code.
+const CHALLENGE_COOKIE: &str = "careid_code_challenge";
+/// What a session started here says about the sign-in (RFC 8176 §2).
+pub(crate) const AMR: [&str; 3] = ["pwd", "otp", "mfa"];
+
+/// The query of `GET /sign-in/code`.
+#[derive(Deserialize)]
+pub(crate) struct Params {
+    request: Option<String>,
+}
+
+/// The code form; missing fields read as empty.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct CodeForm {
+    csrf: String,
+    request: String,
+    code: String,
+}
+
+/// What `sign_in_code.html` shows.
+#[derive(Serialize)]
+struct View<'a> {
+    client_name: Option<&'a str>,
+    request: Option<&'a str>,
+    csrf: &'a str,
+    message: Option<&'a str>,
+    is_timed_out: bool,
+}
+
+/// Where a correct password sends a person who must type a code, with the cookie that
+/// carries her challenge.
+pub(crate) fn ask_for_code(ui: &Ui, request: Option<&str>, challenge: &CodeChallenge) -> Response {
+    let cookie = challenge_cookie(Some(challenge.as_str()), ui.is_secure());
+    see_other(&with_request(PATH, request), cookie)
+}
+
+/// `GET /sign-in/code?request=…`.
+pub(crate) async fn show(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    PageQuery(params): PageQuery<Params>,
+) -> Result<Response, UiError> {
+    let pending = pending(&ui, request_id(params.request.as_deref())).await?;
+    page(&ui, &headers, pending.as_ref(), None, StatusCode::OK)
+}
+
+/// `POST /sign-in/code`.
+pub(crate) async fn submit(
+    State(ui): State<Arc<Ui>>,
+    address: ClientAddress,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CodeForm>,
+) -> Result<Response, UiError> {
+    csrf::verify(&ui, &headers, Some(&form.csrf))?;
+    let request = request_id(Some(&form.request));
+    let pending = pending(&ui, request).await?;
+    ui.protocol
+        .rate_limit(Bucket::SignIn, &address, None)
+        .await?;
+    let challenge = cookie_value(&headers, CHALLENGE_COOKIE).unwrap_or_default();
+    let client_id = pending.as_ref().map(|p| &p.client.client_id);
+    let outcome = ui
+        .accounts
+        .sign_in_code(challenge, &form.code, client_id, address.for_audit())
+        .await;
+    let refusal = match outcome {
+        Ok(account_id) => {
+            let session = replace_session(&ui, &headers, account_id, &AMR).await?;
+            let cleared = challenge_cookie(None, ui.is_secure());
+            return Ok(see_other(
+                &next_step(request),
+                std::iter::once(session).chain(cleared),
+            ));
+        }
+        Err(SignInError::Internal(err)) => return Err(UiError::Internal(err)),
+        Err(refusal) => refusal,
+    };
+    let response = page(
+        &ui,
+        &headers,
+        pending.as_ref(),
+        Some(&refusal),
+        status_of(&refusal),
+    )?;
+    Ok(with_retry_after(response, Some(&refusal)))
+}
+
+fn status_of(refusal: &SignInError) -> StatusCode {
+    match refusal {
+        SignInError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        SignInError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn page(
+    ui: &Ui,
+    headers: &HeaderMap,
+    pending: Option<&PendingRequest>,
+    refusal: Option<&SignInError>,
+    status: StatusCode,
+) -> Result<Response, UiError> {
+    let (token, cookie) = csrf::token(ui, headers);
+    let client = pending.map(|p| p.client.as_ref());
+    let message = refusal.map(|r| explain(ui, r));
+    let view = View {
+        client_name: client.map(|c| c.name.as_str()),
+        request: pending.map(|p| p.id.as_str()),
+        csrf: &token,
+        message: message.as_deref(),
+        is_timed_out: matches!(refusal, Some(SignInError::CodeTimedOut)),
+    };
+    let theme = client.map_or(DEFAULT_THEME, |c| c.theme.as_str());
+    let html = ui.themes.render(theme, "sign_in_code.html", view)?;
+    Ok(respond(status, html, cookie))
+}
+
+/// The message for a refused code.
+fn explain(ui: &Ui, refusal: &SignInError) -> String {
+    match refusal {
+        SignInError::Locked { until } => {
+            let minutes = crate::sign_in::minutes_left(*until, ui.protocol.clock.now());
+            let unit = if minutes == 1 { "minute" } else { "minutes" };
+            format!(
+                "Your account is locked after too many incorrect sign-in attempts. Try again in {minutes} {unit}."
+            )
+        }
+        SignInError::CodeTimedOut => {
+            "This sign-in took too long or was replaced by a newer one. Sign in again with your password.".into()
+        }
+        SignInError::Busy => "careid is very busy right now. Wait a moment and try again.".into(),
+        SignInError::TooManyAttempts {
+            retry_after_minutes,
+        } => format!(
+            "There have been too many incorrect sign-ins from your network. Try again in {retry_after_minutes} minutes."
+        ),
+        _ => "That code is not correct. Type the newest code your authenticator app shows; each code works once.".into(),
+    }
+}
+
+/// The challenge cookie (or, without one, its removal): only for this page, out of
+/// scripts' reach, and `Strict`: the code page is never reached from another site.
+fn challenge_cookie(challenge: Option<&str>, secure: bool) -> Option<HeaderValue> {
+    let secure = if secure { "; Secure" } else { "" };
+    let (value, max_age) = match challenge {
+        Some(value) => (value, 600),
+        None => ("", 0),
+    };
+    HeaderValue::from_str(&format!(
+        "{CHALLENGE_COOKIE}={value}; Path={PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    ))
+    .ok()
+}
