@@ -202,3 +202,34 @@ async fn a_rotated_key_is_published_at_once_signs_after_the_delay_and_old_tokens
     assert_eq!(count("signing_key_added"), added.len());
     assert_eq!(count("signing_key_retired"), 1);
 }
+
+#[tokio::test]
+async fn with_a_kek_an_authenticator_apps_secret_is_sealed_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = kek_file(dir.path());
+    let server = TestServer::start_with(|config| {
+        config.keys.key_encryption_key_file = Some(kek);
+    })
+    .await;
+    server.add_account("ada@example.org", "Ada").await;
+    let browser = server.browser();
+    server.crm_code(&browser, "ada@example.org").await;
+    let page = browser.visit("/account/security").await.page();
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+
+    let ada = server
+        .accounts
+        .account_by_email("ada@example.org")
+        .await
+        .unwrap();
+    let factor = careid_store::totp_factors::find_by_account(&server.accounts.db, ada.id)
+        .await
+        .unwrap()
+        .unwrap();
+    // Sealed under the key derived from the KEK, not the install secret in the database.
+    assert!(
+        factor.sealed_secret.starts_with("totp2:"),
+        "{}",
+        factor.sealed_secret
+    );
+}

@@ -533,6 +533,7 @@ pub(crate) mod testing {
             hasher: Hasher::new(crate::testing::CHEAP, 2, std::time::Duration::from_secs(10)),
             config: fx.accounts.config.clone(),
             secrets: Default::default(),
+            totp_kek: None,
         };
         let themes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../themes");
         Arc::new(Lifecycle::new(

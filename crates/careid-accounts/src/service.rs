@@ -32,6 +32,9 @@ pub struct Accounts {
     /// Install secrets already read: they never change once stored, so every instance
     /// may keep its copy, and a PIN guess costs no write for its key.
     pub(crate) secrets: Mutex<HashMap<String, String>>,
+    /// The key TOTP secrets are sealed under, derived from the key-encryption key when
+    /// one is configured ([`Accounts::with_totp_kek`]).
+    pub(crate) totp_kek: Option<Box<[u8; 32]>>,
 }
 
 impl Accounts {
@@ -43,7 +46,16 @@ impl Accounts {
             hasher: Hasher::from_config(&config),
             config,
             secrets: Mutex::default(),
+            totp_kek: None,
         }
+    }
+
+    /// Seals new TOTP secrets under `key`, a key derived from the key-encryption key
+    /// (never the KEK itself), so that the database alone cannot open them. `None`
+    /// keeps the install secret.
+    pub fn with_totp_kek(mut self, key: Option<[u8; 32]>) -> Self {
+        self.totp_kek = key.map(Box::new);
+        self
     }
 
     /// The installation's secret named `name` (256 random bits, base64url), generated

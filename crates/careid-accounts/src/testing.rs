@@ -60,6 +60,7 @@ impl Fixture {
             hasher,
             config,
             secrets: Default::default(),
+            totp_kek: None,
         };
         Self {
             accounts,

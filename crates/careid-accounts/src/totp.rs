@@ -2,11 +2,13 @@
 //! (RFC 6238) are [`careid_policy::totp`]'s; the rows are `careid_store::totp_factors`'.
 //!
 //! The secret must be readable by careid (it computes the codes), so it is sealed rather
-//! than hashed: AES-256-GCM under the installation's `totp_key` install secret, with the
-//! account id as associated data so a sealed secret copied onto another account does not
-//! open. The signing keys' KEK is not used because it is optional (plain PEM keys still
-//! load without one) and lives in `careid-protocol`; a TOTP secret must be sealed on
-//! every installation.
+//! than hashed, with AES-256-GCM and the account id as associated data (a sealed secret
+//! copied onto another account does not open). Like the signing keys, it is sealed under
+//! the key-encryption key when one is configured (`CAREID_KEK`, or a file): the key is
+//! derived from the KEK (`totp2:` secrets), so a copy of the database or its backups
+//! cannot read them. Without a KEK it is sealed under the installation's `totp_key`
+//! install secret (`totp1:`), which keeps secrets out of plain sight but lives in the
+//! same database. A `totp1:` secret stored before a KEK was configured still opens.
 //!
 //! An enrolment counts only once the person types one current code: until then the row
 //! is unconfirmed and sign-in does not ask for codes.
@@ -29,8 +31,10 @@ use crate::{
 
 /// The `install_secrets` name of the key TOTP secrets are sealed with.
 const TOTP_KEY: &str = "totp_key";
-/// The prefix of a sealed secret; a later format gets a new one.
-const PREFIX: &str = "totp1:";
+/// The prefix of a secret sealed under the `totp_key` install secret.
+const INSTALL_PREFIX: &str = "totp1:";
+/// The prefix of a secret sealed under the key derived from the KEK.
+const KEK_PREFIX: &str = "totp2:";
 /// AES-GCM's nonce: 96 bits, random per seal (NIST SP 800-38D §8.2.2).
 const NONCE_BYTES: usize = 12;
 
@@ -99,18 +103,18 @@ impl Accounts {
         email: &str,
         issuer: &str,
     ) -> Result<TotpEnrolment, AccountsError> {
-        let cipher = self.totp_cipher().await?;
+        let sealers = self.totp_sealers().await?;
         if let Some(found) = totp_factors::find_by_account(&self.db, account_id).await? {
             if found.is_confirmed() {
                 return Ok(TotpEnrolment::Confirmed);
             }
-            let secret = open(&cipher, account_id, &found.sealed_secret)?;
+            let secret = sealers.open(account_id, &found.sealed_secret)?;
             return Ok(TotpEnrolment::Pending {
                 uri: totp::uri(issuer, email, &secret),
             });
         }
         let secret = totp::new_secret();
-        let sealed = seal(&cipher, account_id, &secret)?;
+        let sealed = sealers.seal(account_id, &secret)?;
         let now = self.clock.now();
         if !totp_factors::insert_pending(&self.db, account_id, sealed, now).await? {
             // Another request started (or finished) an enrolment first: show that one.
@@ -130,12 +134,12 @@ impl Accounts {
         code: &str,
         ip: Option<String>,
     ) -> Result<RecoveryCodes, AccountsError> {
-        let cipher = self.totp_cipher().await?;
+        let sealers = self.totp_sealers().await?;
         let found = totp_factors::find_by_account(&self.db, account_id)
             .await?
             .filter(|f| !f.is_confirmed())
             .ok_or(AccountsError::NoTotpEnrolment)?;
-        let secret = open(&cipher, account_id, &found.sealed_secret)?;
+        let secret = sealers.open(account_id, &found.sealed_secret)?;
         let now = self.clock.now();
         let Some(step) = totp::matching_step(&secret, code, now, None) else {
             return Err(AccountsError::TotpCodeWrong);
@@ -212,17 +216,50 @@ impl Accounts {
         account_id: AccountId,
         sealed: &str,
     ) -> Result<Vec<u8>, AccountsError> {
-        let cipher = self.totp_cipher().await?;
-        open(&cipher, account_id, sealed)
+        self.totp_sealers().await?.open(account_id, sealed)
     }
 
-    async fn totp_cipher(&self) -> Result<Aes256Gcm, AccountsError> {
+    async fn totp_sealers(&self) -> Result<Sealers, AccountsError> {
         let key = self.install_secret(TOTP_KEY).await?;
         let bytes = URL_SAFE_NO_PAD
             .decode(key)
             .map_err(|_| AccountsError::TotpSealing("the TOTP key is not base64url"))?;
-        Aes256Gcm::new_from_slice(&bytes)
-            .map_err(|_| AccountsError::TotpSealing("the TOTP key is not 256 bits"))
+        let install = Aes256Gcm::new_from_slice(&bytes)
+            .map_err(|_| AccountsError::TotpSealing("the TOTP key is not 256 bits"))?;
+        let kek = self
+            .totp_kek
+            .as_ref()
+            .map(|key| Aes256Gcm::new_from_slice(key.as_slice()))
+            .transpose()
+            .map_err(|_| AccountsError::TotpSealing("the KEK's TOTP key is not 256 bits"))?;
+        Ok(Sealers { install, kek })
+    }
+}
+
+/// The keys TOTP secrets are sealed with: the install secret's, and the KEK's when one is
+/// configured (new secrets are sealed under it).
+struct Sealers {
+    install: Aes256Gcm,
+    kek: Option<Aes256Gcm>,
+}
+
+impl Sealers {
+    fn seal(&self, account_id: AccountId, secret: &[u8]) -> Result<String, AccountsError> {
+        match &self.kek {
+            Some(kek) => seal(kek, KEK_PREFIX, account_id, secret),
+            None => seal(&self.install, INSTALL_PREFIX, account_id, secret),
+        }
+    }
+
+    fn open(&self, account_id: AccountId, stored: &str) -> Result<Vec<u8>, AccountsError> {
+        if stored.starts_with(KEK_PREFIX) {
+            let kek = self.kek.as_ref().ok_or(AccountsError::TotpSealing(
+                "a TOTP secret is sealed under the key-encryption key, which is not configured",
+            ))?;
+            open(kek, KEK_PREFIX, account_id, stored)
+        } else {
+            open(&self.install, INSTALL_PREFIX, account_id, stored)
+        }
     }
 }
 
@@ -231,8 +268,13 @@ fn aad(account_id: AccountId) -> String {
     format!("totp:{account_id}")
 }
 
-/// Seals `secret` for `account_id`: `totp1:` and base64url of nonce ‖ ciphertext ‖ tag.
-fn seal(cipher: &Aes256Gcm, account_id: AccountId, secret: &[u8]) -> Result<String, AccountsError> {
+/// Seals `secret` for `account_id`: `prefix` and base64url of nonce ‖ ciphertext ‖ tag.
+fn seal(
+    cipher: &Aes256Gcm,
+    prefix: &str,
+    account_id: AccountId,
+    secret: &[u8],
+) -> Result<String, AccountsError> {
     let mut nonce = [0_u8; NONCE_BYTES];
     rand::rng().fill_bytes(&mut nonce);
     let aad = aad(account_id);
@@ -247,13 +289,18 @@ fn seal(cipher: &Aes256Gcm, account_id: AccountId, secret: &[u8]) -> Result<Stri
         .map_err(|_| AccountsError::TotpSealing("sealing failed"))?;
     let mut stored = nonce.to_vec();
     stored.extend_from_slice(&sealed);
-    Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(stored)))
+    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(stored)))
 }
 
-/// Opens a secret sealed by [`seal`] for the same account.
-fn open(cipher: &Aes256Gcm, account_id: AccountId, stored: &str) -> Result<Vec<u8>, AccountsError> {
+/// Opens a secret sealed by [`seal`] with the same key and prefix, for the same account.
+fn open(
+    cipher: &Aes256Gcm,
+    prefix: &str,
+    account_id: AccountId,
+    stored: &str,
+) -> Result<Vec<u8>, AccountsError> {
     let refused = || AccountsError::TotpSealing("a stored TOTP secret does not open");
-    let encoded = stored.strip_prefix(PREFIX).ok_or_else(refused)?;
+    let encoded = stored.strip_prefix(prefix).ok_or_else(refused)?;
     let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| refused())?;
     if bytes.len() < NONCE_BYTES {
         return Err(refused());
@@ -287,13 +334,57 @@ mod tests {
     #[test]
     fn a_sealed_secret_opens_only_for_its_account() {
         let cipher = Aes256Gcm::new_from_slice(&[7_u8; 32]).unwrap();
-        let sealed = seal(&cipher, AccountId::new(1), b"secret").unwrap();
+        let sealed = seal(&cipher, INSTALL_PREFIX, AccountId::new(1), b"secret").unwrap();
         assert!(!sealed.contains("secret"));
         assert_eq!(
-            open(&cipher, AccountId::new(1), &sealed).unwrap(),
+            open(&cipher, INSTALL_PREFIX, AccountId::new(1), &sealed).unwrap(),
             b"secret"
         );
-        assert!(open(&cipher, AccountId::new(2), &sealed).is_err());
+        assert!(open(&cipher, INSTALL_PREFIX, AccountId::new(2), &sealed).is_err());
+    }
+
+    async fn pending(
+        fx: &Fixture,
+        id: AccountId,
+        email: &str,
+    ) -> Result<TotpEnrolment, AccountsError> {
+        fx.accounts.totp_enrolment(id, email, "careid").await
+    }
+
+    async fn sealed(fx: &Fixture, id: AccountId) -> String {
+        totp_factors::find_by_account(&fx.accounts.db, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sealed_secret
+    }
+
+    #[tokio::test]
+    async fn with_a_kek_the_database_alone_cannot_open_a_secret() {
+        let mut fx = Fixture::new().await;
+        let ada = fx.active("ada@example.org", "Willow-Creek-17").await.id;
+        let bo = fx.active("bo@example.org", "Willow-Creek-17").await.id;
+        // Bo enrols before a KEK is configured: under the install secret.
+        let before = pending(&fx, bo, "bo@example.org").await.unwrap();
+        assert!(sealed(&fx, bo).await.starts_with(INSTALL_PREFIX));
+
+        fx.accounts.totp_kek = Some(Box::new([9_u8; 32]));
+        let ada_uri = pending(&fx, ada, "ada@example.org").await.unwrap();
+        assert!(sealed(&fx, ada).await.starts_with(KEK_PREFIX));
+        // Bo's older secret still opens: the same URI is shown again.
+        assert_eq!(pending(&fx, bo, "bo@example.org").await.unwrap(), before);
+
+        // The same database without the KEK (a copy, a backup): Ada's secret stays shut.
+        fx.accounts.totp_kek = None;
+        assert!(matches!(
+            pending(&fx, ada, "ada@example.org").await,
+            Err(AccountsError::TotpSealing(_))
+        ));
+        // Another KEK does not open it either.
+        fx.accounts.totp_kek = Some(Box::new([8_u8; 32]));
+        assert!(pending(&fx, ada, "ada@example.org").await.is_err());
+        fx.accounts.totp_kek = Some(Box::new([9_u8; 32]));
+        assert_eq!(pending(&fx, ada, "ada@example.org").await.unwrap(), ada_uri);
     }
 
     #[tokio::test]

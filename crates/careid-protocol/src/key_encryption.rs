@@ -54,6 +54,23 @@ impl Kek {
         STANDARD.encode(key)
     }
 
+    /// A key of its own for another use of the KEK (`purpose`, e.g. TOTP secrets):
+    /// HMAC-SHA256 of the purpose under the KEK (RFC 5869's HKDF-Expand for one block,
+    /// the KEK being uniformly random already). Each purpose gets an unrelated key, and
+    /// none of them gives back the KEK.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac, digest::KeyInit};
+        // HMAC pads a key shorter than SHA-256's 64-byte block with zeros (RFC 2104 §2):
+        // padding it here gives the same MAC, from a constructor that cannot fail.
+        let mut block = [0_u8; 64];
+        block[..32].copy_from_slice(self.0.as_slice());
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new(&block.into());
+        mac.update(b"careid kek derive v1: ");
+        mac.update(purpose.as_bytes());
+        mac.update(&[1]);
+        mac.finalize().into_bytes().into()
+    }
+
     /// Seals the private key `pem` of key `kid`.
     pub(crate) fn seal(&self, kid: &str, pem: &str) -> Result<String, ProtocolError> {
         let mut nonce = [0u8; NONCE_BYTES];
@@ -135,6 +152,20 @@ pub(crate) fn no_kek() -> ProtocolError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_derived_key_is_hmac_sha256_of_its_purpose_and_differs_by_purpose() {
+        use hmac::{Hmac, Mac};
+        let kek = Kek::from_base64(&Kek::generate()).unwrap();
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(kek.0.as_slice()).unwrap();
+        mac.update(b"careid kek derive v1: totp secrets\x01");
+        let expected: [u8; 32] = mac.finalize().into_bytes().into();
+        assert_eq!(kek.derive("totp secrets"), expected);
+        assert_ne!(kek.derive("totp secrets"), kek.derive("other"));
+        assert_ne!(kek.derive("totp secrets").as_slice(), kek.0.as_slice());
+        let other = Kek::from_base64(&Kek::generate()).unwrap();
+        assert_ne!(kek.derive("totp secrets"), other.derive("totp secrets"));
+    }
 
     const PEM: &str =
         "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";

@@ -14,6 +14,9 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::{Config, clients, headers, health, jobs, observe};
 
+/// What the key TOTP secrets are sealed under is derived for, from the KEK.
+pub(crate) const TOTP_PURPOSE: &str = "totp secrets";
+
 /// Request bodies larger than this are refused with 413: no form careid reads is
 /// anywhere near it.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -48,6 +51,7 @@ impl App {
                 .await
                 .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
         let kek = config.keys.kek()?;
+        let totp_kek = kek.as_ref().map(|kek| kek.derive(TOTP_PURPOSE));
         let keys = Keys::load_or_create(&db, clock.clone(), kek)
             .await
             .context("loading signing keys")?;
@@ -85,7 +89,8 @@ impl App {
             .with_rate_limits(&config.rate_limit)
             .with_trusted_proxies(TrustedProxies::new(config.trusted_proxies.clone())),
         );
-        let accounts = Arc::new(Accounts::new(db.clone(), clock, config.accounts()));
+        let accounts =
+            Arc::new(Accounts::new(db.clone(), clock, config.accounts()).with_totp_kek(totp_kek));
         let mailer = careid_mail::Mailer::new(&config.mail).context("setting up [mail]")?;
         let renderer = careid_mail::Renderer::new(config.themes_dir.clone());
         crate::templates::check_mail(&renderer, &themes)?;

@@ -159,7 +159,11 @@ pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<crate::Config> {
 /// the server.
 pub(crate) async fn open_accounts(config: &crate::Config) -> anyhow::Result<Accounts> {
     let db = open_db(config).await?;
-    Ok(Accounts::new(db, Arc::new(SystemClock), config.accounts()))
+    let totp_kek = config
+        .keys
+        .kek()?
+        .map(|kek| kek.derive(crate::app::TOTP_PURPOSE));
+    Ok(Accounts::new(db, Arc::new(SystemClock), config.accounts()).with_totp_kek(totp_kek))
 }
 
 /// The configured database, migrated, for commands that run without the server.
