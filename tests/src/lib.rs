@@ -105,6 +105,11 @@ pub fn test_config(issuer: &str, database_url: &str) -> Config {
     // The clock stands still in tests, so a quota would be a total for the whole test:
     // the rate limits are off unless a test turns them on ([`with_rate_limits`]).
     config.rate_limit.enabled = false;
+    // Mail to the outbox stays beside the test's database, not in the checkout (the
+    // default, `data/outbox`, is relative to the tests crate when tests run).
+    config.mail.outbox_dir = careid_store::sqlite_file(database_url)
+        .and_then(|file| file.parent().map(|dir| dir.join("outbox")))
+        .unwrap_or_else(|| std::env::temp_dir().join("careid-tests-outbox"));
     config
 }
 
