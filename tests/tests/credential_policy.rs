@@ -81,18 +81,7 @@ async fn the_sweep_marks_idle_accounts_expired_and_reactivation_restarts_the_clo
     server.clock.advance(Duration::days(91));
     assert_eq!(server.accounts.sweep_inactive().await.unwrap(), 1);
 
-    server
-        .accounts
-        .reactivate(
-            server
-                .accounts
-                .account_by_email("ada@example.org")
-                .await
-                .unwrap()
-                .id,
-        )
-        .await
-        .unwrap();
+    server.accounts.reactivate(account.id).await.unwrap();
     let back = server
         .browser()
         .sign_in(
@@ -126,18 +115,7 @@ async fn a_disabled_account_loses_its_session_and_tokens_at_once() {
     let code = server.crm_code(&browser, "ada@example.org").await;
     let (_, tokens) = server.crm_exchange(&code).await;
 
-    server
-        .accounts
-        .disable(
-            server
-                .accounts
-                .account_by_email("ada@example.org")
-                .await
-                .unwrap()
-                .id,
-        )
-        .await
-        .unwrap();
+    server.accounts.disable(account.id).await.unwrap();
     let back = browser
         .visit(&server.authorize_url(
             "emr",
@@ -156,18 +134,7 @@ async fn a_disabled_account_loses_its_session_and_tokens_at_once() {
     let page = sign_in_message(&server, "ada@example.org", PASSWORD).await;
     assert!(page.contains("has been disabled"), "{page}");
 
-    server
-        .accounts
-        .enable(
-            server
-                .accounts
-                .account_by_email("ada@example.org")
-                .await
-                .unwrap()
-                .id,
-        )
-        .await
-        .unwrap();
+    server.accounts.enable(account.id).await.unwrap();
     let back = server
         .browser()
         .sign_in(

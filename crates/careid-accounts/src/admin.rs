@@ -303,16 +303,7 @@ mod tests {
         let fx = Fixture::new().await;
         let idle = fx.active("idle@clinic.example", PASSWORD).await;
         let disabled = fx.active("off@clinic.example", PASSWORD).await;
-        fx.accounts
-            .disable(
-                fx.accounts
-                    .account_by_email("off@clinic.example")
-                    .await
-                    .unwrap()
-                    .id,
-            )
-            .await
-            .unwrap();
+        fx.accounts.disable(disabled.id).await.unwrap();
         fx.advance(Duration::days(1));
         let at_limit = fx.active("limit@clinic.example", PASSWORD).await;
         fx.advance(Duration::days(60));

@@ -523,17 +523,8 @@ mod tests {
         let fx = Fixture::new().await;
         let mut sink = SmtpSink::start().await.unwrap();
         let life = lifecycle(&fx, &sink.mail_config());
-        fx.active("off@clinic.example", PASSWORD).await;
-        fx.accounts
-            .disable(
-                fx.accounts
-                    .account_by_email("off@clinic.example")
-                    .await
-                    .unwrap()
-                    .id,
-            )
-            .await
-            .unwrap();
+        let off = fx.active("off@clinic.example", PASSWORD).await;
+        fx.accounts.disable(off.id).await.unwrap();
         fx.active(EMAIL, PASSWORD).await;
         for email in ["nobody@clinic.example", "off@clinic.example", EMAIL] {
             life.request_reset(email, Branding::default(), None, None, None)

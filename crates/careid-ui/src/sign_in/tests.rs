@@ -210,19 +210,8 @@ mod flow {
     async fn a_disabled_account_hears_why_once_the_password_is_right() {
         let fx = Fixture::new().await;
         let token = fx.csrf(CSRF);
-        fx.account("ada@clinic.example").await;
-        fx.ui
-            .accounts
-            .disable(
-                fx.ui
-                    .accounts
-                    .account_by_email("ada@clinic.example")
-                    .await
-                    .unwrap()
-                    .id,
-            )
-            .await
-            .unwrap();
+        let ada = fx.account("ada@clinic.example").await;
+        fx.ui.accounts.disable(ada.account_id).await.unwrap();
         let form = [
             ("csrf", token.as_str()),
             ("email", "ada@clinic.example"),
