@@ -22,12 +22,6 @@ use crate::{
     page::{next_step, request_id, respond, see_other, with_request},
 };
 
-/// The query of `GET /consent`.
-#[derive(Deserialize)]
-pub(crate) struct Params {
-    request: Option<String>,
-}
-
 /// The consent form: `decision` is `allow` or `deny`.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -88,7 +82,7 @@ async fn chosen_profile(ui: &Ui, live: &session::LiveSession) -> Result<Option<P
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    PageQuery(params): PageQuery<Params>,
+    PageQuery(params): PageQuery<crate::page::RequestQuery>,
 ) -> Result<Response, UiError> {
     let id = request_id(params.request.as_deref()).ok_or(UiError::RequestExpired)?;
     let pending = find_pending(&ui.protocol, id)

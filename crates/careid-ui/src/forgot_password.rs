@@ -24,12 +24,6 @@ use crate::{
     reset::{PasswordPage, binding_cookie, code_form, password_page},
 };
 
-/// The query of `GET /forgot-password`.
-#[derive(Deserialize)]
-pub(crate) struct Params {
-    request: Option<String>,
-}
-
 /// The email form.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -43,7 +37,7 @@ pub(crate) struct ForgotForm {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    PageQuery(params): PageQuery<Params>,
+    PageQuery(params): PageQuery<crate::page::RequestQuery>,
 ) -> Result<Response, UiError> {
     ui.lifecycle()?;
     let pending = pending(&ui, request_id(params.request.as_deref())).await?;

@@ -39,12 +39,6 @@ const REQUEST_COOKIE: &str = "careid_magic_link";
 /// sent out of band, so `otp` ("one-time password") is the closest registered value.
 const AMR: [&str; 1] = ["otp"];
 
-/// The query of `GET /magic-link`.
-#[derive(Deserialize)]
-pub(crate) struct Params {
-    request: Option<String>,
-}
-
 /// The email form. Every field defaults to empty so a missing one gets a clear page.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -73,7 +67,7 @@ pub(crate) struct ConfirmForm {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    PageQuery(params): PageQuery<Params>,
+    PageQuery(params): PageQuery<crate::page::RequestQuery>,
 ) -> Result<Response, UiError> {
     ui.lifecycle()?;
     let pending = live_request(&ui, request_id(params.request.as_deref())).await?;

@@ -65,6 +65,13 @@ pub(crate) fn next_step(request: Option<&str>) -> String {
     }
 }
 
+/// The query of a page's `GET` that may be part of an authorization request
+/// (`?request=…`), as most pages are.
+#[derive(serde::Deserialize)]
+pub(crate) struct RequestQuery {
+    pub(crate) request: Option<String>,
+}
+
 /// A form or query `request` field: an empty one counts as absent.
 pub(crate) fn request_id(raw: Option<&str>) -> Option<&str> {
     raw.filter(|id| !id.is_empty())

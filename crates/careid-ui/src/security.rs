@@ -32,13 +32,6 @@ use crate::{
     themes::DEFAULT_THEME,
 };
 
-/// The query of `GET /account/security`: the pending request of a client that requires
-/// a second factor, if one sent the person here.
-#[derive(Deserialize)]
-pub(crate) struct Params {
-    request: Option<String>,
-}
-
 /// The confirmation form; missing fields read as empty.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -79,7 +72,7 @@ struct View<'a> {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    PageQuery(params): PageQuery<Params>,
+    PageQuery(params): PageQuery<crate::page::RequestQuery>,
 ) -> Result<Response, UiError> {
     let request = request_id(params.request.as_deref());
     pending(&ui, request).await?;

@@ -22,12 +22,6 @@ use crate::{
     themes::DEFAULT_THEME,
 };
 
-/// The query of `GET /select-profile`.
-#[derive(Deserialize)]
-pub(crate) struct Params {
-    request: Option<String>,
-}
-
 /// The picker's form: one submit button per profile, each carrying its `profile_id`.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -60,7 +54,7 @@ struct View<'a> {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    PageQuery(params): PageQuery<Params>,
+    PageQuery(params): PageQuery<crate::page::RequestQuery>,
 ) -> Result<Response, UiError> {
     let request = request_id(params.request.as_deref());
     let pending = match request {

@@ -32,12 +32,6 @@ use crate::{
     themes::DEFAULT_THEME,
 };
 
-/// The query of `GET /sign-in`.
-#[derive(Deserialize)]
-pub(crate) struct Params {
-    request: Option<String>,
-}
-
 /// The sign-in form. Every field defaults to empty so a missing one gets a clear page
 /// rather than a bare rejection.
 #[derive(Deserialize, Default)]
@@ -67,7 +61,7 @@ struct View<'a> {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    PageQuery(params): PageQuery<Params>,
+    PageQuery(params): PageQuery<crate::page::RequestQuery>,
 ) -> Result<Response, UiError> {
     let pending = pending(&ui, request_id(params.request.as_deref())).await?;
     if pending.is_none() && session::current(&ui.protocol, &headers).await?.is_some() {

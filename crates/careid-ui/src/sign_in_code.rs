@@ -30,12 +30,6 @@ const CHALLENGE_COOKIE: &str = "careid_code_challenge";
 /// What a session started here says about the sign-in (RFC 8176 §2).
 pub(crate) const AMR: [&str; 3] = ["pwd", "otp", "mfa"];
 
-/// The query of `GET /sign-in/code`.
-#[derive(Deserialize)]
-pub(crate) struct Params {
-    request: Option<String>,
-}
-
 /// The code form; missing fields read as empty.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -66,7 +60,7 @@ pub(crate) fn ask_for_code(ui: &Ui, request: Option<&str>, challenge: &CodeChall
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    PageQuery(params): PageQuery<Params>,
+    PageQuery(params): PageQuery<crate::page::RequestQuery>,
 ) -> Result<Response, UiError> {
     let pending = pending(&ui, request_id(params.request.as_deref())).await?;
     page(&ui, &headers, pending.as_ref(), None, StatusCode::OK)

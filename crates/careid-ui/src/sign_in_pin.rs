@@ -33,12 +33,6 @@ const METHOD: &str = "pin";
 /// The message for every PIN that does not sign in, whatever the reason.
 const CALL_THE_OFFICE: &str = "That email and PIN do not work together. A PIN works once and only for a short time. Call your provider's office for a new PIN.";
 
-/// The query of `GET /sign-in/pin`.
-#[derive(Deserialize)]
-pub(crate) struct Params {
-    request: Option<String>,
-}
-
 /// The PIN form. Every field defaults to empty so a missing one gets a clear page.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -53,7 +47,7 @@ pub(crate) struct PinForm {
 pub(crate) async fn show(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
-    PageQuery(params): PageQuery<Params>,
+    PageQuery(params): PageQuery<crate::page::RequestQuery>,
 ) -> Result<Response, UiError> {
     let pending = allowed_pending(&ui, request_id(params.request.as_deref())).await?;
     let hint = pending.as_ref().and_then(|p| p.login_hint.as_deref());
