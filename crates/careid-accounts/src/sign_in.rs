@@ -178,9 +178,10 @@ impl Accounts {
     ///
     /// On success the failure counters reset, the inactivity clock restarts and a hash made
     /// with older parameters is replaced. For an account with an authenticator app a right
-    /// password only issues the challenge of the code step, and the counters stay. A wrong password counts towards the lockout
-    /// (unless the account is already locked). An active account found idle past the limit
-    /// is marked expired on the spot, its sessions and refresh tokens revoked.
+    /// password only issues the challenge of the code step, and the counters stay. A wrong
+    /// password counts towards the lockout (unless the account is already locked). An
+    /// active account found idle past the limit is marked expired on the spot, its
+    /// sessions and refresh tokens revoked.
     pub async fn sign_in_password(
         &self,
         email: &str,
