@@ -3,7 +3,10 @@
 //! and codes computed here from that URI at the server's (settable) clock time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use careid_policy::totp;
 use careid_store::{AccountId, Clock, audit};
 use careid_tests::{
@@ -26,6 +29,54 @@ fn text_of(page: &Page, id: &str) -> Option<String> {
             .replace("&#x2F;", "/")
             .replace("&amp;", "&"),
     )
+}
+
+/// What the QR code on the page says: its SVG image (a `data:` URI in `id="totp-qr"`)
+/// drawn module by module and read back by a QR decoder, as a phone's camera would.
+fn qr_text_of(page: &Page) -> String {
+    let marker = "id=\"totp-qr\" src=\"";
+    let start = page.body.find(marker).expect("a QR image") + marker.len();
+    let end = start + page.body[start..].find('"').unwrap();
+    let src = page.body[start..end]
+        .replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&#x3D;", "=")
+        .replace("&#x2b;", "+")
+        .replace("&#x2B;", "+");
+    let svg = src
+        .strip_prefix("data:image/svg+xml;base64,")
+        .expect("an SVG data URI");
+    let svg = String::from_utf8(STANDARD.decode(svg).unwrap()).unwrap();
+    let number = |name: &str| -> usize {
+        let at = svg.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        svg[at..at + svg[at..].find('"').unwrap()].parse().unwrap()
+    };
+    let (width, height) = (number("width"), number("height"));
+    // The dark modules: `M{left} {top}h{w}v{h}H{left}V{top}` each.
+    let path = &svg[svg.find(" d=\"").unwrap() + 4..];
+    let path = &path[..path.find('"').unwrap()];
+    let mut dark = vec![false; width * height];
+    for rect in path.split('M').filter(|r| !r.is_empty()) {
+        let numbers: Vec<usize> = rect
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let [left, top, w, h, ..] = numbers[..] else {
+            panic!("a rectangle: {rect}")
+        };
+        for y in top..top + h {
+            for x in left..left + w {
+                dark[y * width + x] = true;
+            }
+        }
+    }
+    let mut image =
+        rqrr::PreparedImage::prepare_from_bitmap(width, height, |x, y| dark[y * width + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("a readable QR code").1
 }
 
 /// The secret of an `otpauth://` URI.
@@ -61,6 +112,8 @@ async fn enrolment_page(browser: &Browser) -> (Page, Vec<u8>) {
     for part in ["issuer=careid", "algorithm=SHA1", "digits=6", "period=30"] {
         assert!(uri.contains(part), "{part} in {uri}");
     }
+    // The QR code to scan carries the same setup link, byte for byte.
+    assert_eq!(qr_text_of(&page), uri);
     (page.clone(), secret_of(&uri))
 }
 

@@ -1,7 +1,7 @@
 //! `/account/security`: a signed-in person adds an authenticator app (TOTP, issue 17).
-//! The page shows the `otpauth://` URI to add to the app, then asks for one current code;
-//! only a confirmed code turns the second factor on, and brings ten recovery codes, shown
-//! this once. `POST /account/security/recovery-codes` makes a new set. The rules are
+//! The page shows the `otpauth://` URI to add to the app, as a QR code to scan and as
+//! text for those who cannot, then asks for one current code; only a confirmed code
+//! turns the second factor on, and brings ten recovery codes, shown this once. `POST /account/security/recovery-codes` makes a new set. The rules are
 //! `careid-accounts`'.
 //!
 //! A client with `require_mfa` sends a person whose session had no second factor here
@@ -16,11 +16,13 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::Response,
 };
+use base64::{Engine, engine::general_purpose::STANDARD};
 use careid_accounts::{AccountsError, Branding, RecoveryCodes, TotpEnrolment};
 use careid_protocol::{
     ClientAddress,
     session::{self, LiveSession},
 };
+use qrcode::{EcLevel, QrCode, render::svg};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -55,6 +57,8 @@ struct View<'a> {
     csrf: &'a str,
     /// The `otpauth://` URI while an enrolment is under way; `None` once confirmed.
     totp_uri: Option<String>,
+    /// The same URI as a QR code, a `data:` URI of an SVG image, for the app to scan.
+    totp_qr: Option<String>,
     is_code_wrong: bool,
     is_just_confirmed: bool,
     /// Recovery codes just made, shown this once.
@@ -182,10 +186,12 @@ async fn page(
         Outcome::Confirmed(codes) | Outcome::Regenerated(codes) => codes.as_slice(),
         Outcome::Shown | Outcome::CodeWrong => &[],
     };
+    let totp_qr = totp_uri.as_deref().and_then(qr_image);
     let view = View {
         email: &live.account.email,
         csrf: &token,
         totp_uri,
+        totp_qr,
         is_code_wrong: matches!(outcome, Outcome::CodeWrong),
         is_just_confirmed,
         recovery_codes: codes,
@@ -200,4 +206,44 @@ async fn page(
     };
     let html = ui.themes.render(DEFAULT_THEME, "security.html", view)?;
     Ok(respond(status, html, cookie))
+}
+
+/// `text` as a QR code: an SVG image in a `data:` URI, which the page's CSP allows for
+/// images, so no route or script is needed. `None` only for text too long for any QR
+/// version, which an `otpauth://` URI of careid's never is; the page then shows the link
+/// alone.
+fn qr_image(text: &str) -> Option<String> {
+    let code = QrCode::with_error_correction_level(text, EcLevel::M).ok()?;
+    let image = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build();
+    Some(format!(
+        "data:image/svg+xml;base64,{}",
+        STANDARD.encode(image)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setup_link_becomes_an_svg_qr_code() {
+        let uri = "otpauth://totp/careid:ada%40example.org?secret=JBSWY3DPEHPK3PXP&issuer=careid";
+        let image = qr_image(uri).expect("a QR code");
+        let svg = image
+            .strip_prefix("data:image/svg+xml;base64,")
+            .expect("a data URI");
+        let svg = String::from_utf8(STANDARD.decode(svg).unwrap()).unwrap();
+        assert!(svg.contains("<svg"), "{svg}");
+        // Another secret, another picture.
+        let other = qr_image(&uri.replace("JBSWY3DPEHPK3PXP", "KRSXG5CTMVRXEZLU")).unwrap();
+        assert_ne!(image, other);
+    }
+
+    #[test]
+    fn text_beyond_any_qr_version_gives_no_image() {
+        assert_eq!(qr_image(&"x".repeat(8_000)), None);
+    }
 }
