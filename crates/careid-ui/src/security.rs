@@ -1,7 +1,8 @@
 //! `/account/security`: a signed-in person adds an authenticator app (TOTP, issue 17).
 //! The page shows the `otpauth://` URI to add to the app, as a QR code to scan and as
 //! text for those who cannot, then asks for one current code; only a confirmed code
-//! turns the second factor on, and brings ten recovery codes, shown this once. `POST /account/security/recovery-codes` makes a new set. The rules are
+//! turns the second factor on, and brings ten recovery codes, shown this once.
+//! `POST /account/security/recovery-codes` makes a new set. The rules are
 //! `careid-accounts`'.
 //!
 //! A client with `require_mfa` sends a person whose session had no second factor here
