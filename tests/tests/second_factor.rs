@@ -7,6 +7,7 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
+use careid_mail::testing::{SmtpSink, links, text_part};
 use careid_policy::totp;
 use careid_store::{AccountId, Clock, audit};
 use careid_tests::{
@@ -400,6 +401,32 @@ async fn a_recovery_code_signs_in_once_and_not_twice() {
 }
 
 #[tokio::test]
+async fn a_recovery_code_sign_in_mails_the_owner_and_an_app_code_does_not() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let mail = sink.mail_config();
+    let server = TestServer::start_with(|config| config.mail = mail).await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let (secret, codes, _) = enrolled_with_codes(&server).await;
+
+    // The app's code first: should it mail, that message would be the next one below.
+    let browser = server.browser();
+    let page = code_page(&server, &browser).await;
+    let current = code(&server, &secret, 0);
+    browser.submit(&page, &[("code", &current)]).await.left();
+
+    let other = server.browser();
+    let page = code_page(&server, &other).await;
+    other.submit(&page, &[("code", &codes[0])]).await.left();
+    let raw = sink.next_message().await;
+    assert!(raw.contains(&format!("To: {EMAIL}")), "{raw}");
+    assert!(raw.contains("Subject: A recovery code signed in"), "{raw}");
+    let text = text_part(&raw).unwrap();
+    assert!(text.contains("you have 9 unused codes left"), "{text}");
+    assert_eq!(links(&raw), [format!("{}/account/security", server.issuer)]);
+    assert!(sink.try_next_message().is_none(), "one message");
+}
+
+#[tokio::test]
 async fn new_recovery_codes_replace_the_old_ones() {
     let server = TestServer::start().await;
     let account = server.add_account(EMAIL, "Ada Okafor").await;
@@ -446,12 +473,34 @@ async fn staff_reset_removes_the_second_factor_and_is_audited() {
         "{before}"
     );
 
+    let mut sink = SmtpSink::start().await.unwrap();
+    let port = sink.mail_config().smtp.port.to_string();
     let output = server
-        .careid_command(&["user", "reset-mfa", "ADA@clinic.example"])
+        .careid_command_with(
+            &["user", "reset-mfa", "ADA@clinic.example"],
+            &[
+                ("CAREID_ISSUER", server.issuer.as_str()),
+                ("CAREID_MAIL__TRANSPORT", "smtp"),
+                ("CAREID_MAIL__SMTP__HOST", "127.0.0.1"),
+                ("CAREID_MAIL__SMTP__PORT", port.as_str()),
+                ("CAREID_MAIL__SMTP__SECURITY", "none"),
+            ],
+        )
         .await;
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "{stdout}{:?}", output.stderr);
     assert!(stdout.contains("second factors removed"), "{stdout}");
+    assert!(stdout.contains("the owner was told by mail"), "{stdout}");
+    // Ada learns of it, with the way back to her security page.
+    let raw = sink.next_message().await;
+    assert!(raw.contains(&format!("To: {EMAIL}")), "{raw}");
+    let text = text_part(&raw).unwrap();
+    assert!(text.contains("Hello Ada Okafor"), "{text}");
+    assert!(
+        text.contains("an administrator removed the authenticator app"),
+        "{text}"
+    );
+    assert_eq!(links(&raw), [format!("{}/account/security", server.issuer)]);
     assert!(user_show(&server).await.contains("2nd factor:  none"));
     assert!(!server.accounts.has_totp(account.id).await.unwrap());
     assert_eq!(

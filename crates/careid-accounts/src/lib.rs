@@ -21,6 +21,7 @@ mod hasher;
 mod invitation;
 mod lifecycle;
 mod magic_link;
+mod notice;
 mod password_change;
 mod pin;
 mod profiles;
@@ -47,11 +48,12 @@ pub use lifecycle::{
     Branding, INVITATION_STATES, Lifecycle, LifecycleConfig, expires_in, parse_lifetime,
 };
 pub use magic_link::{MAGIC_LINK_PATH, MagicLink, MagicLinkProblem, MagicSignIn};
+pub use notice::Notice;
 pub use pin::{IssuedPin, PlainPin};
 pub use profiles::{AllowedApp, NewProfileFields, Profile, ProfileKind};
 pub use reset::{AdminResetLink, ResetLink};
 pub use service::Accounts;
 pub use session::SessionSecret;
 pub use sign_in::{PasswordSignIn, SignInError};
-pub use sign_in_code::CodeChallenge;
+pub use sign_in_code::{CodeChallenge, CodeSignIn};
 pub use totp::{RecoveryCodes, TotpEnrolment};

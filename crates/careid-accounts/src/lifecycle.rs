@@ -370,19 +370,33 @@ impl Lifecycle {
         code: &str,
         lifetime: Duration,
     ) -> Result<Delivered, AccountsError> {
+        let ctx = json!({
+            "link": link,
+            "code": code,
+            "expires_in": expires_in(lifetime),
+        });
+        self.render_and_send(account, branding, name, ctx).await
+    }
+
+    /// Renders message `name` for the account in `branding` with `ctx` (an object, to
+    /// which the product and the person's name are added) and sends it.
+    pub(crate) async fn render_and_send(
+        &self,
+        account: &Account,
+        branding: &Branding,
+        name: &str,
+        mut ctx: serde_json::Value,
+    ) -> Result<Delivered, AccountsError> {
         let person = profiles::find_for_account(&self.accounts.db, account.id)
             .await?
             .into_iter()
             .find(|p| p.kind == "self")
             .map(|p| p.name)
             .unwrap_or_default();
-        let ctx = json!({
-            "product": branding.product,
-            "name": person,
-            "link": link,
-            "code": code,
-            "expires_in": expires_in(lifetime),
-        });
+        if let Some(fields) = ctx.as_object_mut() {
+            fields.insert("product".into(), json!(branding.product));
+            fields.insert("name".into(), json!(person));
+        }
         let content = self.renderer.render(&branding.theme, name, ctx)?;
         Ok(self
             .mailer

@@ -52,6 +52,16 @@ impl fmt::Debug for CodeChallenge {
     }
 }
 
+/// A second step that signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeSignIn {
+    /// The account signed in to.
+    pub account_id: AccountId,
+    /// When a recovery code was used instead of the app's code: how many of the set are
+    /// still unused. Its owner is told by mail ([`crate::Notice::RecoveryCodeUsed`]).
+    pub recovery_codes_left: Option<u64>,
+}
+
 impl Accounts {
     /// After a correct password for `account_id`, whose account has an authenticator
     /// app: the challenge of the code step. A newer one voids the older.
@@ -75,15 +85,15 @@ impl Accounts {
     }
 
     /// The second step: `code` from the authenticator app of the account `challenge`
-    /// names, or one of its recovery codes (each works once). The account id on success;
-    /// the challenge is then used up and the sign-in recorded as a password one is.
+    /// names, or one of its recovery codes (each works once). On success the challenge
+    /// is used up and the sign-in recorded as a password one is.
     pub async fn sign_in_code(
         &self,
         challenge: &str,
         code: &str,
         client_id: Option<&ClientId>,
         ip: Option<String>,
-    ) -> Result<AccountId, SignInError> {
+    ) -> Result<CodeSignIn, SignInError> {
         let origin = Origin {
             client_id: client_id.cloned(),
             ip,
@@ -98,7 +108,7 @@ impl Accounts {
         challenge: &str,
         code: &str,
         origin: &Origin,
-    ) -> Result<AccountId, SignInError> {
+    ) -> Result<CodeSignIn, SignInError> {
         let now = self.clock.now();
         let digest = one_time::digest(challenge);
         let token = one_time_tokens::find_by_digest(&self.db, &digest, CHALLENGE)
@@ -143,8 +153,13 @@ impl Accounts {
                 .await?;
             return Err(SignInError::CodeWrong);
         }
-        self.finish_code_sign_in(txn, &account, &token, origin, "otp")
-            .await
+        self.finish_code_sign_in(&txn, &account, &token, origin, "otp")
+            .await?;
+        commit(txn).await?;
+        Ok(CodeSignIn {
+            account_id: account.id,
+            recovery_codes_left: None,
+        })
     }
 
     async fn check_recovery_code(
@@ -153,7 +168,7 @@ impl Accounts {
         token: &OneTimeToken,
         plain: &str,
         origin: &Origin,
-    ) -> Result<AccountId, SignInError> {
+    ) -> Result<CodeSignIn, SignInError> {
         let now = self.clock.now();
         let digest = one_time::digest(plain);
         let txn = self.begin().await?;
@@ -163,29 +178,35 @@ impl Accounts {
                 .await?;
             return Err(SignInError::CodeWrong);
         }
-        self.finish_code_sign_in(txn, account, token, origin, "recovery_code")
-            .await
+        self.finish_code_sign_in(&txn, account, token, origin, "recovery_code")
+            .await?;
+        let left = recovery_codes::count_unused(&txn, account.id).await?;
+        commit(txn).await?;
+        Ok(CodeSignIn {
+            account_id: account.id,
+            recovery_codes_left: Some(left),
+        })
     }
 
-    /// Uses up the challenge and records the sign-in, in `txn` with the code's use.
+    /// Uses up the challenge and records the sign-in, in `txn` with the code's use; the
+    /// caller commits.
     async fn finish_code_sign_in(
         &self,
-        txn: sea_orm::DatabaseTransaction,
+        txn: &sea_orm::DatabaseTransaction,
         account: &Account,
         token: &OneTimeToken,
         origin: &Origin,
         factor: &'static str,
-    ) -> Result<AccountId, SignInError> {
+    ) -> Result<(), SignInError> {
         let now = self.clock.now();
-        if !one_time_tokens::take_token(&txn, token.id, now).await? {
+        if !one_time_tokens::take_token(txn, token.id, now).await? {
             return Err(SignInError::CodeTimedOut);
         }
-        accounts::update_signed_in(&txn, account.id, None, now)
+        accounts::update_signed_in(txn, account.id, None, now)
             .await?
             .ok_or_else(|| SignInError::Internal("account vanished during sign-in".into()))?;
         let event = origin.event("sign_in", Some(account.id), json!({ "factor": factor }));
-        audit::insert_event(&txn, event, now).await?;
-        commit(txn).await?;
-        Ok(account.id)
+        audit::insert_event(txn, event, now).await?;
+        Ok(())
     }
 }

@@ -15,5 +15,5 @@ mod transport;
 pub use address::is_valid_address;
 pub use config::{MailConfig, MailTransport, SmtpConfig, SmtpSecurity};
 pub use error::MailError;
-pub use message::{DEFAULT_THEME, Email, EmailContent, MESSAGES, Renderer};
+pub use message::{DEFAULT_THEME, Email, EmailContent, MESSAGES, NOTICES, Renderer};
 pub use transport::{Delivered, Mailer};

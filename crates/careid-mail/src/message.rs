@@ -27,14 +27,21 @@ use crate::{
 pub use crate::theme_files::DEFAULT_THEME;
 
 /// The messages careid sends; `Renderer::check_theme` renders each of them.
-pub const MESSAGES: [&str; 6] = [
+pub const MESSAGES: [&str; 8] = [
     "invitation",
     "reset_link",
     "reset_code",
     "admin_reset_link",
     "magic_link",
     "welcome_link",
+    NOTICES[0],
+    NOTICES[1],
 ];
+
+/// The messages of [`MESSAGES`] that tell of something done to an account rather than
+/// carry a link or code that expires: they have `when` (and `left`, the unused recovery
+/// codes) where the others have `expires_in`.
+pub const NOTICES: [&str; 2] = ["recovery_code_used", "second_factors_removed"];
 
 /// The three parts of each message, by file suffix.
 const SUBJECT: &str = "subject.txt";
@@ -173,6 +180,8 @@ impl Renderer {
             "link": "https://careid.invalid/check",
             "code": "123456",
             "expires_in": "1 hour",
+            "when": "Tue, 01 Dec 2026 09:00:00 +0000",
+            "left": 9,
         });
         for name in MESSAGES {
             self.render(theme, name, sample.clone())?;
@@ -240,6 +249,8 @@ mod tests {
             "link": "https://careid.example/invitation?token=abc123",
             "code": "042917",
             "expires_in": "3 days",
+            "when": "Tue, 01 Dec 2026 09:00:00 +0000",
+            "left": 7,
         })
     }
 
@@ -260,7 +271,15 @@ mod tests {
             );
             assert!(!content.subject.contains('\n'), "{name}");
             assert!(content.text.contains("Ada"), "{name}");
-            assert!(content.text.contains("3 days"), "{name}");
+            if NOTICES.contains(&name) {
+                assert!(content.text.contains("01 Dec 2026 09:00:00"), "{name}");
+                assert!(content.html.contains("01 Dec 2026 09:00:00"), "{name}");
+            } else {
+                assert!(content.text.contains("3 days"), "{name}");
+            }
+            if name == "recovery_code_used" {
+                assert!(content.text.contains("7 unused codes"), "{}", content.text);
+            }
             assert!(content.html.contains("Ada"), "{name}");
             if name == "reset_code" {
                 assert!(content.text.contains("042917"));

@@ -11,7 +11,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::Response,
 };
-use careid_accounts::{CodeChallenge, SignInError};
+use careid_accounts::{AccountId, CodeChallenge, Notice, SignInError};
 use careid_protocol::{Bucket, ClientAddress, PendingRequest, session::cookie_value};
 use serde::{Deserialize, Serialize};
 
@@ -86,8 +86,11 @@ pub(crate) async fn submit(
         .sign_in_code(challenge, &form.code, client_id, address.for_audit())
         .await;
     let refusal = match outcome {
-        Ok(account_id) => {
-            let session = replace_session(&ui, &headers, account_id, &AMR).await?;
+        Ok(signed_in) => {
+            if let Some(left) = signed_in.recovery_codes_left {
+                tell_of_recovery_code(&ui, signed_in.account_id, left).await;
+            }
+            let session = replace_session(&ui, &headers, signed_in.account_id, &AMR).await?;
             let cleared = challenge_cookie(None, ui.is_secure());
             return Ok(see_other(
                 &next_step(request),
@@ -105,6 +108,20 @@ pub(crate) async fn submit(
         status_of(&refusal),
     )?;
     Ok(with_retry_after(response, Some(&refusal)))
+}
+
+/// Mails the owner that a recovery code signed in (issue 17). The sign-in goes on if
+/// the mail cannot be sent: the code is used either way, and the audit trail has it.
+async fn tell_of_recovery_code(ui: &Ui, account_id: AccountId, left: u64) {
+    let Some(lifecycle) = &ui.lifecycle else {
+        return;
+    };
+    if let Err(err) = lifecycle
+        .notify(account_id, Notice::RecoveryCodeUsed { left })
+        .await
+    {
+        tracing::warn!(%err, %account_id, "the recovery-code notice could not be sent");
+    }
 }
 
 fn status_of(refusal: &SignInError) -> StatusCode {

@@ -7,7 +7,9 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use careid_accounts::{AccountsError, Branding, Lifecycle, invitation_state_label, parse_lifetime};
+use careid_accounts::{
+    AccountsError, Branding, Lifecycle, Notice, invitation_state_label, parse_lifetime,
+};
 use careid_policy::PlainPassword;
 use careid_store::{AccountId, ClientId, accounts, audit};
 use clap::Subcommand;
@@ -211,7 +213,25 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
     };
     let account = outcome.map_err(explain)?;
     println!("{} {done}", account.email);
+    if matches!(command, UserCommand::ResetMfa { .. }) {
+        tell_owner(&config, account.id, Notice::SecondFactorsRemoved).await;
+    }
     Ok(())
+}
+
+/// Mails the account's owner `notice`; the change is made whether or not the mail goes.
+async fn tell_owner(config: &crate::Config, id: AccountId, notice: Notice) {
+    let sent = async {
+        let (lifecycle, _) = open_lifecycle(config, None).await?;
+        lifecycle.notify(id, notice).await.map_err(explain)
+    };
+    match sent.await {
+        Ok(careid_mail::Delivered::Sent) => println!("the owner was told by mail"),
+        Ok(careid_mail::Delivered::Outbox(path)) => {
+            println!("the owner's notice was written to {}", path.display());
+        }
+        Err(err) => eprintln!("warning: the owner could not be told by mail: {err:#}"),
+    }
 }
 
 /// `careid user delete`: asks for `--yes`, and succeeds when the account is gone
