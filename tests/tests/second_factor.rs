@@ -468,8 +468,19 @@ async fn staff_reset_removes_the_second_factor_and_is_audited() {
     let account = server.add_account(EMAIL, "Ada Okafor").await;
     enrolled(&server).await;
     let before = user_show(&server).await;
+    let enrolled_at = (server.clock.now() - Duration::seconds(totp::STEP_SECONDS))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     assert!(
-        before.contains("authenticator app, 10 unused recovery code(s)"),
+        before.contains(&format!(
+            "2nd factor:  authenticator app, added {enrolled_at}, last used "
+        )),
+        "{before}"
+    );
+    assert!(
+        before.contains(&format!(
+            "             recovery codes (10 of 10 unused), added {enrolled_at}, last used never"
+        )),
         "{before}"
     );
 

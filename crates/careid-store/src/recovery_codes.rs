@@ -81,6 +81,39 @@ pub async fn count_unused(
         .await?)
 }
 
+/// An account's set of recovery codes at a glance, for staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoverySet {
+    /// Codes in the set, used or not.
+    pub total: u64,
+    /// Codes not used yet.
+    pub unused: u64,
+    /// When the set was made.
+    pub created_at: OffsetDateTime,
+    /// When a code of the set was last used, if ever.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// The account's set of recovery codes; `None` when it has none.
+pub async fn find_set(
+    db: &impl ConnectionTrait,
+    account_id: AccountId,
+) -> Result<Option<RecoverySet>, StoreError> {
+    let codes = Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .all(db)
+        .await?;
+    let Some(created_at) = codes.iter().map(|c| c.created_at).min() else {
+        return Ok(None);
+    };
+    Ok(Some(RecoverySet {
+        total: codes.len() as u64,
+        unused: codes.iter().filter(|c| c.used_at.is_none()).count() as u64,
+        created_at,
+        last_used_at: codes.iter().filter_map(|c| c.used_at).max(),
+    }))
+}
+
 /// Removes every recovery code of the account.
 pub async fn delete_for_account(
     db: &impl ConnectionTrait,

@@ -8,7 +8,8 @@ use std::{
 
 use anyhow::{Context, bail};
 use careid_accounts::{
-    AccountsError, Branding, Lifecycle, Notice, invitation_state_label, parse_lifetime,
+    AccountsError, Branding, Lifecycle, Notice, SecondFactor, invitation_state_label,
+    parse_lifetime,
 };
 use careid_policy::PlainPassword;
 use careid_store::{AccountId, ClientId, accounts, audit};
@@ -156,13 +157,7 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
                 );
             }
             println!("activity:    {}", crate::rfc3339(account.activity_at));
-            let second_factor = if accounts.has_totp(account.id).await? {
-                let left = accounts.unused_recovery_codes(account.id).await?;
-                format!("authenticator app, {left} unused recovery code(s)")
-            } else {
-                "none".to_owned()
-            };
-            println!("2nd factor:  {second_factor}");
+            print_second_factors(&accounts.second_factors(account.id).await?);
             println!(
                 "password:    {}",
                 if account.password_hash.is_some() {
@@ -231,6 +226,30 @@ async fn tell_owner(config: &crate::Config, id: AccountId, notice: Notice) {
             println!("the owner's notice was written to {}", path.display());
         }
         Err(err) => eprintln!("warning: the owner could not be told by mail: {err:#}"),
+    }
+}
+
+/// The `2nd factor:` lines of `careid user show`: one per factor, with when it was
+/// added and last used.
+fn print_second_factors(factors: &[SecondFactor]) {
+    if factors.is_empty() {
+        println!("2nd factor:  none");
+    }
+    for (i, factor) in factors.iter().enumerate() {
+        let label = if i == 0 { "2nd factor:" } else { "" };
+        let detail = factor
+            .detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        let last_used = factor
+            .last_used_at
+            .map_or_else(|| "never".to_owned(), crate::rfc3339);
+        println!(
+            "{label:<12} {}{detail}, added {}, last used {last_used}",
+            factor.kind,
+            crate::rfc3339(factor.added_at)
+        );
     }
 }
 
