@@ -16,7 +16,10 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use crate::StoreError;
+use crate::{
+    StoreError,
+    inline_reader::{self, InlineReader},
+};
 
 /// Which database a URL selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +70,9 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 pub struct Db {
     reader: DatabaseConnection,
     writer: DatabaseConnection,
+    /// On a SQLite file, reads outside transactions run here, on the calling thread
+    /// ([`InlineReader`]); `reader` takes those it cannot decode.
+    inline: Option<Arc<InlineReader>>,
     counts: Arc<Counts>,
 }
 
@@ -121,6 +127,12 @@ impl Db {
         &self.reader
     }
 
+    /// The inline reader, for tests that check what it decodes.
+    #[cfg(test)]
+    pub(crate) fn inline(&self) -> Option<&InlineReader> {
+        self.inline.as_deref()
+    }
+
     /// Statements and transactions sent so far, by this handle and its clones.
     pub fn tally(&self) -> Tally {
         Tally {
@@ -144,8 +156,24 @@ impl Db {
         Self {
             reader,
             writer,
+            inline: None,
             counts,
         }
+    }
+
+    /// This handle with its reads outside transactions run by `inline`.
+    fn with_inline(mut self, inline: InlineReader) -> Self {
+        self.inline = Some(Arc::new(inline));
+        self
+    }
+
+    /// Runs a read on the inline reader, if there is one and it can; counted and traced
+    /// as sqlx's statements are.
+    fn read_inline(&self, stmt: &Statement) -> Option<Result<Vec<inline_reader::Row>, DbErr>> {
+        let rows = self.inline.as_ref()?.query(stmt)?;
+        tracing::trace!(target: "careid_store::sql", sql = %stmt.sql, "inline");
+        self.counts.statements.fetch_add(1, Ordering::Relaxed);
+        Some(rows)
     }
 
     /// Closes both pools.
@@ -186,6 +214,10 @@ impl ConnectionTrait for Db {
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         if is_read_only(&stmt.sql) {
+            if let Some(rows) = self.read_inline(&stmt) {
+                let found = inline_reader::into_results(stmt, rows?).await?;
+                return Ok(found.into_iter().next());
+            }
             self.reader.query_one_raw(stmt).await
         } else {
             self.writer.query_one_raw(stmt).await
@@ -194,6 +226,9 @@ impl ConnectionTrait for Db {
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         if is_read_only(&stmt.sql) {
+            if let Some(rows) = self.read_inline(&stmt) {
+                return inline_reader::into_results(stmt, rows?).await;
+            }
             self.reader.query_all_raw(stmt).await
         } else {
             self.writer.query_all_raw(stmt).await
@@ -239,7 +274,15 @@ pub async fn connect_with(
     // The writer first: it creates the file and switches it to WAL, which readers need.
     let writer = open_sqlite(url, 1, wait, false).await?;
     let reader = open_sqlite(url, max_connections, wait, true).await?;
-    Ok(Db::counting(reader, writer))
+    let db = Db::counting(reader, writer);
+    Ok(match sqlite_file(url) {
+        Some(file) => db.with_inline(InlineReader::new(
+            &file,
+            wait,
+            crate::inline_reader::entity_kinds(),
+        )),
+        None => db,
+    })
 }
 
 fn options(url: &str, max_connections: u32, wait: Duration) -> ConnectOptions {

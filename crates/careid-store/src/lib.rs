@@ -17,6 +17,7 @@ mod db;
 mod error;
 pub mod health;
 mod ids;
+mod inline_reader;
 pub mod install_secrets;
 pub mod logout_deliveries;
 pub mod one_time_tokens;
