@@ -487,9 +487,11 @@ async fn decide(
         return Ok(leave::see_other(&format!("/sign-in?request={id}")));
     };
 
-    // Issue 17: a client that requires a second factor gets no code from a session that
-    // had none; the security page enrols the person or sends her to sign in again.
-    if client.require_mfa && !live.session.amr().iter().any(|m| m == "mfa") {
+    // Issue 17: a client or an account that requires a second factor gets no code from a
+    // session that had none; the security page enrols the person or sends her to sign
+    // in again.
+    let needs_mfa = client.require_mfa || live.account.require_mfa;
+    if needs_mfa && !live.session.amr().iter().any(|m| m == "mfa") {
         if request.has_prompt("none") {
             slot.forget(app).await?;
             return Ok(reply.error("login_required", "a second factor is required"));
