@@ -1,7 +1,9 @@
 //! Who must use a second factor (issue 17), end to end: a person an administrator
 //! requires a second factor of (`careid user require-mfa`, the admin API's
-//! `require_mfa`) is taken through enrolment before any code is issued. Codes are
-//! computed here from the `otpauth://` URI at the server's (settable) clock time.
+//! `require_mfa`) is taken through enrolment before any code is issued, or, with an
+//! authenticator app already, asked for a code alone (step-up, in the same session).
+//! Codes are computed here from the `otpauth://` URI at the server's (settable) clock
+//! time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -81,6 +83,13 @@ async fn enrol(server: &TestServer, browser: &Browser, page: Option<Page>) -> (V
     assert!(done.body.contains("is set up"), "{}", done.body);
     server.clock.advance(Duration::seconds(totp::STEP_SECONDS));
     (secret, done)
+}
+
+/// Ada's authenticator app, added on a browser of her own: its secret.
+async fn enrolled_elsewhere(server: &TestServer) -> Vec<u8> {
+    let browser = server.browser();
+    server.crm_code(&browser, EMAIL).await;
+    enrol(server, &browser, None).await.0
 }
 
 /// The claims of the ID token and of the access token a CRM code brings.
@@ -264,4 +273,34 @@ async fn require_mfa_round_trips_through_the_admin_api_and_takes_effect() {
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
     let read = server.admin(Method::GET, &path, Some(&token), None).await;
     assert_eq!(read.body["require_mfa"], false);
+}
+
+#[tokio::test]
+async fn an_account_that_requires_mfa_asks_a_password_session_for_the_code_alone() {
+    let server = TestServer::start().await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let browser = server.browser();
+    password_at_crm(&server, &browser, EMAIL, &[]).await.left();
+    let secret = enrolled_elsewhere(&server).await;
+    careid(&server, &["user", "require-mfa", EMAIL]).await;
+
+    // Her password session from before gets no code: the step-up page asks for a code,
+    // not for her password.
+    let url = server.authorize_url("crm", CRM_CALLBACK, &[("scope", OFFLINE_SCOPE)]);
+    let page = browser.visit(&url).await.page();
+    assert!(
+        page.url.contains("/sign-in/step-up?request="),
+        "{}",
+        page.url
+    );
+    assert!(!page.body.contains("name=\"password\""), "{}", page.body);
+    let back = browser
+        .submit(&page, &[("code", &code(&server, &secret))])
+        .await
+        .left();
+    let (id_token, _) = tokens_for(&server, &back).await;
+    assert_eq!(id_token["amr"], json!(["pwd", "otp", "mfa"]));
+    // The raised session is answered at once from then on.
+    let back = browser.visit(&url).await.left();
+    assert!(param(&back, "code").is_some(), "{back}");
 }

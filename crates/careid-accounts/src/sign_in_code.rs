@@ -18,13 +18,16 @@ use careid_store::{
     accounts::{self, Account, Status},
     audit,
     one_time_tokens::{self, NewToken, OneTimeToken},
-    recovery_codes, totp_factors,
+    recovery_codes,
+    sessions::Session,
+    totp_factors,
 };
+use sea_orm::DatabaseTransaction;
 use serde_json::json;
 use time::Duration;
 
 use crate::{
-    Accounts, AccountsError, SignInError,
+    Accounts, AccountsError, SessionSecret, SignInError,
     service::commit,
     sign_in::{Origin, count_sign_in},
 };
@@ -111,16 +114,38 @@ impl Accounts {
         if account.status() != Status::Active {
             return Err(SignInError::CodeTimedOut);
         }
+        let (txn, factor) = self.use_code(&account, code, origin).await?;
+        self.finish_code_sign_in(txn, &account, &token, origin, factor)
+            .await
+    }
+
+    /// Checks `code` for `account`: a current code of its authenticator app, or one of its
+    /// recovery codes. On success, an open transaction in which the code's use is
+    /// recorded (the caller finishes and commits it), and which kind of code it was. A
+    /// wrong code, or any code while the account is locked, counts towards the lockout.
+    async fn use_code(
+        &self,
+        account: &Account,
+        code: &str,
+        origin: &Origin,
+    ) -> Result<(DatabaseTransaction, &'static str), SignInError> {
+        let now = self.clock.now();
         if is_locked(account.locked_until, now) {
             let until = account.locked_until.unwrap_or(now);
-            self.record_failure(&account, origin, now, "wrong_code")
+            self.record_failure(account, origin, now, "wrong_code")
                 .await?;
             return Err(SignInError::Locked { until });
         }
         if let Some(plain) = recovery::normalise(code) {
-            return self
-                .check_recovery_code(&account, &token, &plain, origin)
-                .await;
+            let digest = one_time::digest(&plain);
+            let txn = self.begin().await?;
+            if !recovery_codes::take_code(&txn, account.id, &digest, now).await? {
+                drop(txn);
+                self.record_failure(account, origin, now, "wrong_code")
+                    .await?;
+                return Err(SignInError::CodeWrong);
+            }
+            return Ok((txn, "recovery_code"));
         }
         let factor = totp_factors::find_by_account(&self.db, account.id)
             .await?
@@ -130,7 +155,7 @@ impl Accounts {
             .open_totp_secret(account.id, &factor.sealed_secret)
             .await?;
         let Some(step) = totp::matching_step(&secret, code, now, factor.last_step) else {
-            self.record_failure(&account, origin, now, "wrong_code")
+            self.record_failure(account, origin, now, "wrong_code")
                 .await?;
             return Err(SignInError::CodeWrong);
         };
@@ -139,38 +164,64 @@ impl Accounts {
         // records its step and the other finds it used.
         if !totp_factors::update_last_step(&txn, account.id, step).await? {
             drop(txn);
-            self.record_failure(&account, origin, now, "code_reused")
+            self.record_failure(account, origin, now, "code_reused")
                 .await?;
             return Err(SignInError::CodeWrong);
         }
-        self.finish_code_sign_in(txn, &account, &token, origin, "otp")
-            .await
+        Ok((txn, "otp"))
     }
 
-    async fn check_recovery_code(
+    /// Step-up (a client's or the account's `require_mfa`): the person of the live `session`, signed in without a second
+    /// factor, types a code of her authenticator app (or a recovery code) and is not asked
+    /// for her password again. The code counts as in [`Self::sign_in_code`] (one use,
+    /// wrong codes towards the lockout); a right one raises the session in the same
+    /// transaction (`amr` gains `otp` and `mfa`, the cookie a new secret, the `sid` and
+    /// `auth_time` stay; see `session::raise`), returning the new cookie secret. Audited
+    /// as `step_up`.
+    pub async fn step_up(
         &self,
-        account: &Account,
-        token: &OneTimeToken,
-        plain: &str,
+        session: &Session,
+        code: &str,
+        client_id: Option<&ClientId>,
+        ip: Option<String>,
+    ) -> Result<SessionSecret, SignInError> {
+        let origin = Origin {
+            client_id: client_id.cloned(),
+            ip,
+        };
+        let outcome = self.check_step_up(session, code, &origin).await;
+        count_sign_in("step_up", &outcome, SignInError::metric_result);
+        outcome
+    }
+
+    async fn check_step_up(
+        &self,
+        session: &Session,
+        code: &str,
         origin: &Origin,
-    ) -> Result<AccountId, SignInError> {
+    ) -> Result<SessionSecret, SignInError> {
         let now = self.clock.now();
-        let digest = one_time::digest(plain);
-        let txn = self.begin().await?;
-        if !recovery_codes::take_code(&txn, account.id, &digest, now).await? {
-            drop(txn);
-            self.record_failure(account, origin, now, "wrong_code")
-                .await?;
-            return Err(SignInError::CodeWrong);
-        }
-        self.finish_code_sign_in(txn, account, token, origin, "recovery_code")
-            .await
+        let account = accounts::find_by_id(&self.db, session.account_id)
+            .await?
+            .filter(|a| a.status() == Status::Active)
+            .ok_or(SignInError::CodeTimedOut)?;
+        let (txn, factor) = self.use_code(&account, code, origin).await?;
+        let Some(secret) = crate::session::raise(&txn, session).await? else {
+            return Err(SignInError::CodeTimedOut);
+        };
+        accounts::update_signed_in(&txn, account.id, None, now)
+            .await?
+            .ok_or_else(|| SignInError::Internal("account vanished during step-up".into()))?;
+        let detail = json!({ "factor": factor, "sid": session.sid });
+        audit::insert_event(&txn, origin.event("step_up", Some(account.id), detail), now).await?;
+        commit(txn).await?;
+        Ok(secret)
     }
 
     /// Uses up the challenge and records the sign-in, in `txn` with the code's use.
     async fn finish_code_sign_in(
         &self,
-        txn: sea_orm::DatabaseTransaction,
+        txn: DatabaseTransaction,
         account: &Account,
         token: &OneTimeToken,
         origin: &Origin,

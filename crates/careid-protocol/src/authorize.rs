@@ -15,6 +15,7 @@ use axum::{
 use careid_policy::one_time;
 use careid_store::{
     AccountId, ClientId, ProfileId, audit, authorization_requests, codes, consents, profiles,
+    totp_factors,
 };
 use serde::Deserialize;
 use time::Duration;
@@ -488,16 +489,34 @@ async fn decide(
     };
 
     // Issue 17: a client or an account that requires a second factor gets no code from a
-    // session that had none; the security page enrols the person or sends her to sign
-    // in again.
+    // session that had none. A person with an authenticator app types a code into this
+    // session (step-up: no password again); one without adds an app on the security
+    // page first.
     let needs_mfa = client.require_mfa || live.account.require_mfa;
     if needs_mfa && !live.session.amr().iter().any(|m| m == "mfa") {
+        let has_factor = totp_factors::find_by_account(&app.db, live.account.id)
+            .await?
+            .is_some_and(|factor| factor.is_confirmed());
         if request.has_prompt("none") {
             slot.forget(app).await?;
-            return Ok(reply.error("login_required", "a second factor is required"));
+            // OIDC Core §3.1.2.6: a second factor is authentication (login_required);
+            // adding an authenticator app is interaction of another kind.
+            return Ok(if has_factor {
+                reply.error("login_required", "a second factor is required")
+            } else {
+                reply.error(
+                    "interaction_required",
+                    "the person must add a second factor first",
+                )
+            });
         }
         slot.keep(app, &request).await?;
-        return Ok(leave::see_other(&format!("/account/security?request={id}")));
+        let page = if has_factor {
+            "/sign-in/step-up"
+        } else {
+            "/account/security"
+        };
+        return Ok(leave::see_other(&format!("{page}?request={id}")));
     }
 
     let profiles = profiles::find_for_account(&app.db, live.account.id).await?;

@@ -107,7 +107,7 @@ pub(crate) async fn submit(
     Ok(with_retry_after(response, Some(&refusal)))
 }
 
-fn status_of(refusal: &SignInError) -> StatusCode {
+pub(crate) fn status_of(refusal: &SignInError) -> StatusCode {
     match refusal {
         SignInError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         SignInError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -137,8 +137,8 @@ fn page(
     Ok(respond(status, html, cookie))
 }
 
-/// The message for a refused code.
-fn explain(ui: &Ui, refusal: &SignInError) -> String {
+/// The message for a refused code (here and on the step-up page).
+pub(crate) fn explain(ui: &Ui, refusal: &SignInError) -> String {
     match refusal {
         SignInError::Locked { until } => {
             let minutes = crate::sign_in::minutes_left(*until, ui.protocol.clock.now());
