@@ -1,19 +1,24 @@
-//! Who must use a second factor (issue 17), end to end: a person an administrator
-//! requires a second factor of (`careid user require-mfa`, the admin API's
-//! `require_mfa`) is taken through enrolment before any code is issued, or, with an
-//! authenticator app already, asked for a code alone (step-up, in the same session).
-//! Codes are computed here from the `otpauth://` URI at the server's (settable) clock
-//! time.
+//! Who must use a second factor, and what the tokens say about it (issue 17), end to end:
+//! a person an administrator requires a second factor of (`careid user require-mfa`, the
+//! admin API's `require_mfa`) is taken through enrolment before any code is issued, or,
+//! with an authenticator app already, asked for a code alone (step-up, in the same
+//! session); `acr_values` asking for the multi-factor level does the same; ID and access
+//! tokens name the level reached in `acr`. Codes are computed here from the
+//! `otpauth://` URI at the server's (settable) clock time; the CRM is an
+//! `openidconnect` relying party where it reads ID tokens.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_policy::totp;
+use careid_protocol::acr::{MULTI_FACTOR, SINGLE_FACTOR};
 use careid_store::Clock;
 use careid_tests::{
-    Browser, CRM_CALLBACK, OFFLINE_SCOPE, PASSWORD, TestServer,
+    Browser, CRM_CALLBACK, EMR_CALLBACK, OFFLINE_SCOPE, PASSWORD, TestServer,
     admin::ALL_SCOPES,
     browser::{Landing, Page, param},
+    rp::{Pending, Rp},
 };
+use openidconnect::{TokenResponse, core::CoreIdTokenClaims};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::Duration;
@@ -157,6 +162,7 @@ async fn an_account_that_requires_mfa_is_taken_through_enrolment_before_any_code
     let back = browser.visit(&next).await.left();
     let (id_token, _) = tokens_for(&server, &back).await;
     assert_eq!(id_token["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(id_token["acr"], MULTI_FACTOR);
 }
 
 /// The "Continue" link of a security page that finished an enrolment.
@@ -196,6 +202,7 @@ async fn careid_user_require_mfa_off_lets_the_password_alone_sign_in_again() {
     let back = password_at_crm(&server, &browser, EMAIL, &[]).await.left();
     let (id_token, _) = tokens_for(&server, &back).await;
     assert_eq!(id_token["amr"], json!(["pwd"]));
+    assert_eq!(id_token["acr"], SINGLE_FACTOR);
 
     let output = server
         .careid_command(&["user", "require-mfa", "nobody@clinic.example"])
@@ -303,4 +310,259 @@ async fn an_account_that_requires_mfa_asks_a_password_session_for_the_code_alone
     // The raised session is answered at once from then on.
     let back = browser.visit(&url).await.left();
     assert!(param(&back, "code").is_some(), "{back}");
+}
+
+/// Where careid sent the browser for the RP's `pending` request, exchanged by the RP:
+/// the ID token's claims as the RP verified them, and its raw claims (for `sid`).
+async fn through_rp(rp: &Rp, landing: Landing, pending: Pending) -> (CoreIdTokenClaims, Value) {
+    let back = landing.left();
+    assert_eq!(
+        param(&back, "state").as_deref(),
+        Some(pending.state.secret().as_str())
+    );
+    let code = param(&back, "code").expect("a code");
+    let tokens = rp.exchange(&code, pending.verifier).await;
+    let id_token = tokens.id_token().expect("an ID token");
+    let verified = id_token
+        .claims(&rp.client.id_token_verifier(), &pending.nonce)
+        .unwrap()
+        .clone();
+    (verified, claims(&id_token.to_string()))
+}
+
+fn acr_of(claims: &CoreIdTokenClaims) -> String {
+    claims
+        .auth_context_ref()
+        .map(|acr| acr.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+fn amr_of(claims: &CoreIdTokenClaims) -> Vec<String> {
+    claims
+        .auth_method_refs()
+        .map(|amr| amr.iter().map(|m| m.as_str().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// The session cookie a response sets.
+fn session_cookie(page: &Page) -> String {
+    page.set_cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("careid_session="))
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie in {:?}", page.set_cookies))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn acr_values_for_mfa_ask_a_password_session_for_the_code_alone() {
+    let server = TestServer::start().await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let rp = Rp::crm(&server.issuer).await;
+
+    // A password session, from before her authenticator app: the ID token says so.
+    let browser = server.browser();
+    let pending = rp.start();
+    let form = browser.visit(pending.url.as_str()).await.page();
+    let fields = form
+        .form()
+        .unwrap()
+        .fields(&[("email", EMAIL), ("password", PASSWORD)]);
+    let signed_in = browser.post(&form.url, &fields).await;
+    let old_cookie = session_cookie(&signed_in);
+    let landing = browser.follow(signed_in).await;
+    let (first, first_raw) = through_rp(&rp, landing, pending).await;
+    assert_eq!(acr_of(&first), SINGLE_FACTOR);
+    assert_eq!(amr_of(&first), ["pwd"]);
+    let secret = enrolled_elsewhere(&server).await;
+
+    // The CRM asks for the multi-factor level: the same session is asked for a code,
+    // not for the password.
+    let pending = rp.start_asking_acr(&[MULTI_FACTOR]);
+    let page = browser.visit(pending.url.as_str()).await.page();
+    assert!(
+        page.url.contains("/sign-in/step-up?request="),
+        "{}",
+        page.url
+    );
+    assert!(!page.body.contains("name=\"password\""), "{}", page.body);
+    assert!(page.body.contains(EMAIL), "{}", page.body);
+    let fields = page
+        .form()
+        .unwrap()
+        .fields(&[("code", &code(&server, &secret))]);
+    let posted = browser.post("/sign-in/step-up", &fields).await;
+    let new_cookie = session_cookie(&posted);
+    let landing = browser.follow(posted).await;
+    let (raised, raised_raw) = through_rp(&rp, landing, pending).await;
+    assert_eq!(acr_of(&raised), MULTI_FACTOR);
+    assert_eq!(amr_of(&raised), ["pwd", "otp", "mfa"]);
+    // The same session, raised: its sid and its sign-in time stay.
+    assert_eq!(raised_raw["sid"], first_raw["sid"]);
+    assert_eq!(raised.auth_time(), first.auth_time());
+    assert_eq!(server.audit_events("step_up").await.len(), 1);
+
+    // Its cookie changed with its privilege: the old secret signs nobody in.
+    assert_ne!(old_cookie, new_cookie);
+    let old = format!("careid_session={old_cookie}");
+    let stolen = Browser::with_header(&server.url, "cookie", &old);
+    assert_eq!(stolen.get("/account").await.status, StatusCode::SEE_OTHER);
+    let new = format!("careid_session={new_cookie}");
+    let kept = Browser::with_header(&server.url, "cookie", &new);
+    assert_eq!(kept.get("/account").await.status, StatusCode::OK);
+
+    // Single sign-on goes on: the EMR gets a code at once.
+    let silent = server.authorize_url("emr", EMR_CALLBACK, &[("prompt", "none")]);
+    let back = browser.visit(&silent).await.left();
+    assert!(param(&back, "code").is_some(), "{back}");
+}
+
+#[tokio::test]
+async fn without_acr_values_or_with_unknown_ones_the_tokens_say_single_factor() {
+    let server = TestServer::start().await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let browser = server.browser();
+    let back = password_at_crm(&server, &browser, EMAIL, &[]).await.left();
+    let (id_token, access) = tokens_for(&server, &back).await;
+    assert_eq!(id_token["acr"], SINGLE_FACTOR);
+    // RFC 9068 §2.2.3.1: the access token says the same.
+    assert_eq!(access["acr"], SINGLE_FACTOR);
+    assert_eq!(access["amr"], json!(["pwd"]));
+
+    // A level careid does not know is a voluntary request: answered with what was
+    // reached, without a step-up (OIDC Core §3.1.2.1).
+    let url = server.authorize_url(
+        "crm",
+        CRM_CALLBACK,
+        &[("scope", OFFLINE_SCOPE), ("acr_values", "urn:example:gold")],
+    );
+    let back = browser.visit(&url).await.left();
+    let (id_token, _) = tokens_for(&server, &back).await;
+    assert_eq!(id_token["acr"], SINGLE_FACTOR);
+    // A request that accepts the single-factor level too needs no step-up either.
+    let both = format!("{MULTI_FACTOR} {SINGLE_FACTOR}");
+    let url = server.authorize_url(
+        "crm",
+        CRM_CALLBACK,
+        &[("scope", OFFLINE_SCOPE), ("acr_values", &both)],
+    );
+    let back = browser.visit(&url).await.left();
+    let (id_token, _) = tokens_for(&server, &back).await;
+    assert_eq!(id_token["acr"], SINGLE_FACTOR);
+}
+
+#[tokio::test]
+async fn prompt_none_asking_for_mfa_without_it_is_refused_not_answered() {
+    let server = TestServer::start().await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let browser = server.browser();
+    password_at_crm(&server, &browser, EMAIL, &[]).await.left();
+    let silent = server.authorize_url(
+        "crm",
+        CRM_CALLBACK,
+        &[("prompt", "none"), ("acr_values", MULTI_FACTOR)],
+    );
+    // No authenticator app: adding one is interaction careid cannot have silently.
+    let back = browser.visit(&silent).await.left();
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("interaction_required")
+    );
+    assert_eq!(param(&back, "code"), None);
+    // With one, the missing code is authentication: login_required (OIDC Core §3.1.2.6).
+    enrolled_elsewhere(&server).await;
+    let back = browser.visit(&silent).await.left();
+    assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
+    assert_eq!(param(&back, "code"), None);
+    // Without acr_values the same session is still answered silently.
+    let plain = server.authorize_url("crm", CRM_CALLBACK, &[("prompt", "none")]);
+    let back = browser.visit(&plain).await.left();
+    assert!(param(&back, "code").is_some(), "{back}");
+}
+
+#[tokio::test]
+async fn max_age_makes_an_mfa_person_sign_in_again_with_password_and_code() {
+    let server = TestServer::start().await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let secret = enrolled_elsewhere(&server).await;
+    let browser = server.browser();
+    let page = password_at_crm(&server, &browser, EMAIL, &[]).await.page();
+    assert!(page.url.contains("/sign-in/code"), "{}", page.url);
+    let back = browser
+        .submit(&page, &[("code", &code(&server, &secret))])
+        .await
+        .left();
+    let (first, _) = tokens_for(&server, &back).await;
+    assert_eq!(first["acr"], MULTI_FACTOR);
+
+    server.clock.advance(Duration::seconds(120));
+    // max_age=60 after two minutes: the password again, then a code again.
+    let page = password_at_crm(&server, &browser, EMAIL, &[("max_age", "60")])
+        .await
+        .page();
+    assert!(page.url.contains("/sign-in/code"), "{}", page.url);
+    let back = browser
+        .submit(&page, &[("code", &code(&server, &secret))])
+        .await
+        .left();
+    let (again, _) = tokens_for(&server, &back).await;
+    assert_eq!(again["acr"], MULTI_FACTOR);
+    assert_eq!(again["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(
+        again["auth_time"].as_i64().unwrap(),
+        first["auth_time"].as_i64().unwrap() + 120
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_step_up_code_is_refused_and_counts_towards_the_lockout() {
+    let server = TestServer::start().await;
+    let ada = server.add_account(EMAIL, "Ada Okafor").await;
+    let browser = server.browser();
+    password_at_crm(&server, &browser, EMAIL, &[]).await.left();
+    let secret = enrolled_elsewhere(&server).await;
+    let url = server.authorize_url(
+        "crm",
+        CRM_CALLBACK,
+        &[("scope", OFFLINE_SCOPE), ("acr_values", MULTI_FACTOR)],
+    );
+    let page = browser.visit(&url).await.page();
+    let near: Vec<String> = (-1..=1)
+        .map(|s| totp::code_at(&secret, totp::step_at(server.clock.now()) + s))
+        .collect();
+    let wrong = (0..)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !near.contains(c))
+        .unwrap();
+    let refused = browser.submit(&page, &[("code", &wrong)]).await.page();
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("not correct"), "{}", refused.body);
+    let failures = careid_store::accounts::find_by_id(&server.accounts.db, ada.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .failed_attempts;
+    assert_eq!(failures, 1);
+    let back = browser
+        .submit(&refused, &[("code", &code(&server, &secret))])
+        .await
+        .left();
+    let (id_token, _) = tokens_for(&server, &back).await;
+    assert_eq!(id_token["acr"], MULTI_FACTOR);
+}
+
+#[tokio::test]
+async fn discovery_lists_the_acr_values_and_the_acr_claim() {
+    let server = TestServer::start().await;
+    let doc = server.discovery().await;
+    assert_eq!(
+        doc["acr_values_supported"],
+        json!([SINGLE_FACTOR, MULTI_FACTOR])
+    );
+    assert!(
+        doc["claims_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("acr"))
+    );
 }

@@ -171,7 +171,8 @@ impl Accounts {
         Ok((txn, "otp"))
     }
 
-    /// Step-up (a client's or the account's `require_mfa`): the person of the live `session`, signed in without a second
+    /// Step-up (a client's or the account's `require_mfa`, or OIDC Core §3.1.2.1
+    /// `acr_values`): the person of the live `session`, signed in without a second
     /// factor, types a code of her authenticator app (or a recovery code) and is not asked
     /// for her password again. The code counts as in [`Self::sign_in_code`] (one use,
     /// wrong codes towards the lockout); a right one raises the session in the same

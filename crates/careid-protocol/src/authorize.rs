@@ -21,7 +21,7 @@ use serde::Deserialize;
 use time::Duration;
 
 use crate::{
-    ClientAddress, GrantType, PageProblem, PersonActed, Protocol, ProtocolError,
+    ClientAddress, GrantType, PageProblem, PersonActed, Protocol, ProtocolError, acr,
     grant::Grant,
     leave, params,
     pending::{self, StoredRequest},
@@ -443,6 +443,7 @@ pub(crate) fn validate(client: &crate::Client, params: &Params) -> Result<Stored
         max_age,
         prompt,
         login_hint: params.get("login_hint").map(str::to_owned),
+        acr_values: params.get("acr_values").map(acr::known).unwrap_or_default(),
         stale_sid: None,
         consent_given: false,
         profile_chosen: false,
@@ -488,12 +489,13 @@ async fn decide(
         return Ok(leave::see_other(&format!("/sign-in?request={id}")));
     };
 
-    // Issue 17: a client or an account that requires a second factor gets no code from a
-    // session that had none. A person with an authenticator app types a code into this
-    // session (step-up: no password again); one without adds an app on the security
-    // page first.
-    let needs_mfa = client.require_mfa || live.account.require_mfa;
-    if needs_mfa && !live.session.amr().iter().any(|m| m == "mfa") {
+    // Issue 17: a client or an account that requires a second factor, or `acr_values`
+    // that accept nothing below it (OIDC Core §3.1.2.1), get no code from a session that
+    // had none. A person with an authenticator app types a code into this session
+    // (step-up: no password again); one without adds an app on the security page first.
+    let needs_mfa =
+        client.require_mfa || live.account.require_mfa || acr::needs_mfa(&request.acr_values);
+    if needs_mfa && !acr::has_mfa(&live.session.amr()) {
         let has_factor = totp_factors::find_by_account(&app.db, live.account.id)
             .await?
             .is_some_and(|factor| factor.is_confirmed());

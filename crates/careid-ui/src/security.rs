@@ -4,7 +4,8 @@
 //! this once. `POST /account/security/recovery-codes` makes a new set. The rules are
 //! `careid-accounts`'.
 //!
-//! A client or an account with `require_mfa` sends a person whose session had none here with the pending request
+//! A client or an account with `require_mfa`, or `acr_values` asking for a second
+//! factor, send a person whose session had none here with the pending request
 //! (`?request=…`) when she has no authenticator app: she adds one, and the code that
 //! confirms it raises her session (`amr` gains `otp` and `mfa`; the cookie gets a new
 //! secret, the `sid` stays) before she continues. With an app already she is pointed to
@@ -173,7 +174,7 @@ async fn page(
         TotpEnrolment::Confirmed => None,
         TotpEnrolment::Pending { uri } => Some(uri),
     };
-    let has_mfa = live.session.amr().iter().any(|m| m == "mfa");
+    let has_mfa = careid_protocol::acr::has_mfa(&live.session.amr());
     let is_just_confirmed = matches!(outcome, Outcome::Confirmed(_));
     let continue_to = request
         .filter(|_| is_just_confirmed)

@@ -1,6 +1,6 @@
 //! Step-up (issue 17): `GET /sign-in/step-up?request=…` asks a person who is signed in
-//! without a second factor, but whom the client or her account (`require_mfa`) want
-//! one of, for a code from her authenticator app: only the
+//! without a second factor, but whom the client, her account (`require_mfa`) or the
+//! request's `acr_values` want one of, for a code from her authenticator app: only the
 //! code, not her password again. `POST /sign-in/step-up` checks it through
 //! `careid-accounts`, which raises this same session (`amr` gains `otp` and `mfa`; the
 //! cookie gets a new secret, the `sid` stays so single sign-on and logout go on), and
@@ -15,7 +15,7 @@ use axum::{
     response::Response,
 };
 use careid_accounts::SignInError;
-use careid_protocol::{Bucket, ClientAddress, PendingRequest, session};
+use careid_protocol::{Bucket, ClientAddress, PendingRequest, acr, session};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -60,7 +60,7 @@ async fn elsewhere(
     let Some(live) = live else {
         return Ok(Some(see_other(&with_request("/sign-in", request), None)));
     };
-    if live.session.amr().iter().any(|m| m == "mfa") {
+    if acr::has_mfa(&live.session.amr()) {
         return Ok(Some(see_other(&next_step(request), None)));
     }
     if !ui.accounts.has_totp(live.account.id).await? {
