@@ -1,8 +1,9 @@
 //! A relying party built from the `openidconnect` crate, as a real CRM or EMR would be.
 
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope,
     core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreTokenResponse},
 };
 use url::Url;
@@ -105,9 +106,18 @@ impl Rp {
         self.start_with(&["offline_access"])
     }
 
+    /// As [`Self::start`], with `acr_values` (OIDC Core §3.1.2.1), most preferred first.
+    pub fn start_asking_acr(&self, acr_values: &[&str]) -> Pending {
+        self.start_with_acr(&[], acr_values)
+    }
+
     fn start_with(&self, extra: &[&str]) -> Pending {
+        self.start_with_acr(extra, &[])
+    }
+
+    fn start_with_acr(&self, extra: &[&str], acr_values: &[&str]) -> Pending {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, state, nonce) = self
+        let mut request = self
             .client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
@@ -117,8 +127,12 @@ impl Rp {
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("email".into()))
             .add_scopes(extra.iter().map(|s| Scope::new((*s).into())))
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        for value in acr_values {
+            request = request
+                .add_auth_context_value(AuthenticationContextClass::new((*value).to_owned()));
+        }
+        let (url, state, nonce) = request.url();
         Pending {
             url,
             state,

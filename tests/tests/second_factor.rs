@@ -618,7 +618,7 @@ async fn strict_amr(server: &TestServer, back: &url::Url) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_require_mfa_client_sends_a_session_without_a_code_to_sign_in_again() {
+async fn a_require_mfa_client_asks_a_session_without_a_code_for_the_code_alone() {
     let clients = clients_dir_with(&[("strict-app.toml", STRICT_FILE)]);
     let path = clients.path().to_owned();
     let server = TestServer::start_with(|c| c.clients_dir = path).await;
@@ -634,28 +634,40 @@ async fn a_require_mfa_client_sends_a_session_without_a_code_to_sign_in_again() 
     assert_eq!(param(&refused, "error").as_deref(), Some("login_required"));
     assert_eq!(param(&refused, "code"), None);
 
-    // Otherwise the security page asks her to sign in again, and password plus code
-    // bring the strict client its code.
+    // Otherwise the step-up page asks for a code, and not for her password again: the
+    // code brings the strict client its code.
     let url = server.authorize_url("strict-app", STRICT_CALLBACK, &[]);
     let page = browser.visit(&url).await.page();
     assert!(
-        page.url.contains("/account/security?request="),
+        page.url.contains("/sign-in/step-up?request="),
         "{}",
         page.url
     );
-    assert!(page.body.contains("totp-on"), "{}", page.body);
-    let again = href_after(&page, "id=\"sign-in-again\"");
-    assert!(again.starts_with("/sign-in?request="), "{again}");
-    let form = browser.visit(&again).await.page();
-    let code_page = browser
-        .submit(&form, &[("email", EMAIL), ("password", PASSWORD)])
+    assert!(!page.body.contains("name=\"password\""), "{}", page.body);
+    let current = code(&server, &secret, 0);
+    let back = browser.submit(&page, &[("code", &current)]).await.left();
+    assert_eq!(strict_amr(&server, &back).await, ["pwd", "otp", "mfa"]);
+}
+
+#[tokio::test]
+async fn the_security_page_points_a_session_without_a_code_to_the_step_up_page() {
+    let clients = clients_dir_with(&[("strict-app.toml", STRICT_FILE)]);
+    let path = clients.path().to_owned();
+    let server = TestServer::start_with(|c| c.clients_dir = path).await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let browser = server.browser();
+    server.crm_code(&browser, EMAIL).await;
+    enrolled(&server).await;
+    // The strict client's request, carried to the security page (an old link, a
+    // bookmark): the page says the app is on and links to the step-up page.
+    let url = server.authorize_url("strict-app", STRICT_CALLBACK, &[]);
+    let step_up = browser.visit(&url).await.page();
+    let request = step_up.url.split("request=").nth(1).unwrap().to_owned();
+    let page = browser
+        .visit(&format!("/account/security?request={request}"))
         .await
         .page();
-    assert!(code_page.url.contains("/sign-in/code"), "{}", code_page.url);
-    let current = code(&server, &secret, 0);
-    let back = browser
-        .submit(&code_page, &[("code", &current)])
-        .await
-        .left();
-    assert_eq!(strict_amr(&server, &back).await, ["pwd", "otp", "mfa"]);
+    assert!(page.body.contains("totp-on"), "{}", page.body);
+    let link = href_after(&page, "id=\"step-up\"");
+    assert_eq!(link, format!("/sign-in/step-up?request={request}"));
 }

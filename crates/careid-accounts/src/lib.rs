@@ -57,5 +57,5 @@ pub use second_factors::SecondFactor;
 pub use service::Accounts;
 pub use session::SessionSecret;
 pub use sign_in::{PasswordSignIn, SignInError};
-pub use sign_in_code::{CodeChallenge, CodeSignIn};
+pub use sign_in_code::{CodeChallenge, CodeSignIn, StepUp};
 pub use totp::{RecoveryCodes, TotpEnrolment};

@@ -30,7 +30,51 @@ impl fmt::Debug for SessionSecret {
     }
 }
 
+/// The `amr` of a session raised by a second factor: what it had, then `otp` and `mfa`
+/// (RFC 8176 §2) unless present already.
+pub(crate) fn raised_amr(amr: &[String]) -> Vec<String> {
+    let mut raised = amr.to_vec();
+    for method in ["otp", "mfa"] {
+        if !raised.iter().any(|m| m == method) {
+            raised.push(method.to_owned());
+        }
+    }
+    raised
+}
+
+/// Raises `session` in `db` after a second factor: `amr` gains `otp` and `mfa`, and the
+/// cookie gets a new secret, since a session id must change when its privilege does
+/// (OWASP Session Management Cheat Sheet, "Renew the Session ID After Any Privilege
+/// Level Change"). The public `sid` stays, so the applications already signed in through
+/// this session stay signed in and are still told when it ends. `None` when the session
+/// ended or was replaced meanwhile.
+pub(crate) async fn raise(
+    db: &impl careid_store::ConnectionTrait,
+    session: &Session,
+) -> Result<Option<SessionSecret>, careid_store::StoreError> {
+    let secret = SessionSecret(one_time::new_token());
+    let is_raised = sessions::update_stepped_up(
+        db,
+        session.id,
+        &session.digest,
+        &one_time::digest(secret.as_str()),
+        &raised_amr(&session.amr()),
+    )
+    .await?;
+    Ok(is_raised.then_some(secret))
+}
+
 impl Accounts {
+    /// Raises the signed-in `session` whose person has just confirmed a new
+    /// authenticator app with a current code ([`raise`]'s rules). `None` when the session
+    /// ended or was replaced meanwhile.
+    pub async fn raise_session(
+        &self,
+        session: &Session,
+    ) -> Result<Option<SessionSecret>, AccountsError> {
+        Ok(raise(&self.db, session).await?)
+    }
+
     /// Starts a session for an account that has just authenticated by the `amr` methods
     /// (RFC 8176 values such as `pwd`).
     ///

@@ -18,13 +18,16 @@ use careid_store::{
     accounts::{self, Account, Status},
     audit,
     one_time_tokens::{self, NewToken, OneTimeToken},
-    recovery_codes, totp_factors,
+    recovery_codes,
+    sessions::Session,
+    totp_factors,
 };
+use sea_orm::DatabaseTransaction;
 use serde_json::json;
 use time::Duration;
 
 use crate::{
-    Accounts, AccountsError, SignInError,
+    Accounts, AccountsError, SessionSecret, SignInError,
     service::commit,
     sign_in::{Origin, count_sign_in},
 };
@@ -59,6 +62,15 @@ pub struct CodeSignIn {
     pub account_id: AccountId,
     /// When a recovery code was used instead of the app's code: how many of the set are
     /// still unused. Its owner is told by mail ([`crate::Notice::RecoveryCodeUsed`]).
+    pub recovery_codes_left: Option<u64>,
+}
+
+/// A step-up that raised a session.
+#[derive(Debug)]
+pub struct StepUp {
+    /// The session's new cookie secret.
+    pub secret: SessionSecret,
+    /// As in [`CodeSignIn`]: the unused recovery codes, when one was used.
     pub recovery_codes_left: Option<u64>,
 }
 
@@ -121,16 +133,43 @@ impl Accounts {
         if account.status() != Status::Active {
             return Err(SignInError::CodeTimedOut);
         }
+        let (txn, used) = self.use_code(&account, code, origin).await?;
+        self.finish_code_sign_in(txn, &account, &token, origin, used.factor())
+            .await?;
+        Ok(CodeSignIn {
+            account_id: account.id,
+            recovery_codes_left: used.recovery_codes_left(),
+        })
+    }
+
+    /// Checks `code` for `account`: a current code of its authenticator app, or one of its
+    /// recovery codes. On success, an open transaction in which the code's use is
+    /// recorded (the caller finishes and commits it), and which kind of code it was. A
+    /// wrong code, or any code while the account is locked, counts towards the lockout.
+    async fn use_code(
+        &self,
+        account: &Account,
+        code: &str,
+        origin: &Origin,
+    ) -> Result<(DatabaseTransaction, UsedCode), SignInError> {
+        let now = self.clock.now();
         if is_locked(account.locked_until, now) {
             let until = account.locked_until.unwrap_or(now);
-            self.record_failure(&account, origin, now, "wrong_code")
+            self.record_failure(account, origin, now, "wrong_code")
                 .await?;
             return Err(SignInError::Locked { until });
         }
         if let Some(plain) = recovery::normalise(code) {
-            return self
-                .check_recovery_code(&account, &token, &plain, origin)
-                .await;
+            let digest = one_time::digest(&plain);
+            let txn = self.begin().await?;
+            if !recovery_codes::take_code(&txn, account.id, &digest, now).await? {
+                drop(txn);
+                self.record_failure(account, origin, now, "wrong_code")
+                    .await?;
+                return Err(SignInError::CodeWrong);
+            }
+            let left = recovery_codes::count_unused(&txn, account.id).await?;
+            return Ok((txn, UsedCode::Recovery { left }));
         }
         let factor = totp_factors::find_by_account(&self.db, account.id)
             .await?
@@ -140,7 +179,7 @@ impl Accounts {
             .open_totp_secret(account.id, &factor.sealed_secret)
             .await?;
         let Some(step) = totp::matching_step(&secret, code, now, factor.last_step) else {
-            self.record_failure(&account, origin, now, "wrong_code")
+            self.record_failure(account, origin, now, "wrong_code")
                 .await?;
             return Err(SignInError::CodeWrong);
         };
@@ -149,64 +188,109 @@ impl Accounts {
         // records its step and the other finds it used.
         if !totp_factors::update_last_step(&txn, account.id, step).await? {
             drop(txn);
-            self.record_failure(&account, origin, now, "code_reused")
+            self.record_failure(account, origin, now, "code_reused")
                 .await?;
             return Err(SignInError::CodeWrong);
         }
-        self.finish_code_sign_in(&txn, &account, &token, origin, "otp")
-            .await?;
-        commit(txn).await?;
-        Ok(CodeSignIn {
-            account_id: account.id,
-            recovery_codes_left: None,
-        })
+        Ok((txn, UsedCode::App))
     }
 
-    async fn check_recovery_code(
+    /// Step-up (a client's or the account's `require_mfa`, or OIDC Core §3.1.2.1
+    /// `acr_values`): the person of the live `session`, signed in without a second
+    /// factor, types a code of her authenticator app (or a recovery code) and is not asked
+    /// for her password again. The code counts as in [`Self::sign_in_code`] (one use,
+    /// wrong codes towards the lockout); a right one raises the session in the same
+    /// transaction (`amr` gains `otp` and `mfa`, the cookie a new secret, the `sid` and
+    /// `auth_time` stay; see `session::raise`), returning the new cookie secret. Audited
+    /// as `step_up`.
+    pub async fn step_up(
         &self,
-        account: &Account,
-        token: &OneTimeToken,
-        plain: &str,
+        session: &Session,
+        code: &str,
+        client_id: Option<&ClientId>,
+        ip: Option<String>,
+    ) -> Result<StepUp, SignInError> {
+        let origin = Origin {
+            client_id: client_id.cloned(),
+            ip,
+        };
+        let outcome = self.check_step_up(session, code, &origin).await;
+        count_sign_in("step_up", &outcome, SignInError::metric_result);
+        outcome
+    }
+
+    async fn check_step_up(
+        &self,
+        session: &Session,
+        code: &str,
         origin: &Origin,
-    ) -> Result<CodeSignIn, SignInError> {
+    ) -> Result<StepUp, SignInError> {
         let now = self.clock.now();
-        let digest = one_time::digest(plain);
-        let txn = self.begin().await?;
-        if !recovery_codes::take_code(&txn, account.id, &digest, now).await? {
-            drop(txn);
-            self.record_failure(account, origin, now, "wrong_code")
-                .await?;
-            return Err(SignInError::CodeWrong);
-        }
-        self.finish_code_sign_in(&txn, account, token, origin, "recovery_code")
-            .await?;
-        let left = recovery_codes::count_unused(&txn, account.id).await?;
+        let account = accounts::find_by_id(&self.db, session.account_id)
+            .await?
+            .filter(|a| a.status() == Status::Active)
+            .ok_or(SignInError::CodeTimedOut)?;
+        let (txn, used) = self.use_code(&account, code, origin).await?;
+        let Some(secret) = crate::session::raise(&txn, session).await? else {
+            return Err(SignInError::CodeTimedOut);
+        };
+        accounts::update_signed_in(&txn, account.id, None, now)
+            .await?
+            .ok_or_else(|| SignInError::Internal("account vanished during step-up".into()))?;
+        let detail = json!({ "factor": used.factor(), "sid": session.sid });
+        audit::insert_event(&txn, origin.event("step_up", Some(account.id), detail), now).await?;
         commit(txn).await?;
-        Ok(CodeSignIn {
-            account_id: account.id,
-            recovery_codes_left: Some(left),
+        Ok(StepUp {
+            secret,
+            recovery_codes_left: used.recovery_codes_left(),
         })
     }
 
-    /// Uses up the challenge and records the sign-in, in `txn` with the code's use; the
-    /// caller commits.
+    /// Uses up the challenge and records the sign-in, in `txn` with the code's use.
     async fn finish_code_sign_in(
         &self,
-        txn: &sea_orm::DatabaseTransaction,
+        txn: DatabaseTransaction,
         account: &Account,
         token: &OneTimeToken,
         origin: &Origin,
         factor: &'static str,
     ) -> Result<(), SignInError> {
         let now = self.clock.now();
-        if !one_time_tokens::take_token(txn, token.id, now).await? {
+        if !one_time_tokens::take_token(&txn, token.id, now).await? {
             return Err(SignInError::CodeTimedOut);
         }
-        accounts::update_signed_in(txn, account.id, None, now)
+        accounts::update_signed_in(&txn, account.id, None, now)
             .await?
             .ok_or_else(|| SignInError::Internal("account vanished during sign-in".into()))?;
         let event = origin.event("sign_in", Some(account.id), json!({ "factor": factor }));
-        audit::insert_event(txn, event, now).await?;
+        audit::insert_event(&txn, event, now).await?;
+        commit(txn).await?;
         Ok(())
+    }
+}
+
+/// Which kind of code a person typed, once it has been accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UsedCode {
+    /// A current code of her authenticator app.
+    App,
+    /// One of her recovery codes; `left` of the set are still unused.
+    Recovery { left: u64 },
+}
+
+impl UsedCode {
+    /// The `factor` of the audit event.
+    fn factor(self) -> &'static str {
+        match self {
+            Self::App => "otp",
+            Self::Recovery { .. } => "recovery_code",
+        }
+    }
+
+    fn recovery_codes_left(self) -> Option<u64> {
+        match self {
+            Self::App => None,
+            Self::Recovery { left } => Some(left),
+        }
     }
 }

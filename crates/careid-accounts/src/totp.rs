@@ -19,7 +19,10 @@ use aes_gcm::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_policy::{one_time, recovery, totp};
-use careid_store::{accounts::Account, audit, recovery_codes, totp_factors};
+use careid_store::{
+    accounts::{self, Account},
+    audit, recovery_codes, totp_factors,
+};
 use rand::RngCore;
 use sea_orm::DatabaseTransaction;
 use time::OffsetDateTime;
@@ -196,6 +199,36 @@ impl Accounts {
         audit::insert_event(&txn, reset, now).await?;
         commit(txn).await?;
         Ok(account)
+    }
+
+    /// Requires (or, with `false`, stops requiring) a second factor of the account `id`,
+    /// whichever client she signs in to: from her next authorization request on, a
+    /// session without one gets no code, and a person without an authenticator app adds
+    /// one first. Audited as `require_mfa_changed`, also when nothing changes (an
+    /// administrator's retry must not fail).
+    pub async fn set_require_mfa(
+        &self,
+        id: AccountId,
+        require_mfa: bool,
+    ) -> Result<Account, AccountsError> {
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        let account = accounts::find_by_id_for_update(&txn, id)
+            .await?
+            .ok_or(AccountsError::UnknownAccount)?;
+        let updated = accounts::update_require_mfa(&txn, account.id, require_mfa, now)
+            .await?
+            .ok_or(AccountsError::UnknownAccount)?;
+        let changed = audit::NewEvent {
+            detail: serde_json::json!({
+                "require_mfa": require_mfa,
+                "previous": account.require_mfa,
+            }),
+            ..event("require_mfa_changed", account.id)
+        };
+        audit::insert_event(&txn, changed, now).await?;
+        commit(txn).await?;
+        Ok(updated)
     }
 
     /// How many of the account's recovery codes are still unused.

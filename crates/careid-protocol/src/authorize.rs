@@ -15,12 +15,13 @@ use axum::{
 use careid_policy::one_time;
 use careid_store::{
     AccountId, ClientId, ProfileId, audit, authorization_requests, codes, consents, profiles,
+    totp_factors,
 };
 use serde::Deserialize;
 use time::Duration;
 
 use crate::{
-    ClientAddress, GrantType, PageProblem, PersonActed, Protocol, ProtocolError,
+    ClientAddress, GrantType, PageProblem, PersonActed, Protocol, ProtocolError, acr,
     grant::Grant,
     leave, params,
     pending::{self, StoredRequest},
@@ -442,6 +443,7 @@ pub(crate) fn validate(client: &crate::Client, params: &Params) -> Result<Stored
         max_age,
         prompt,
         login_hint: params.get("login_hint").map(str::to_owned),
+        acr_values: params.get("acr_values").map(acr::known).unwrap_or_default(),
         stale_sid: None,
         consent_given: false,
         profile_chosen: false,
@@ -487,15 +489,36 @@ async fn decide(
         return Ok(leave::see_other(&format!("/sign-in?request={id}")));
     };
 
-    // Issue 17: a client that requires a second factor gets no code from a session that
-    // had none; the security page enrols the person or sends her to sign in again.
-    if client.require_mfa && !live.session.amr().iter().any(|m| m == "mfa") {
+    // Issue 17: a client or an account that requires a second factor, or `acr_values`
+    // that accept nothing below it (OIDC Core §3.1.2.1), get no code from a session that
+    // had none. A person with an authenticator app types a code into this session
+    // (step-up: no password again); one without adds an app on the security page first.
+    let needs_mfa =
+        client.require_mfa || live.account.require_mfa || acr::needs_mfa(&request.acr_values);
+    if needs_mfa && !acr::has_mfa(&live.session.amr()) {
+        let has_factor = totp_factors::find_by_account(&app.db, live.account.id)
+            .await?
+            .is_some_and(|factor| factor.is_confirmed());
         if request.has_prompt("none") {
             slot.forget(app).await?;
-            return Ok(reply.error("login_required", "a second factor is required"));
+            // OIDC Core §3.1.2.6: a second factor is authentication (login_required);
+            // adding an authenticator app is interaction of another kind.
+            return Ok(if has_factor {
+                reply.error("login_required", "a second factor is required")
+            } else {
+                reply.error(
+                    "interaction_required",
+                    "the person must add a second factor first",
+                )
+            });
         }
         slot.keep(app, &request).await?;
-        return Ok(leave::see_other(&format!("/account/security?request={id}")));
+        let page = if has_factor {
+            "/sign-in/step-up"
+        } else {
+            "/account/security"
+        };
+        return Ok(leave::see_other(&format!("{page}?request={id}")));
     }
 
     let profiles = profiles::find_for_account(&app.db, live.account.id).await?;

@@ -60,10 +60,12 @@ pub(crate) fn document(issuer: &str, registration: RegistrationMode) -> Vec<u8> 
         // RFC 9700 §2.1.1: S256 only; /authorize refuses plain.
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "acr", "amr",
             "name", "given_name", "family_name", "birthdate", "email", "email_verified"
         ],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        // crate::acr: one factor, or a second factor as well.
+        "acr_values_supported": crate::acr::SUPPORTED,
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
@@ -90,6 +92,17 @@ mod tests {
             json!(["RS256", "ES256", "PS256", "EdDSA"])
         );
         assert!(doc().get("userinfo_signing_alg_values_supported").is_none());
+    }
+
+    #[test]
+    fn discovery_lists_both_acr_levels_and_the_acr_claim() {
+        let doc = doc();
+        assert_eq!(
+            doc["acr_values_supported"],
+            json!(["urn:careid:acr:sfa", "urn:careid:acr:mfa"])
+        );
+        let claims = doc["claims_supported"].as_array().unwrap();
+        assert!(claims.contains(&json!("acr")));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! [`ErrorPage`] hook.
 
 mod access_token;
+pub mod acr;
 mod authorize;
 mod backchannel;
 mod claims;

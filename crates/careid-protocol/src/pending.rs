@@ -23,6 +23,9 @@ pub(crate) struct StoredRequest {
     pub max_age: Option<i64>,
     pub prompt: Vec<String>,
     pub login_hint: Option<String>,
+    /// The known values of `acr_values`, in the client's order ([`crate::acr::known`]).
+    #[serde(default)]
+    pub acr_values: Vec<String>,
     /// A session that was present but may not satisfy this request (`prompt=login`, or
     /// `max_age` exceeded): the person must sign in again, which starts a new session.
     pub stale_sid: Option<String>,

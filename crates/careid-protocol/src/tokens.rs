@@ -84,6 +84,9 @@ pub fn access_token(
         Subject::Person(grant) => {
             claims.insert("sub".into(), json!(grant.subject));
             claims.insert("auth_time".into(), json!(grant.auth_time));
+            // RFC 9068 §2.2.3.1: how the person authenticated, so a resource server
+            // can ask for more than a password.
+            claims.insert("acr".into(), json!(crate::acr::reached(&grant.amr)));
             claims.insert("amr".into(), json!(grant.amr));
             claims.insert("sid".into(), json!(grant.sid));
             claims.insert(
@@ -143,6 +146,9 @@ pub fn id_token(
     claims.insert("at_hash".into(), json!(at_hash(alg, access_token)));
     claims.insert("sid".into(), json!(grant.sid));
     claims.insert("amr".into(), json!(grant.amr));
+    // OIDC Core §2: the level reached, whatever `acr_values` asked for (a voluntary
+    // request is answered with what happened).
+    claims.insert("acr".into(), json!(crate::acr::reached(&grant.amr)));
     if let Some(nonce) = &grant.nonce {
         claims.insert("nonce".into(), json!(nonce));
     }

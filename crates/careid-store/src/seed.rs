@@ -69,6 +69,7 @@ async fn insert_chunk(
         locked_until: Set(None),
         disabled_at: Set(None),
         expired_at: Set(None),
+        require_mfa: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

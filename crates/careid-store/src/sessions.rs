@@ -172,6 +172,28 @@ pub async fn update_seen(
     Ok(())
 }
 
+/// Raises the open session `id` after a second factor (step-up): a new cookie digest in
+/// place of `old_digest` and the new `amr`; its `sid`, `auth_time`, profile and the
+/// clients it signed in to stay. One conditional statement: `false` when the session
+/// ended or its cookie was replaced meanwhile.
+pub async fn update_stepped_up(
+    db: &impl ConnectionTrait,
+    id: i64,
+    old_digest: &str,
+    new_digest: &str,
+    amr: &[String],
+) -> Result<bool, StoreError> {
+    let updated = Entity::update_many()
+        .col_expr(Column::Digest, Expr::value(new_digest))
+        .col_expr(Column::Amr, Expr::value(serde_json::to_string(amr)?))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Digest.eq(old_digest))
+        .filter(Column::EndedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
 /// Sets the profile the person picked on the open session `id` of `account_id`, in one
 /// conditional statement: only when the profile belongs to that same account. `false`
 /// when it does not (the id comes from a browser) or the session is not open.

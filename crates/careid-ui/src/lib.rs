@@ -29,6 +29,7 @@ mod sign_in_code;
 mod sign_in_pin;
 mod sign_out;
 mod state;
+mod step_up;
 #[cfg(test)]
 mod testing;
 mod themes;
@@ -49,6 +50,7 @@ pub fn router(state: Arc<Ui>) -> Router {
             sign_in_code::PATH,
             get(sign_in_code::show).post(sign_in_code::submit),
         )
+        .route(step_up::PATH, get(step_up::show).post(step_up::submit))
         .route(
             "/sign-in/pin",
             get(sign_in_pin::show).post(sign_in_pin::submit),

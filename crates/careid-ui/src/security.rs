@@ -5,10 +5,12 @@
 //! `POST /account/security/recovery-codes` makes a new set. The rules are
 //! `careid-accounts`'.
 //!
-//! A client with `require_mfa` sends a person whose session had no second factor here
-//! with its pending request (`?request=…`): without an app she adds one, and the code
-//! that confirms it upgrades her session (a new one, `amr` pwd, otp, mfa) before she
-//! continues; with one already, she is asked to sign in again, code included.
+//! A client or an account with `require_mfa`, or `acr_values` asking for a second
+//! factor, send a person whose session had none here with the pending request
+//! (`?request=…`) when she has no authenticator app: she adds one, and the code that
+//! confirms it raises her session (`amr` gains `otp` and `mfa`; the cookie gets a new
+//! secret, the `sid` stays) before she continues. With an app already she is pointed to
+//! the step-up page (`step_up.rs`), which asks for a code alone.
 
 use std::sync::Arc;
 
@@ -30,8 +32,7 @@ use crate::{
     Ui, UiError, csrf,
     extract::{PageForm, PageQuery},
     page::{next_step, request_id, respond, see_other, with_request},
-    sign_in::{pending, replace_session},
-    sign_in_code::AMR,
+    sign_in::pending,
     themes::DEFAULT_THEME,
 };
 
@@ -69,8 +70,8 @@ struct View<'a> {
     request: Option<&'a str>,
     /// Where to go on once the session has a second factor.
     continue_to: Option<String>,
-    /// The app is set up but this session had no code: sign in again.
-    sign_in_again: Option<String>,
+    /// The app is set up but this session had no code: the step-up page asks for one.
+    step_up: Option<String>,
 }
 
 /// `GET /account/security`.
@@ -114,9 +115,14 @@ pub(crate) async fn submit(
     if !matches!(outcome, Outcome::Confirmed(_)) {
         return page(&ui, &headers, &live, outcome, request).await;
     }
-    // She has just typed a current code: this session now has its second factor. A new
-    // session, as at every sign-in, so no earlier session id is carried on.
-    let cookie = replace_session(&ui, &headers, live.account.id, &AMR).await?;
+    // She has just typed a current code: this session now has its second factor, under
+    // a new cookie secret (its privilege changed) but the same `sid`, so the
+    // applications it signed in to stay signed in. A session that ended meanwhile gets
+    // no upgrade: she signs in again.
+    let Some(secret) = ui.accounts.raise_session(&live.session).await? else {
+        return Ok(see_other(&with_request("/sign-in", request), None));
+    };
+    let cookie = session::set_cookie(secret.as_str(), ui.is_secure());
     let mut response = page(&ui, &headers, &live, outcome, request).await?;
     response.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(response)
@@ -173,14 +179,14 @@ async fn page(
         TotpEnrolment::Confirmed => None,
         TotpEnrolment::Pending { uri } => Some(uri),
     };
-    let has_mfa = live.session.amr().iter().any(|m| m == "mfa");
+    let has_mfa = careid_protocol::acr::has_mfa(&live.session.amr());
     let is_just_confirmed = matches!(outcome, Outcome::Confirmed(_));
     let continue_to = request
         .filter(|_| is_just_confirmed)
         .map(|id| next_step(Some(id)));
-    let sign_in_again = request
+    let step_up = request
         .filter(|_| is_confirmed && !is_just_confirmed && !has_mfa)
-        .map(|id| with_request("/sign-in", Some(id)));
+        .map(|id| with_request(crate::step_up::PATH, Some(id)));
     let unused_recovery_codes = ui.accounts.unused_recovery_codes(live.account.id).await?;
     let (token, cookie) = csrf::token(ui, headers);
     let codes = match &outcome {
@@ -199,7 +205,7 @@ async fn page(
         unused_recovery_codes,
         request,
         continue_to,
-        sign_in_again,
+        step_up,
     };
     let status = match outcome {
         Outcome::CodeWrong => StatusCode::BAD_REQUEST,

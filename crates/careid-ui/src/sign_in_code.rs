@@ -112,7 +112,7 @@ pub(crate) async fn submit(
 
 /// Mails the owner that a recovery code signed in (issue 17). The sign-in goes on if
 /// the mail cannot be sent: the code is used either way, and the audit trail has it.
-async fn tell_of_recovery_code(ui: &Ui, account_id: AccountId, left: u64) {
+pub(crate) async fn tell_of_recovery_code(ui: &Ui, account_id: AccountId, left: u64) {
     let Some(lifecycle) = &ui.lifecycle else {
         return;
     };
@@ -124,7 +124,7 @@ async fn tell_of_recovery_code(ui: &Ui, account_id: AccountId, left: u64) {
     }
 }
 
-fn status_of(refusal: &SignInError) -> StatusCode {
+pub(crate) fn status_of(refusal: &SignInError) -> StatusCode {
     match refusal {
         SignInError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         SignInError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -154,8 +154,8 @@ fn page(
     Ok(respond(status, html, cookie))
 }
 
-/// The message for a refused code.
-fn explain(ui: &Ui, refusal: &SignInError) -> String {
+/// The message for a refused code (here and on the step-up page).
+pub(crate) fn explain(ui: &Ui, refusal: &SignInError) -> String {
     match refusal {
         SignInError::Locked { until } => {
             let minutes = crate::sign_in::minutes_left(*until, ui.protocol.clock.now());

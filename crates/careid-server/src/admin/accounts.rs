@@ -1,5 +1,5 @@
 //! `/admin/v1/accounts`: create (active with a password, or invited), list with filters,
-//! read, resend the invitation, disable, enable, reactivate, unlock and delete. Each
+//! read, change (`require_mfa`), resend the invitation, disable, enable, reactivate, unlock and delete. Each
 //! handler calls the same `careid-accounts` function as the CLI.
 
 use std::sync::Arc;
@@ -48,6 +48,9 @@ pub struct AccountView {
     pub locked_until: Option<String>,
     /// Wrong passwords since the last sign-in or unlock.
     pub failed_attempts: i32,
+    /// Whether this person must sign in with a second factor at every client (a client
+    /// can require one too); set with `PATCH /accounts/{id}`.
+    pub require_mfa: bool,
     /// The last interactive sign-in, if any (only on a single account's read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_sign_in_at: Option<String>,
@@ -75,6 +78,7 @@ impl AccountView {
             locked,
             locked_until: account.locked_until.filter(|_| locked).map(rfc3339),
             failed_attempts: account.failed_attempts,
+            require_mfa: account.require_mfa,
             last_sign_in_at: None,
             last_activity_at: rfc3339(account.activity_at),
             disabled_at: account.disabled_at.map(rfc3339),
@@ -313,6 +317,44 @@ pub async fn read(
         &state,
         admin.accounts.clock.now(),
     )))
+}
+
+/// What `PATCH /accounts/{id}` may change; an absent field stays as it is.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountChange {
+    /// Require a second factor of this person at every client (`true`), or stop
+    /// requiring it (`false`; a client's own `require_mfa` still applies).
+    #[serde(default)]
+    require_mfa: Option<bool>,
+}
+
+/// Changes an account's settings: for now, whether it must use a second factor. Each
+/// change is audited (`require_mfa_changed`).
+#[utoipa::path(
+    patch,
+    path = "/accounts/{id}",
+    tag = "accounts",
+    params(("id" = i64, Path, description = "The account's id")),
+    request_body = AccountChange,
+    security(("oauth2" = ["admin:accounts.write"])),
+    responses(
+        (status = 200, description = "The account as it now stands", body = AccountView),
+        (status = 400, description = "Malformed JSON, or a field this API does not know", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn update(
+    State(admin): State<Arc<Admin>>,
+    caller: Caller,
+    AdminPath(id): AdminPath<AccountId>,
+    AdminJson(change): AdminJson<AccountChange>,
+) -> Result<Json<AccountView>, AdminError> {
+    caller.require(ACCOUNTS_WRITE)?;
+    if let Some(require_mfa) = change.require_mfa {
+        admin.accounts.set_require_mfa(id, require_mfa).await?;
+    }
+    read_back(&admin, id).await
 }
 
 /// Deletes the account with its profiles, sessions (its clients are told by back-channel

@@ -62,7 +62,7 @@ impl Admin {
 pub fn api(admin: Arc<Admin>) -> (Router, utoipa::openapi::OpenApi) {
     let protected = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(accounts::list, accounts::create))
-        .routes(routes!(accounts::read, accounts::delete))
+        .routes(routes!(accounts::read, accounts::update, accounts::delete))
         .routes(routes!(accounts::resend_invitation))
         .routes(routes!(accounts::disable))
         .routes(routes!(accounts::enable))

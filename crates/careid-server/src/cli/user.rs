@@ -52,6 +52,15 @@ pub enum UserCommand {
         /// The account's email.
         email: String,
     },
+    /// Require a second factor of this person at every client (audited); with `--off`,
+    /// stop requiring it (a client's `require_mfa` still applies).
+    RequireMfa {
+        /// The account's email.
+        email: String,
+        /// Stop requiring a second factor of this account.
+        #[arg(long)]
+        off: bool,
+    },
     /// Delete an account for good with its profiles, sessions (their clients are told),
     /// tokens and consents; the audit trail stays. Deleting one that is gone succeeds.
     Delete {
@@ -159,6 +168,10 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
             println!("activity:    {}", crate::rfc3339(account.activity_at));
             print_second_factors(&accounts.second_factors(account.id).await?);
             println!(
+                "require mfa: {}",
+                if account.require_mfa { "yes" } else { "no" }
+            );
+            println!(
                 "password:    {}",
                 if account.password_hash.is_some() {
                     "set"
@@ -196,7 +209,8 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
         | UserCommand::Enable { email }
         | UserCommand::Reactivate { email }
         | UserCommand::Unlock { email }
-        | UserCommand::ResetMfa { email } => email,
+        | UserCommand::ResetMfa { email }
+        | UserCommand::RequireMfa { email, .. } => email,
     };
     let id = accounts.account_by_email(email).await.map_err(explain)?.id;
     let (outcome, done) = match &command {
@@ -204,6 +218,14 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
         UserCommand::Enable { .. } => (accounts.enable(id).await, "enabled"),
         UserCommand::Reactivate { .. } => (accounts.reactivate(id).await, "reactivated"),
         UserCommand::ResetMfa { .. } => (accounts.reset_mfa(id).await, "second factors removed"),
+        UserCommand::RequireMfa { off: false, .. } => (
+            accounts.set_require_mfa(id, true).await,
+            "must now sign in with a second factor",
+        ),
+        UserCommand::RequireMfa { off: true, .. } => (
+            accounts.set_require_mfa(id, false).await,
+            "no longer needs a second factor (a client may still require one)",
+        ),
         _ => (accounts.unlock(id).await, "unlocked"),
     };
     let account = outcome.map_err(explain)?;
