@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use careid_mail::testing::{SmtpSink, text_part};
 use careid_policy::totp;
 use careid_protocol::acr::{MULTI_FACTOR, SINGLE_FACTOR};
 use careid_store::Clock;
@@ -565,4 +566,39 @@ async fn discovery_lists_the_acr_values_and_the_acr_claim() {
             .unwrap()
             .contains(&json!("acr"))
     );
+}
+
+#[tokio::test]
+async fn a_recovery_code_typed_at_step_up_mails_the_owner() {
+    let mut sink = SmtpSink::start().await.unwrap();
+    let mail = sink.mail_config();
+    let server = TestServer::start_with(|config| config.mail = mail).await;
+    server.add_account(EMAIL, "Ada Okafor").await;
+    let browser = server.browser();
+    password_at_crm(&server, &browser, EMAIL, &[]).await.left();
+    // Her app, and its recovery codes, added on another browser.
+    let elsewhere = server.browser();
+    server.crm_code(&elsewhere, EMAIL).await;
+    let (_, done) = enrol(&server, &elsewhere, None).await;
+    let recovery = done
+        .body
+        .split("<code class=\"recovery-code\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("a recovery code")
+        .to_owned();
+
+    let url = server.authorize_url(
+        "crm",
+        CRM_CALLBACK,
+        &[("scope", OFFLINE_SCOPE), ("acr_values", MULTI_FACTOR)],
+    );
+    let page = browser.visit(&url).await.page();
+    let back = browser.submit(&page, &[("code", &recovery)]).await.left();
+    let (id_token, _) = tokens_for(&server, &back).await;
+    assert_eq!(id_token["acr"], MULTI_FACTOR);
+    let raw = sink.next_message().await;
+    assert!(raw.contains(&format!("To: {EMAIL}")), "{raw}");
+    let text = text_part(&raw).unwrap();
+    assert!(text.contains("you have 9 unused codes left"), "{text}");
 }
