@@ -16,6 +16,7 @@ mod m0011_profile_birthdate;
 mod m0012_totp_factors;
 mod m0013_recovery_codes;
 mod m0014_audit_account_kind_index;
+mod m0016_passkeys;
 
 /// Every careid migration, oldest first.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_totp_factors::Migration),
             Box::new(m0013_recovery_codes::Migration),
             Box::new(m0014_audit_account_kind_index::Migration),
+            Box::new(m0016_passkeys::Migration),
         ]
     }
 }
