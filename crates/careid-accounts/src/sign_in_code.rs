@@ -100,17 +100,7 @@ impl Accounts {
         origin: &Origin,
     ) -> Result<AccountId, SignInError> {
         let now = self.clock.now();
-        let digest = one_time::digest(challenge);
-        let token = one_time_tokens::find_by_digest(&self.db, &digest, CHALLENGE)
-            .await?
-            .filter(|t| one_time::is_usable(t.expires_at, t.used_at, now))
-            .ok_or(SignInError::CodeTimedOut)?;
-        let account = accounts::find_by_id(&self.db, token.account_id)
-            .await?
-            .ok_or(SignInError::CodeTimedOut)?;
-        if account.status() != Status::Active {
-            return Err(SignInError::CodeTimedOut);
-        }
+        let (token, account) = self.waiting_sign_in(challenge).await?;
         if is_locked(account.locked_until, now) {
             let until = account.locked_until.unwrap_or(now);
             self.record_failure(&account, origin, now, "wrong_code")
@@ -147,6 +137,27 @@ impl Accounts {
             .await
     }
 
+    /// The sign-in waiting for its second step under `challenge`, and its account, which
+    /// must still be active; else `CodeTimedOut`.
+    pub(crate) async fn waiting_sign_in(
+        &self,
+        challenge: &str,
+    ) -> Result<(OneTimeToken, Account), SignInError> {
+        let now = self.clock.now();
+        let digest = one_time::digest(challenge);
+        let token = one_time_tokens::find_by_digest(&self.db, &digest, CHALLENGE)
+            .await?
+            .filter(|t| one_time::is_usable(t.expires_at, t.used_at, now))
+            .ok_or(SignInError::CodeTimedOut)?;
+        let account = accounts::find_by_id(&self.db, token.account_id)
+            .await?
+            .ok_or(SignInError::CodeTimedOut)?;
+        if account.status() != Status::Active {
+            return Err(SignInError::CodeTimedOut);
+        }
+        Ok((token, account))
+    }
+
     async fn check_recovery_code(
         &self,
         account: &Account,
@@ -167,8 +178,9 @@ impl Accounts {
             .await
     }
 
-    /// Uses up the challenge and records the sign-in, in `txn` with the code's use.
-    async fn finish_code_sign_in(
+    /// Uses up the challenge and records the sign-in, in `txn` with the code's (or the
+    /// passkey's) use.
+    pub(crate) async fn finish_code_sign_in(
         &self,
         txn: sea_orm::DatabaseTransaction,
         account: &Account,

@@ -246,6 +246,10 @@ fn explain(ui: &Ui, refusal: &Option<SignInError>) -> (String, StatusCode) {
             );
             return (message, StatusCode::TOO_MANY_REQUESTS);
         }
+        Some(SignInError::PasskeyRejected) => {
+            let message = "Your passkey was not accepted. Try again, or sign in another way.";
+            return (message.into(), StatusCode::BAD_REQUEST);
+        }
         Some(
             SignInError::WrongCredentials
             | SignInError::Internal(_)

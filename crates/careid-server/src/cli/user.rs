@@ -154,13 +154,31 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
                 );
             }
             println!("activity:    {}", crate::rfc3339(account.activity_at));
-            let second_factor = if accounts.has_totp(account.id).await? {
+            let mut factors = Vec::new();
+            if accounts.has_totp(account.id).await? {
                 let left = accounts.unused_recovery_codes(account.id).await?;
-                format!("authenticator app, {left} unused recovery code(s)")
-            } else {
+                factors.push(format!("authenticator app, {left} unused recovery code(s)"));
+            }
+            let passkeys = accounts.passkeys(account.id).await?;
+            if !passkeys.is_empty() {
+                factors.push(format!("{} passkey(s)", passkeys.len()));
+            }
+            let second_factor = if factors.is_empty() {
                 "none".to_owned()
+            } else {
+                factors.join("; ")
             };
             println!("2nd factor:  {second_factor}");
+            for passkey in &passkeys {
+                let used = passkey.last_used_at.map_or("never used".to_owned(), |at| {
+                    format!("last used {}", crate::rfc3339(at))
+                });
+                println!(
+                    "passkey:     {:?}, added {}, {used}",
+                    passkey.name,
+                    crate::rfc3339(passkey.created_at)
+                );
+            }
             println!(
                 "password:    {}",
                 if account.password_hash.is_some() {
