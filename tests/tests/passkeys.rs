@@ -7,7 +7,7 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_store::{AccountId, Clock, accounts, audit};
 use careid_tests::{
-    Browser, CRM_CALLBACK, OFFLINE_SCOPE, PASSWORD, TestServer, VERIFIER,
+    Browser, CRM_CALLBACK, OFFLINE_SCOPE, PASSWORD, TestServer, VERIFIER, authorize_url_at,
     browser::{Landing, Page, param},
     clients_dir_with,
     html::{self, Form},
@@ -18,12 +18,13 @@ use serde_json::Value as Json;
 
 const EMAIL: &str = "ada@clinic.example";
 
-const PORTAL_CALLBACK: &str = "http://127.0.0.1:8086/callback";
+/// Port 9 (discard): nothing answers there, whatever else runs on the machine.
+const PORTAL_CALLBACK: &str = "http://127.0.0.1:9/passkey-portal";
 /// A client whose people may sign in with a passkey alone.
 const PORTAL_FILE: &str = r#"client_id = "passkey-portal"
 name = "Therapy Portal"
 secret = "passkey-portal-demo-secret"
-redirect_uris = ["http://127.0.0.1:8086/callback"]
+redirect_uris = ["http://127.0.0.1:9/passkey-portal"]
 grant_types = ["authorization_code", "refresh_token"]
 token_endpoint_auth_method = "client_secret_basic"
 first_party = true
@@ -676,4 +677,114 @@ async fn a_server_on_an_ip_address_offers_no_passkeys() {
     assert_eq!(csrf.0, "csrf");
     let answer = browser.post("/account/passkeys/options", &[csrf]).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.body);
+}
+
+/// Waits (at most 10 s) until careid has recorded `count` passkey sign-ins: a page's
+/// script finishes on its own time after a click.
+async fn passkey_sign_ins(server: &TestServer, count: usize) {
+    for _ in 0..100 {
+        let done = server
+            .audit_events("sign_in")
+            .await
+            .into_iter()
+            .filter(|e| e.detail.contains("\"factor\":\"passkey\""))
+            .count();
+        if done >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no passkey sign-in number {count}");
+}
+
+/// Waits (at most 10 s) until the real browser is at a URL containing `needle`.
+async fn wait_for_url(browser: &careid_tests::webdriver::Browser, needle: &str) {
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = browser.url().await;
+        if last.contains(needle) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the browser is at {last}, not at {needle}");
+}
+
+/// Signs out on the real browser.
+async fn sign_out(browser: &careid_tests::webdriver::Browser, issuer: &str) {
+    browser.goto(&format!("{issuer}/sign-out")).await;
+    browser
+        .click("form[action='/sign-out'] button[type='submit']")
+        .await;
+    browser.wait_for("<title>Signed out").await.unwrap();
+    browser.goto(&format!("{issuer}/account/passkeys")).await;
+    browser.wait_for("<h1>Sign in</h1>").await.unwrap();
+}
+
+/// Types Ada's password on careid's own sign-in page (no client asking) in the real
+/// browser.
+async fn password_in_browser(browser: &careid_tests::webdriver::Browser, issuer: &str) {
+    browser.goto(&format!("{issuer}/sign-in")).await;
+    browser.wait_for("<h1>Sign in</h1>").await.unwrap();
+    browser.type_into("#email", EMAIL).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser
+        .click("form[action='/sign-in'] button[type='submit']")
+        .await;
+}
+
+#[tokio::test]
+async fn passkeys_js_adds_a_passkey_and_signs_in_with_it_in_a_real_browser() {
+    let Some(browser) = careid_tests::webdriver::Browser::start(1280).await else {
+        return;
+    };
+    browser.add_virtual_authenticator().await;
+    let (server, account_id, _clients) = server().await;
+    let issuer = server.issuer.clone();
+
+    // Signed in with her password, Ada adds a passkey on the page.
+    password_in_browser(&browser, &issuer).await;
+    wait_for_url(&browser, "/account").await;
+    browser.wait_for(EMAIL).await.unwrap();
+    browser.goto(&format!("{issuer}/account/passkeys")).await;
+    browser.wait_for("Add a passkey").await.unwrap();
+    browser.type_into("#passkey-name", "Virtual key").await;
+    browser.click("#add-passkey button[type='submit']").await;
+    browser.wait_for("passkey-added").await.unwrap();
+    browser.check_page("passkeys").await;
+    let added = server.accounts.passkeys(account_id).await.unwrap();
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0].name, "Virtual key");
+
+    // After the password, the passkey instead of a code.
+    sign_out(&browser, &issuer).await;
+    password_in_browser(&browser, &issuer).await;
+    browser.wait_for("Use a passkey").await.unwrap();
+    browser.check_page("sign-in-code-passkey").await;
+    browser
+        .click("form[data-passkey] button[type='submit']")
+        .await;
+    passkey_sign_ins(&server, 1).await;
+    browser.wait_for(EMAIL).await.unwrap();
+    wait_for_url(&browser, "/account").await;
+
+    // Alone, for the client that allows it: the discoverable passkey, no email typed.
+    sign_out(&browser, &issuer).await;
+    browser
+        .goto(&authorize_url_at(
+            &issuer,
+            "passkey-portal",
+            PORTAL_CALLBACK,
+            &[],
+        ))
+        .await;
+    browser.wait_for("Sign in with a passkey").await.unwrap();
+    browser.check_page("sign-in-passkey").await;
+    browser
+        .click("form[data-passkey] button[type='submit']")
+        .await;
+    passkey_sign_ins(&server, 2).await;
+    wait_for_url(&browser, "code=").await;
+    browser.goto(&format!("{issuer}/account")).await;
+    browser.wait_for(EMAIL).await.unwrap();
 }
