@@ -626,6 +626,35 @@ async fn a_client_without_passkey_in_its_sign_in_methods_refuses_a_passkey_alone
     assert_eq!(browser.get("/account").await.status, StatusCode::SEE_OTHER);
 }
 
+#[tokio::test]
+async fn passkey_options_count_towards_the_sign_in_limit_at_and_past_it() {
+    let (server, _, _clients) = server_with(|config| {
+        careid_tests::with_rate_limits(config, |limits| {
+            limits.sign_in.per_address = careid_protocol::Limit {
+                requests: 3,
+                per_seconds: 60,
+            };
+        });
+    })
+    .await;
+    let browser = server.browser();
+    let page = passwordless_page(&server, &browser).await;
+    let fields = form_to(&page, "/sign-in/passkey").fields(&[]);
+    // Each answer stores a ceremony: the third is the last one this minute.
+    for _ in 0..3 {
+        let answer = browser.post("/sign-in/passkey/options", &fields).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    let refused = browser.post("/sign-in/passkey/options", &fields).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+    assert!(refused.retry_after.is_some());
+}
+
 /// What `careid user show` prints for Ada.
 async fn user_show(server: &TestServer) -> String {
     let output = server.careid_command(&["user", "show", EMAIL]).await;

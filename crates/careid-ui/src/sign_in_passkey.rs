@@ -75,11 +75,17 @@ pub(crate) struct AnswerForm {
 /// `POST /sign-in/code/passkey/options`: the options for the second step.
 pub(crate) async fn second_factor_options(
     State(ui): State<Arc<Ui>>,
+    address: ClientAddress,
     headers: HeaderMap,
     PageForm(form): PageForm<OptionsForm>,
 ) -> Result<Response, UiError> {
     csrf::verify(&ui, &headers, Some(&form.csrf))?;
     pending(&ui, request_id(Some(&form.request))).await?;
+    // Each options request stores a ceremony: the sign-in limit bounds how many an
+    // address can leave behind before the clean-up job forgets them.
+    ui.protocol
+        .rate_limit(Bucket::SignIn, &address, None)
+        .await?;
     let challenge = cookie_value(&headers, CHALLENGE_COOKIE).unwrap_or_default();
     match ui.accounts.start_passkey_second_factor(challenge).await {
         Ok(options) => Ok(json(options.into_json())),
@@ -134,12 +140,17 @@ pub(crate) async fn second_factor(
 /// `POST /sign-in/passkey/options`: the options for a sign-in with a passkey alone.
 pub(crate) async fn options(
     State(ui): State<Arc<Ui>>,
+    address: ClientAddress,
     headers: HeaderMap,
     PageForm(form): PageForm<OptionsForm>,
 ) -> Result<Response, UiError> {
     csrf::verify(&ui, &headers, Some(&form.csrf))?;
     let pending = pending(&ui, request_id(Some(&form.request))).await?;
     require_passkey_method(pending.as_ref())?;
+    // As for the second step: the limit bounds the ceremonies an address can store.
+    ui.protocol
+        .rate_limit(Bucket::SignIn, &address, None)
+        .await?;
     let options = ui
         .accounts
         .start_passkey_sign_in()
