@@ -17,6 +17,7 @@ mod m0012_totp_factors;
 mod m0013_recovery_codes;
 mod m0014_audit_account_kind_index;
 mod m0015_account_require_mfa;
+mod m0016_passkeys;
 
 /// Every careid migration, oldest first.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_recovery_codes::Migration),
             Box::new(m0014_audit_account_kind_index::Migration),
             Box::new(m0015_account_require_mfa::Migration),
+            Box::new(m0016_passkeys::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod client_key;
 pub mod demo;
 pub mod loopback;
+pub mod passkey;
 pub mod process;
 pub mod registration;
 pub mod rp;
@@ -155,6 +156,17 @@ impl TestServer {
         issuer: Option<String>,
         adjust: impl FnOnce(&mut Config),
     ) -> Self {
+        let issuer = move |url: &str| issuer.unwrap_or_else(|| url.to_owned());
+        Self::launch(dir, database_url, issuer, adjust, true).await
+    }
+
+    /// Starts a server whose issuer names its address `localhost` rather than
+    /// `127.0.0.1` (the browser still connects to 127.0.0.1): WebAuthn needs a domain
+    /// name as the relying party id, so only such a server has passkeys.
+    pub async fn start_on_localhost_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database(dir.path()).await;
+        let issuer = |url: &str| url.replace("://127.0.0.1:", "://localhost:");
         Self::launch(dir, database_url, issuer, adjust, true).await
     }
 
@@ -168,20 +180,21 @@ impl TestServer {
     pub async fn start_without_jobs_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database(dir.path()).await;
-        Self::launch(dir, database_url, None, adjust, false).await
+        Self::launch(dir, database_url, str::to_owned, adjust, false).await
     }
 
+    /// Starts a server on a fresh port; `issuer` makes its issuer from its address.
     async fn launch(
         dir: tempfile::TempDir,
         database_url: String,
-        issuer: Option<String>,
+        issuer: impl FnOnce(&str) -> String,
         adjust: impl FnOnce(&mut Config),
         jobs: bool,
     ) -> Self {
         let clock = Arc::new(ManualClock::starting_now());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let issuer = issuer.unwrap_or_else(|| url.clone());
+        let issuer = issuer(&url);
         let mut config = test_config(&issuer, &database_url);
         adjust(&mut config);
         let mut app = App::build(&config, clock.clone()).await.unwrap();

@@ -137,6 +137,27 @@ impl Browser {
         answer["value"].clone()
     }
 
+    /// Adds a virtual WebAuthn authenticator (WebAuthn §11.3, "Add Virtual
+    /// Authenticator"): a platform CTAP2 authenticator that keeps discoverable credentials
+    /// and verifies the person at once, so pages can make and use passkeys without a
+    /// device.
+    pub async fn add_virtual_authenticator(&self) {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        self.call(
+            reqwest::Method::POST,
+            "/webauthn/authenticator",
+            Some(options),
+        )
+        .await;
+    }
+
     /// Opens `url` and waits for it to load.
     pub async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))

@@ -102,6 +102,26 @@ pub enum AccountsError {
     /// A stored TOTP secret does not open under the installation's TOTP key.
     #[error("a TOTP secret could not be sealed or opened: {0}")]
     TotpSealing(&'static str),
+    /// This server cannot use passkeys: its issuer's host is not a domain name.
+    #[error("passkeys are not available on this server")]
+    PasskeysUnavailable,
+    /// A passkey registration did not check out: the answer does not verify, or the
+    /// ceremony it answers is unknown, used or expired.
+    #[error("the passkey was not accepted")]
+    PasskeyRejected,
+    /// The passkey is registered already (to this account or another).
+    #[error("this passkey is registered already")]
+    PasskeyTaken,
+    /// The account has no passkey with this id.
+    #[error("no such passkey for this account")]
+    UnknownPasskey,
+    /// A passkey name is empty, too long, or has control characters.
+    #[error("a passkey name has 1 to 64 characters")]
+    InvalidPasskeyName,
+    /// A passkey operation failed inside careid (a stored passkey or ceremony that no
+    /// longer reads, or webauthn-rs refusing its own options).
+    #[error("passkey operation failed: {0}")]
+    PasskeyFailure(String),
     /// The store failed.
     #[error("store failed: {0}")]
     Store(StoreError),

@@ -1,6 +1,6 @@
 //! careid's account lifecycle: password sign-in checks, careid sessions, an account's
 //! profiles and the applications they allowed, account creation,
-//! password changes and resets, staff-issued sign-in PINs, and the administrator's disable / enable / reactivate
+//! password changes and resets, staff-issued sign-in PINs, passkeys, and the administrator's disable / enable / reactivate
 //! actions with the inactivity sweep; and, in [`Lifecycle`], the lifecycle by email:
 //! invitations, activation, self-service and administrator password resets, and
 //! magic links (emailed sign-in links).
@@ -22,6 +22,7 @@ mod invitation;
 mod lifecycle;
 mod magic_link;
 mod notice;
+mod passkeys;
 mod password_change;
 mod pin;
 mod profiles;
@@ -38,7 +39,8 @@ mod totp;
 /// The store's clock and connection, for whoever builds the services (the server and
 /// tests): pages build on services, so they need no dependency on `careid-store`.
 pub use careid_store::{
-    AccountId, ClientId, Clock, Db, ManualClock, ProfileId, SystemClock, connect, migrate,
+    AccountId, ClientId, Clock, Db, ManualClock, PasskeyId, ProfileId, SystemClock, connect,
+    migrate, passkeys::SecondFactors,
 };
 pub use config::AccountsConfig;
 pub use directory::{AccountState, MAX_PAGE, Page};
@@ -50,6 +52,10 @@ pub use lifecycle::{
 };
 pub use magic_link::{MAGIC_LINK_PATH, MagicLink, MagicLinkProblem, MagicSignIn};
 pub use notice::Notice;
+pub use passkeys::{
+    MAX_NAME_CHARS as MAX_PASSKEY_NAME_CHARS, PasskeyOptions, PasskeySignIn, PasskeySummary,
+    RelyingParty,
+};
 pub use pin::{IssuedPin, PlainPin};
 pub use profiles::{AllowedApp, NewProfileFields, Profile, ProfileKind};
 pub use reset::{AdminResetLink, ResetLink};

@@ -548,6 +548,7 @@ pub(crate) mod testing {
             config: fx.accounts.config.clone(),
             secrets: Default::default(),
             totp_kek: None,
+            relying_party: None,
         };
         let themes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../themes");
         Arc::new(Lifecycle::new(

@@ -1,5 +1,5 @@
 //! What second factors an account has, for staff (`careid user show`, issue 17): each
-//! factor's kind, when it was added and when it last signed in.
+//! factor's kind, its name, when it was added and when it last signed in.
 
 use careid_policy::totp;
 use careid_store::{AccountId, recovery_codes, totp_factors};
@@ -10,9 +10,10 @@ use crate::{Accounts, AccountsError};
 /// One second factor of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecondFactor {
-    /// What it is: `authenticator app` or `recovery codes`.
+    /// What it is: `authenticator app`, `passkey` or `recovery codes`.
     pub kind: &'static str,
-    /// More about it: for recovery codes, how many of the set are unused.
+    /// More about it: a passkey's name; for recovery codes, how many of the set are
+    /// unused.
     pub detail: Option<String>,
     /// When it was added (an app: when its first code confirmed it).
     pub added_at: OffsetDateTime,
@@ -21,9 +22,13 @@ pub struct SecondFactor {
 }
 
 impl Accounts {
-    /// The account's second factors, the authenticator app first. An app still waiting
-    /// for its confirming code is not one yet and is left out.
-    pub async fn second_factors(&self, id: AccountId) -> Result<Vec<SecondFactor>, AccountsError> {
+    /// The account's second factors: the authenticator app, the passkeys, the recovery
+    /// codes. An app still waiting for its confirming code is not one yet and is left
+    /// out.
+    pub async fn second_factor_details(
+        &self,
+        id: AccountId,
+    ) -> Result<Vec<SecondFactor>, AccountsError> {
         let mut factors = Vec::new();
         let app = totp_factors::find_by_account(&self.db, id).await?;
         if let Some((app, added_at)) = app.and_then(|f| f.confirmed_at.map(|at| (f, at))) {
@@ -32,6 +37,14 @@ impl Accounts {
                 detail: None,
                 added_at,
                 last_used_at: app.last_step.and_then(step_start),
+            });
+        }
+        for passkey in self.passkeys(id).await? {
+            factors.push(SecondFactor {
+                kind: "passkey",
+                detail: Some(format!("{:?}", passkey.name)),
+                added_at: passkey.created_at,
+                last_used_at: passkey.last_used_at,
             });
         }
         if let Some(set) = recovery_codes::find_set(&self.db, id).await? {
@@ -67,7 +80,7 @@ mod tests {
     async fn an_app_counts_once_confirmed_with_its_recovery_codes() {
         let fx = Fixture::new().await;
         let id = fx.active("ada@example.org", "Willow-Creek-17").await.id;
-        assert_eq!(fx.accounts.second_factors(id).await.unwrap(), []);
+        assert_eq!(fx.accounts.second_factor_details(id).await.unwrap(), []);
         let TotpEnrolment::Pending { uri } = fx
             .accounts
             .totp_enrolment(id, "ada@example.org", "careid")
@@ -77,7 +90,7 @@ mod tests {
             panic!("a new enrolment is pending");
         };
         // Pending is not a factor yet.
-        assert_eq!(fx.accounts.second_factors(id).await.unwrap(), []);
+        assert_eq!(fx.accounts.second_factor_details(id).await.unwrap(), []);
 
         let secret = uri
             .split(['?', '&'])
@@ -88,7 +101,7 @@ mod tests {
         let step = totp::step_at(now);
         let current = totp::code_at(&secret, step);
         fx.accounts.confirm_totp(id, &current, None).await.unwrap();
-        let factors = fx.accounts.second_factors(id).await.unwrap();
+        let factors = fx.accounts.second_factor_details(id).await.unwrap();
         assert_eq!(
             factors,
             [

@@ -35,6 +35,9 @@ pub struct Accounts {
     /// The key TOTP secrets are sealed under, derived from the key-encryption key when
     /// one is configured ([`Accounts::with_totp_kek`]).
     pub(crate) totp_kek: Option<Box<[u8; 32]>>,
+    /// careid as a WebAuthn relying party, when its issuer allows passkeys
+    /// ([`Accounts::with_passkeys`]).
+    pub(crate) relying_party: Option<Box<crate::RelyingParty>>,
 }
 
 impl Accounts {
@@ -47,6 +50,7 @@ impl Accounts {
             config,
             secrets: Mutex::default(),
             totp_kek: None,
+            relying_party: None,
         }
     }
 

@@ -13,7 +13,7 @@ use careid_policy::{
 use careid_store::{
     AccountId, ClientId, StoreError,
     accounts::{self, Account, Status},
-    audit,
+    audit, passkeys,
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -63,6 +63,10 @@ pub enum SignInError {
     /// sign-in, or finished already. The person starts again with her password.
     #[error("no sign-in is waiting for a code")]
     CodeTimedOut,
+    /// The passkey's answer did not check out: no such passkey, a signature that does
+    /// not verify, or a challenge that was already answered, expired or never issued.
+    #[error("the passkey was not accepted")]
+    PasskeyRejected,
     /// Something failed inside careid; the caller logs this once and shows a generic error.
     #[error("sign-in failed: {0}")]
     Internal(String),
@@ -81,6 +85,7 @@ impl SignInError {
             Self::Busy => "busy",
             Self::CodeWrong => "wrong_code",
             Self::CodeTimedOut => "code_timed_out",
+            Self::PasskeyRejected => "passkey_rejected",
             Self::Internal(_) => "error",
         }
     }
@@ -109,8 +114,9 @@ pub(crate) fn count(method: &'static str, result: &'static str) {
 pub enum PasswordSignIn {
     /// The password was enough: the person is signed in.
     Done(Account),
-    /// The account has an authenticator app: the sign-in goes on with a code, under
-    /// this challenge (`Accounts::sign_in_code`).
+    /// The account has an authenticator app or a passkey: the sign-in goes on with a
+    /// code or the passkey, under this challenge (`Accounts::sign_in_code`,
+    /// `Accounts::sign_in_passkey_second_factor`).
     CodeNeeded {
         /// The account whose password was right.
         account: Account,
@@ -292,15 +298,22 @@ impl Accounts {
             return Err(refusal);
         }
 
-        // With an authenticator app the password is only the first step: the failure
-        // counters stay until the code is right (`sign_in_code`), so wrong codes and wrong
-        // passwords share one lockout and typing the password again buys no new guesses.
-        // One statement more on every password sign-in (tests/tests/statements.rs).
-        if self.has_totp(account.id).await? {
+        // With an authenticator app or a passkey the password is only the first step: the
+        // failure counters stay until the second step succeeds (`sign_in_code`,
+        // `passkeys`), so wrong codes, refused passkeys and wrong passwords share one
+        // lockout and typing the password again buys no new guesses. One statement more
+        // on every password sign-in, for both factors (tests/tests/statements.rs).
+        let factors = passkeys::find_second_factors(&self.db, account.id).await?;
+        if factors.is_any() {
             let challenge = self
                 .issue_code_challenge(account.id, origin.client_id.as_ref())
                 .await?;
-            let detail = json!({ "next": "otp" });
+            let next = match (factors.has_totp, factors.has_passkey) {
+                (true, true) => "otp_or_passkey",
+                (true, false) => "otp",
+                _ => "passkey",
+            };
+            let detail = json!({ "next": next });
             let event = origin.event("password_accepted", Some(account.id), detail);
             audit::insert_event(&self.db, event, now).await?;
             return Ok(PasswordSignIn::CodeNeeded { account, challenge });

@@ -121,6 +121,22 @@ impl Accounts {
         code: &str,
         origin: &Origin,
     ) -> Result<CodeSignIn, SignInError> {
+        let (token, account) = self.waiting_sign_in(challenge).await?;
+        let (txn, used) = self.use_code(&account, code, origin).await?;
+        self.finish_code_sign_in(txn, &account, &token, origin, used.factor())
+            .await?;
+        Ok(CodeSignIn {
+            account_id: account.id,
+            recovery_codes_left: used.recovery_codes_left(),
+        })
+    }
+
+    /// The sign-in waiting for its second step under `challenge`, and its account, which
+    /// must still be active; else `CodeTimedOut`.
+    pub(crate) async fn waiting_sign_in(
+        &self,
+        challenge: &str,
+    ) -> Result<(OneTimeToken, Account), SignInError> {
         let now = self.clock.now();
         let digest = one_time::digest(challenge);
         let token = one_time_tokens::find_by_digest(&self.db, &digest, CHALLENGE)
@@ -133,13 +149,7 @@ impl Accounts {
         if account.status() != Status::Active {
             return Err(SignInError::CodeTimedOut);
         }
-        let (txn, used) = self.use_code(&account, code, origin).await?;
-        self.finish_code_sign_in(txn, &account, &token, origin, used.factor())
-            .await?;
-        Ok(CodeSignIn {
-            account_id: account.id,
-            recovery_codes_left: used.recovery_codes_left(),
-        })
+        Ok((token, account))
     }
 
     /// Checks `code` for `account`: a current code of its authenticator app, or one of its
@@ -246,8 +256,9 @@ impl Accounts {
         })
     }
 
-    /// Uses up the challenge and records the sign-in, in `txn` with the code's use.
-    async fn finish_code_sign_in(
+    /// Uses up the challenge and records the sign-in, in `txn` with the code's (or the
+    /// passkey's) use.
+    pub(crate) async fn finish_code_sign_in(
         &self,
         txn: DatabaseTransaction,
         account: &Account,

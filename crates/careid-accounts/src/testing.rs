@@ -61,6 +61,7 @@ impl Fixture {
             config,
             secrets: Default::default(),
             totp_kek: None,
+            relying_party: None,
         };
         Self {
             accounts,

@@ -21,7 +21,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_policy::{one_time, recovery, totp};
 use careid_store::{
     accounts::{self, Account},
-    audit, recovery_codes, totp_factors,
+    audit, passkeys, recovery_codes, totp_factors,
 };
 use rand::RngCore;
 use sea_orm::DatabaseTransaction;
@@ -183,17 +183,22 @@ impl Accounts {
         Ok(codes)
     }
 
-    /// Removes every second factor of the account `id` (its authenticator app and
-    /// recovery codes), for staff whose phone is lost: the next sign-in takes the password
-    /// alone. Audited as `mfa_reset`.
+    /// Removes every second factor of the account `id` (its authenticator app, recovery
+    /// codes and passkeys), for staff whose phone is lost: the next sign-in takes the
+    /// password alone. Audited as `mfa_reset`.
     pub async fn reset_mfa(&self, id: AccountId) -> Result<Account, AccountsError> {
         let account = self.find_account(id).await?;
         let now = self.clock.now();
         let txn = self.begin().await?;
         let had_totp = totp_factors::delete_for_account(&txn, account.id).await?;
         let recovery = recovery_codes::delete_for_account(&txn, account.id).await?;
+        let passkeys = passkeys::delete_for_account(&txn, account.id).await?;
         let reset = audit::NewEvent {
-            detail: serde_json::json!({ "had_totp": had_totp, "recovery_codes": recovery }),
+            detail: serde_json::json!({
+                "had_totp": had_totp,
+                "recovery_codes": recovery,
+                "passkeys": passkeys,
+            }),
             ..event("mfa_reset", account.id)
         };
         audit::insert_event(&txn, reset, now).await?;

@@ -251,7 +251,7 @@ pub struct Client {
     /// The theme folder for this client's pages and mail.
     #[serde(default = "default_theme")]
     pub theme: String,
-    /// Sign-in methods the client allows: `password`, `magic_link`, `pin`.
+    /// Sign-in methods the client allows: `password`, `magic_link`, `pin`, `passkey`.
     #[serde(default = "default_sign_in_methods")]
     pub sign_in_methods: Vec<String>,
     /// Scopes the client may ask for.
@@ -385,8 +385,10 @@ fn default_auth_method() -> AuthMethod {
 fn default_theme() -> String {
     "default".into()
 }
-/// The sign-in methods careid knows: a password, an emailed link, a PIN from the office.
-pub const SIGN_IN_METHODS: [&str; 3] = ["password", "magic_link", "pin"];
+/// The sign-in methods careid knows: a password, an emailed link, a PIN from the office,
+/// a passkey on its own (WebAuthn; as a second factor after a password it needs no
+/// listing).
+pub const SIGN_IN_METHODS: [&str; 4] = ["password", "magic_link", "pin", "passkey"];
 
 fn default_sign_in_methods() -> Vec<String> {
     vec!["password".into()]
@@ -402,7 +404,7 @@ fn default_scopes() -> Vec<String> {
 
 impl Client {
     /// Whether the client lets people sign in by `method` (`password`, `magic_link`,
-    /// `pin`).
+    /// `pin`, `passkey`).
     pub fn allows_sign_in(&self, method: &str) -> bool {
         self.sign_in_methods.iter().any(|m| m == method)
     }

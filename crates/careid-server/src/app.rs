@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{Router, extract::DefaultBodyLimit};
-use careid_accounts::{Accounts, Lifecycle};
+use careid_accounts::{Accounts, Lifecycle, RelyingParty};
 use careid_protocol::{Clients, Keys, Protocol, TrustedProxies};
 use careid_store::{Clock, Db};
 use careid_ui::{ThemedErrorPage, Ui};
@@ -89,8 +89,20 @@ impl App {
             .with_rate_limits(&config.rate_limit)
             .with_trusted_proxies(TrustedProxies::new(config.trusted_proxies.clone())),
         );
-        let accounts =
-            Arc::new(Accounts::new(db.clone(), clock, config.accounts()).with_totp_kek(totp_kek));
+        // WebAuthn's relying party is the issuer: its host is the RP id, its origin the
+        // one origin passkeys answer for. An issuer on an IP address cannot have one.
+        let relying_party = RelyingParty::for_issuer(&config.issuer, "careid");
+        if relying_party.is_none() {
+            tracing::warn!(
+                issuer = %config.issuer,
+                "passkeys are off: WebAuthn needs an issuer whose host is a domain name"
+            );
+        }
+        let accounts = Arc::new(
+            Accounts::new(db.clone(), clock, config.accounts())
+                .with_totp_kek(totp_kek)
+                .with_passkeys(relying_party),
+        );
         let mailer = careid_mail::Mailer::new(&config.mail).context("setting up [mail]")?;
         let renderer = careid_mail::Renderer::new(config.themes_dir.clone());
         crate::templates::check_mail(&renderer, &themes)?;

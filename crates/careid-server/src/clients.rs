@@ -355,9 +355,9 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(
             problems[0].to_string(),
-            "c.toml:5: sign_in_methods: \"sms\" is not a sign-in method; use password, magic_link, pin"
+            "c.toml:5: sign_in_methods: \"sms\" is not a sign-in method; use password, magic_link, pin, passkey"
         );
-        for known in ["password", "magic_link", "pin"] {
+        for known in ["password", "magic_link", "pin", "passkey"] {
             let text = text.replace("\"sms\"", &format!("\"{known}\""));
             assert!(parse_file("c.toml", &text).is_ok(), "{known}");
         }

@@ -8,7 +8,8 @@ use std::{sync::Arc, time::Duration};
 use careid_accounts::Accounts;
 use careid_protocol::Protocol;
 use careid_store::{
-    Db, StoreError, audit, authorization_requests, client_assertions, codes, revoked_access_tokens,
+    Db, StoreError, audit, authorization_requests, client_assertions, codes, passkey_ceremonies,
+    revoked_access_tokens,
 };
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -122,6 +123,7 @@ pub async fn once(accounts: &Accounts) {
         codes::delete_expired(db, now).await?;
         revoked_access_tokens::delete_expired(db, now).await?;
         client_assertions::delete_expired(db, now).await?;
+        passkey_ceremonies::delete_expired(db, now).await?;
         Ok::<_, careid_store::StoreError>(())
     }
     .await;

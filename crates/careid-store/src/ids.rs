@@ -60,6 +60,11 @@ row_id!(
 );
 
 row_id!(
+    /// The id of a registered passkey (`passkeys.id`).
+    PasskeyId
+);
+
+row_id!(
     /// The id of a profile (`profiles.id`): what sessions, grants and consents hold. The
     /// OIDC `sub` is the profile's subject, never this.
     ProfileId

@@ -397,6 +397,8 @@ pub(crate) fn entity_kinds() -> Kinds {
         .with::<logout_deliveries::entity::Entity>()
         .with::<one_time_tokens::entity::Entity>()
         .with::<pairwise::subject_entity::Entity>()
+        .with::<passkey_ceremonies::entity::Entity>()
+        .with::<passkeys::entity::Entity>()
         .with::<password_history::entity::Entity>()
         .with::<profiles::entity::Entity>()
         .with::<recovery_codes::entity::Entity>()

@@ -22,6 +22,8 @@ pub mod install_secrets;
 pub mod logout_deliveries;
 pub mod one_time_tokens;
 pub mod pairwise;
+pub mod passkey_ceremonies;
+pub mod passkeys;
 pub mod password_history;
 pub mod profiles;
 pub mod recovery_codes;
@@ -36,7 +38,7 @@ pub mod totp_factors;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{Backend, DEFAULT_WAIT, Db, Tally, connect, connect_with, migrate, sqlite_file};
 pub use error::StoreError;
-pub use ids::{AccountId, ClientId, ProfileId};
+pub use ids::{AccountId, ClientId, PasskeyId, ProfileId};
 pub use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait,
 };

@@ -1,4 +1,4 @@
-//! careid's themed HTML pages: sign-in (password or emailed link), profile picker, sign-out and the account page,
+//! careid's themed HTML pages: sign-in (password, emailed link or passkey), passkeys, profile picker, sign-out and the account page,
 //! drawn with minijinja from `themes/` (one folder per brand, each file falling back to
 //! `default/`), plus the themes' static files and the error page the protocol shows for
 //! requests it must not redirect.
@@ -21,11 +21,13 @@ mod extract;
 mod forgot_password;
 mod magic_link;
 mod page;
+mod passkeys;
 mod reset;
 mod security;
 mod select_profile;
 mod sign_in;
 mod sign_in_code;
+mod sign_in_passkey;
 mod sign_in_pin;
 mod sign_out;
 mod state;
@@ -51,6 +53,22 @@ pub fn router(state: Arc<Ui>) -> Router {
             get(sign_in_code::show).post(sign_in_code::submit),
         )
         .route(step_up::PATH, get(step_up::show).post(step_up::submit))
+        .route(
+            "/sign-in/code/passkey/options",
+            axum::routing::post(sign_in_passkey::second_factor_options),
+        )
+        .route(
+            "/sign-in/code/passkey",
+            axum::routing::post(sign_in_passkey::second_factor),
+        )
+        .route(
+            "/sign-in/passkey/options",
+            axum::routing::post(sign_in_passkey::options),
+        )
+        .route(
+            "/sign-in/passkey",
+            axum::routing::post(sign_in_passkey::submit),
+        )
         .route(
             "/sign-in/pin",
             get(sign_in_pin::show).post(sign_in_pin::submit),
@@ -78,6 +96,19 @@ pub fn router(state: Arc<Ui>) -> Router {
         .route(
             "/account/security/recovery-codes",
             axum::routing::post(security::regenerate),
+        )
+        .route(passkeys::PATH, get(passkeys::show).post(passkeys::add))
+        .route(
+            "/account/passkeys/options",
+            axum::routing::post(passkeys::options),
+        )
+        .route(
+            "/account/passkeys/rename",
+            axum::routing::post(passkeys::rename),
+        )
+        .route(
+            "/account/passkeys/remove",
+            axum::routing::post(passkeys::remove),
         )
         .route("/activate", get(activate::show).post(activate::submit))
         .route(

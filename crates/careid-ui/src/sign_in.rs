@@ -6,8 +6,9 @@
 //! Each refusal has its own message, but an unknown email and a wrong password share one,
 //! so the page never tells which emails have accounts. Profile choice and consent are the
 //! protocol's next redirects. The page offers exactly the client's `sign_in_methods`: the
-//! password form, "Email me a sign-in link" (posting to `magic_link.rs`) and a link to
-//! the PIN page; a password POST for a client without `password` is refused.
+//! password form, "Email me a sign-in link" (posting to `magic_link.rs`), a link to
+//! the PIN page and "Sign in with a passkey" (`sign_in_passkey.rs`); a password POST for
+//! a client without `password` is refused.
 
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ struct View<'a> {
     allows_password: bool,
     allows_magic_link: bool,
     allows_pin: bool,
+    allows_passkey: bool,
 }
 
 /// `GET /sign-in?request=…`.
@@ -183,7 +185,7 @@ pub(crate) fn allows_method(pending: &PendingRequest, method: &str) -> bool {
 }
 
 /// The form, in the client's theme, with `email` filled in and an optional message.
-fn form_page(
+pub(crate) fn form_page(
     ui: &Ui,
     headers: &HeaderMap,
     pending: Option<&PendingRequest>,
@@ -208,6 +210,8 @@ fn form_page(
         allows_password: pending.is_none_or(|p| allows_method(p, "password")),
         allows_magic_link: pending.is_some_and(|p| allows_method(p, "magic_link")),
         allows_pin: pending.is_some_and(|p| allows_method(p, "pin")),
+        allows_passkey: pending.is_some_and(|p| allows_method(p, "passkey"))
+            && ui.accounts.has_passkey_support(),
     };
     let theme = client.map_or(DEFAULT_THEME, |c| c.theme.as_str());
     let html = ui.themes.render(theme, "sign_in.html", view)?;
@@ -216,7 +220,7 @@ fn form_page(
 
 /// The one message for each refusal, and the page's status. A wrong password and an
 /// unknown email read alike.
-fn explain(ui: &Ui, refusal: &Option<SignInError>) -> (String, StatusCode) {
+pub(crate) fn explain(ui: &Ui, refusal: &Option<SignInError>) -> (String, StatusCode) {
     let message = match refusal {
         None => "Enter your email and your password.".into(),
         Some(SignInError::Locked { until }) => {
@@ -245,6 +249,10 @@ fn explain(ui: &Ui, refusal: &Option<SignInError>) -> (String, StatusCode) {
                 "There have been too many incorrect sign-ins from your network. Try again in {retry_after_minutes} minutes."
             );
             return (message, StatusCode::TOO_MANY_REQUESTS);
+        }
+        Some(SignInError::PasskeyRejected) => {
+            let message = "Your passkey was not accepted. Try again, or sign in another way.";
+            return (message.into(), StatusCode::BAD_REQUEST);
         }
         Some(
             SignInError::WrongCredentials

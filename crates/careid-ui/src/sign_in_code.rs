@@ -1,8 +1,10 @@
 //! The code page of a sign-in (issue 17): `GET /sign-in/code?request=…` asks a person
 //! whose account has an authenticator app for its current code after her password;
 //! `POST /sign-in/code` checks it through `careid-accounts` and starts the session with
-//! `amr` = `pwd`, `otp`, `mfa` (RFC 8176 §2). The challenge the password step issued is
-//! in a cookie of this page only; the rules are `careid-accounts`'.
+//! `amr` = `pwd`, `otp`, `mfa` (RFC 8176 §2). For an account with passkeys the page also
+//! offers "Use a passkey" (`sign_in_passkey.rs`), or only that without an app. The
+//! challenge the password step issued is in a cookie of this page (and its passkey
+//! sub-paths) only; the rules are `careid-accounts`'.
 
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::Response,
 };
-use careid_accounts::{AccountId, CodeChallenge, Notice, SignInError};
+use careid_accounts::{AccountId, CodeChallenge, Notice, SecondFactors, SignInError};
 use careid_protocol::{Bucket, ClientAddress, PendingRequest, session::cookie_value};
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +28,7 @@ use crate::{
 /// The path of this page, and of its cookie.
 pub(crate) const PATH: &str = "/sign-in/code";
 /// The cookie holding the challenge of a sign-in waiting for a code.
-const CHALLENGE_COOKIE: &str = "careid_code_challenge";
+pub(crate) const CHALLENGE_COOKIE: &str = "careid_code_challenge";
 /// What a session started here says about the sign-in (RFC 8176 §2).
 pub(crate) const AMR: [&str; 3] = ["pwd", "otp", "mfa"];
 
@@ -47,6 +49,10 @@ struct View<'a> {
     csrf: &'a str,
     message: Option<&'a str>,
     is_timed_out: bool,
+    /// The account has an authenticator app: the code form is shown.
+    has_totp: bool,
+    /// The account has a passkey: "Use a passkey" is shown.
+    has_passkey: bool,
 }
 
 /// Where a correct password sends a person who must type a code, with the cookie that
@@ -63,7 +69,7 @@ pub(crate) async fn show(
     PageQuery(params): PageQuery<crate::page::RequestQuery>,
 ) -> Result<Response, UiError> {
     let pending = pending(&ui, request_id(params.request.as_deref())).await?;
-    page(&ui, &headers, pending.as_ref(), None, StatusCode::OK)
+    page(&ui, &headers, pending.as_ref(), None, StatusCode::OK).await
 }
 
 /// `POST /sign-in/code`.
@@ -106,7 +112,8 @@ pub(crate) async fn submit(
         pending.as_ref(),
         Some(&refusal),
         status_of(&refusal),
-    )?;
+    )
+    .await?;
     Ok(with_retry_after(response, Some(&refusal)))
 }
 
@@ -124,6 +131,7 @@ pub(crate) async fn tell_of_recovery_code(ui: &Ui, account_id: AccountId, left: 
     }
 }
 
+/// The status of a page that refuses a second step.
 pub(crate) fn status_of(refusal: &SignInError) -> StatusCode {
     match refusal {
         SignInError::Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -132,13 +140,24 @@ pub(crate) fn status_of(refusal: &SignInError) -> StatusCode {
     }
 }
 
-fn page(
+/// The page, with a refusal's message; its forms are those of the account's factors.
+pub(crate) async fn page(
     ui: &Ui,
     headers: &HeaderMap,
     pending: Option<&PendingRequest>,
     refusal: Option<&SignInError>,
     status: StatusCode,
 ) -> Result<Response, UiError> {
+    let challenge = cookie_value(headers, CHALLENGE_COOKIE).unwrap_or_default();
+    // No sign-in waiting: the code form, whose answer then says so.
+    let factors = ui
+        .accounts
+        .waiting_second_factors(challenge)
+        .await?
+        .unwrap_or(SecondFactors {
+            has_totp: true,
+            has_passkey: false,
+        });
     let (token, cookie) = csrf::token(ui, headers);
     let client = pending.map(|p| p.client.as_ref());
     let message = refusal.map(|r| explain(ui, r));
@@ -148,6 +167,8 @@ fn page(
         csrf: &token,
         message: message.as_deref(),
         is_timed_out: matches!(refusal, Some(SignInError::CodeTimedOut)),
+        has_totp: factors.has_totp,
+        has_passkey: factors.has_passkey && ui.accounts.has_passkey_support(),
     };
     let theme = client.map_or(DEFAULT_THEME, |c| c.theme.as_str());
     let html = ui.themes.render(theme, "sign_in_code.html", view)?;
@@ -173,13 +194,14 @@ pub(crate) fn explain(ui: &Ui, refusal: &SignInError) -> String {
         } => format!(
             "There have been too many incorrect sign-ins from your network. Try again in {retry_after_minutes} minutes."
         ),
+        SignInError::PasskeyRejected => "Your passkey was not accepted. Try again, or use another passkey.".into(),
         _ => "That code is not correct. Type the newest code your authenticator app shows; each code works once.".into(),
     }
 }
 
 /// The challenge cookie (or, without one, its removal): only for this page, out of
 /// scripts' reach, and `Strict`: the code page is never reached from another site.
-fn challenge_cookie(challenge: Option<&str>, secure: bool) -> Option<HeaderValue> {
+pub(crate) fn challenge_cookie(challenge: Option<&str>, secure: bool) -> Option<HeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
     let (value, max_age) = match challenge {
         Some(value) => (value, 600),

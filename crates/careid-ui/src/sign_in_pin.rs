@@ -166,7 +166,8 @@ fn explain(ui: &Ui, refusal: Option<&SignInError>) -> (String, StatusCode) {
             | SignInError::NotActivated
             | SignInError::Internal(_)
             | SignInError::CodeWrong
-            | SignInError::CodeTimedOut,
+            | SignInError::CodeTimedOut
+            | SignInError::PasskeyRejected,
         ) => (CALL_THE_OFFICE.into(), StatusCode::OK),
     }
 }

@@ -166,7 +166,7 @@ pub async fn run(config_path: &Path, command: UserCommand) -> anyhow::Result<()>
                 );
             }
             println!("activity:    {}", crate::rfc3339(account.activity_at));
-            print_second_factors(&accounts.second_factors(account.id).await?);
+            print_second_factors(&accounts.second_factor_details(account.id).await?);
             println!(
                 "require mfa: {}",
                 if account.require_mfa { "yes" } else { "no" }

@@ -23,6 +23,7 @@ fn view<'a>(client_name: Option<&'a str>, message: Option<&'a str>) -> View<'a> 
         allows_password: true,
         allows_magic_link: false,
         allows_pin: false,
+        allows_passkey: false,
     }
 }
 
@@ -59,6 +60,33 @@ fn the_page_offers_exactly_the_clients_methods_each_as_its_own_step() {
             allows_pin,
             "{html}"
         );
+    }
+}
+
+#[test]
+fn a_client_that_allows_passkeys_gets_the_passkey_form_after_the_password_form() {
+    let themes = shipped_themes();
+    let passkey = r#"action="/sign-in/passkey" class="form" data-passkey="get""#;
+    for allows_passkey in [false, true] {
+        let shown = View {
+            allows_passkey,
+            ..view(Some("Client Portal"), None)
+        };
+        let html = themes
+            .render("client-portal", "sign_in.html", shown)
+            .unwrap()
+            .0;
+        assert_eq!(html.contains(passkey), allows_passkey, "{html}");
+        assert_eq!(
+            html.contains(r#"<script src="/static/default/passkeys.js" defer>"#),
+            allows_passkey
+        );
+        if allows_passkey {
+            assert!(
+                html.find(r#"action="/sign-in""#) < html.find(passkey),
+                "{html}"
+            );
+        }
     }
 }
 
