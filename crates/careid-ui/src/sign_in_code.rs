@@ -13,7 +13,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::Response,
 };
-use careid_accounts::{AccountId, CodeChallenge, Notice, SecondFactors, SignInError};
+use careid_accounts::{AccountId, ClientId, CodeChallenge, Notice, SecondFactors, SignInError};
 use careid_protocol::{Bucket, ClientAddress, PendingRequest, session::cookie_value};
 use serde::{Deserialize, Serialize};
 
@@ -79,42 +79,99 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     PageForm(form): PageForm<CodeForm>,
 ) -> Result<Response, UiError> {
-    csrf::verify(&ui, &headers, Some(&form.csrf))?;
-    let request = request_id(Some(&form.request));
-    let pending = pending(&ui, request).await?;
-    ui.protocol
-        .rate_limit(Bucket::SignIn, &address, None)
-        .await?;
-    let challenge = cookie_value(&headers, CHALLENGE_COOKIE).unwrap_or_default();
-    let client_id = pending.as_ref().map(|p| &p.client.client_id);
+    let step = SecondStep::begin(&ui, &address, &headers, &form.csrf, &form.request).await?;
     let outcome = ui
         .accounts
-        .sign_in_code(challenge, &form.code, client_id, address.for_audit())
+        .sign_in_code(
+            &step.challenge,
+            &form.code,
+            step.client_id(),
+            address.for_audit(),
+        )
         .await;
-    let refusal = match outcome {
+    match outcome {
         Ok(signed_in) => {
             if let Some(left) = signed_in.recovery_codes_left {
                 tell_of_recovery_code(&ui, signed_in.account_id, left).await;
             }
-            let session = replace_session(&ui, &headers, signed_in.account_id, &AMR).await?;
-            let cleared = challenge_cookie(None, ui.is_secure());
-            return Ok(see_other(
-                &next_step(request),
-                std::iter::once(session).chain(cleared),
-            ));
+            step.signed_in(&ui, &headers, signed_in.account_id, &AMR)
+                .await
         }
-        Err(SignInError::Internal(err)) => return Err(UiError::Internal(err)),
-        Err(refusal) => refusal,
-    };
-    let response = page(
-        &ui,
-        &headers,
-        pending.as_ref(),
-        Some(&refusal),
-        status_of(&refusal),
-    )
-    .await?;
-    Ok(with_retry_after(response, Some(&refusal)))
+        Err(refusal) => step.refused(&ui, &headers, refusal).await,
+    }
+}
+
+/// A second step of a sign-in (a code, or a passkey: `sign_in_passkey.rs`) as it comes
+/// in: its form's CSRF token checked, the sign-in rate limit counted, its pending request
+/// and the challenge its password step left in a cookie.
+pub(crate) struct SecondStep {
+    request: Option<String>,
+    pending: Option<PendingRequest>,
+    /// The challenge cookie's value; empty without one.
+    pub(crate) challenge: String,
+}
+
+impl SecondStep {
+    /// Checks the form's `csrf` token, counts the attempt and reads the request `request`.
+    pub(crate) async fn begin(
+        ui: &Ui,
+        address: &ClientAddress,
+        headers: &HeaderMap,
+        csrf: &str,
+        request: &str,
+    ) -> Result<Self, UiError> {
+        csrf::verify(ui, headers, Some(csrf))?;
+        let request = request_id(Some(request)).map(str::to_owned);
+        let pending = pending(ui, request.as_deref()).await?;
+        ui.protocol
+            .rate_limit(Bucket::SignIn, address, None)
+            .await?;
+        let challenge = cookie_value(headers, CHALLENGE_COOKIE)
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Self {
+            request,
+            pending,
+            challenge,
+        })
+    }
+
+    /// The client the sign-in is for, if a request brought the person here.
+    pub(crate) fn client_id(&self) -> Option<&ClientId> {
+        self.pending.as_ref().map(|p| &p.client.client_id)
+    }
+
+    /// The step passed: a new session with `amr`, the challenge cookie cleared, and on
+    /// to where the request goes next.
+    pub(crate) async fn signed_in(
+        &self,
+        ui: &Ui,
+        headers: &HeaderMap,
+        account_id: AccountId,
+        amr: &[&str],
+    ) -> Result<Response, UiError> {
+        let session = replace_session(ui, headers, account_id, amr).await?;
+        let cleared = challenge_cookie(None, ui.is_secure());
+        Ok(see_other(
+            &next_step(self.request.as_deref()),
+            std::iter::once(session).chain(cleared),
+        ))
+    }
+
+    /// The step was refused: the code page again, saying why.
+    pub(crate) async fn refused(
+        &self,
+        ui: &Ui,
+        headers: &HeaderMap,
+        refusal: SignInError,
+    ) -> Result<Response, UiError> {
+        if let SignInError::Internal(err) = refusal {
+            return Err(UiError::Internal(err));
+        }
+        let status = status_of(&refusal);
+        let response = page(ui, headers, self.pending.as_ref(), Some(&refusal), status).await?;
+        Ok(with_retry_after(response, Some(&refusal)))
+    }
 }
 
 /// Mails the owner that a recovery code signed in (issue 17). The sign-in goes on if

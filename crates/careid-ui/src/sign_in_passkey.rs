@@ -42,7 +42,7 @@ use crate::{
     page::{next_step, request_id, see_other},
     passkeys::{json, not_found_without_support},
     sign_in::{allows_method, explain, form_page, pending, replace_session, with_retry_after},
-    sign_in_code::{self, CHALLENGE_COOKIE, challenge_cookie},
+    sign_in_code::{CHALLENGE_COOKIE, SecondStep},
 };
 
 /// What a session started with a password and a passkey says (RFC 8176 §2).
@@ -102,39 +102,24 @@ pub(crate) async fn second_factor(
     headers: HeaderMap,
     PageForm(form): PageForm<AnswerForm>,
 ) -> Result<Response, UiError> {
-    csrf::verify(&ui, &headers, Some(&form.csrf))?;
-    let request = request_id(Some(&form.request));
-    let pending = pending(&ui, request).await?;
-    ui.protocol
-        .rate_limit(Bucket::SignIn, &address, None)
-        .await?;
-    let challenge = cookie_value(&headers, CHALLENGE_COOKIE).unwrap_or_default();
-    let client_id = pending.as_ref().map(|p| &p.client.client_id);
+    let step = SecondStep::begin(&ui, &address, &headers, &form.csrf, &form.request).await?;
     let outcome = ui
         .accounts
         .sign_in_passkey_second_factor(
-            challenge,
+            &step.challenge,
             &form.ceremony,
             &form.credential,
-            client_id,
+            step.client_id(),
             address.for_audit(),
         )
         .await;
-    let refusal = match outcome {
+    match outcome {
         Ok(account_id) => {
-            let session = replace_session(&ui, &headers, account_id, &SECOND_FACTOR_AMR).await?;
-            let cleared = challenge_cookie(None, ui.is_secure());
-            return Ok(see_other(
-                &next_step(request),
-                std::iter::once(session).chain(cleared),
-            ));
+            step.signed_in(&ui, &headers, account_id, &SECOND_FACTOR_AMR)
+                .await
         }
-        Err(SignInError::Internal(err)) => return Err(UiError::Internal(err)),
-        Err(refusal) => refusal,
-    };
-    let status = sign_in_code::status_of(&refusal);
-    let page = sign_in_code::page(&ui, &headers, pending.as_ref(), Some(&refusal), status).await?;
-    Ok(with_retry_after(page, Some(&refusal)))
+        Err(refusal) => step.refused(&ui, &headers, refusal).await,
+    }
 }
 
 /// `POST /sign-in/passkey/options`: the options for a sign-in with a passkey alone.
