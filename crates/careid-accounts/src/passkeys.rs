@@ -368,10 +368,7 @@ impl Accounts {
         client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<AccountId, SignInError> {
-        let origin = Origin {
-            client_id: client_id.cloned(),
-            ip,
-        };
+        let origin = Origin::new(client_id, ip);
         let outcome = self
             .check_second_factor_passkey(challenge, ceremony, credential, &origin)
             .await;
@@ -454,10 +451,7 @@ impl Accounts {
         client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<PasskeySignIn, SignInError> {
-        let origin = Origin {
-            client_id: client_id.cloned(),
-            ip,
-        };
+        let origin = Origin::new(client_id, ip);
         let outcome = self.check_passkey(ceremony, credential, &origin).await;
         count_sign_in("passkey", &outcome, SignInError::metric_result);
         outcome

@@ -163,6 +163,14 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
+    /// The origin of a sign-in for `client_id` (if a client asked) from `ip`.
+    pub(crate) fn new(client_id: Option<&ClientId>, ip: Option<String>) -> Self {
+        Self {
+            client_id: client_id.cloned(),
+            ip,
+        }
+    }
+
     pub(crate) fn event(
         &self,
         kind: &'static str,
@@ -214,10 +222,7 @@ impl Accounts {
         ip: Option<String>,
     ) -> Result<PasswordSignIn, SignInError> {
         let now = self.clock.now();
-        let origin = Origin {
-            client_id: client_id.cloned(),
-            ip,
-        };
+        let origin = Origin::new(client_id, ip);
         // Checked before any hashing: an address guessing at many accounts is stopped
         // without costing argon2 time, and without learning which emails exist.
         if let Some(ip) = &origin.ip {

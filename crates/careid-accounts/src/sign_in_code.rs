@@ -106,10 +106,7 @@ impl Accounts {
         client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<CodeSignIn, SignInError> {
-        let origin = Origin {
-            client_id: client_id.cloned(),
-            ip,
-        };
+        let origin = Origin::new(client_id, ip);
         let outcome = self.check_code(challenge, code, &origin).await;
         count_sign_in("otp", &outcome, SignInError::metric_result);
         outcome
@@ -220,10 +217,7 @@ impl Accounts {
         client_id: Option<&ClientId>,
         ip: Option<String>,
     ) -> Result<StepUp, SignInError> {
-        let origin = Origin {
-            client_id: client_id.cloned(),
-            ip,
-        };
+        let origin = Origin::new(client_id, ip);
         let outcome = self.check_step_up(session, code, &origin).await;
         count_sign_in("step_up", &outcome, SignInError::metric_result);
         outcome
