@@ -816,3 +816,29 @@ async fn passkeys_js_adds_a_passkey_and_signs_in_with_it_in_a_real_browser() {
     browser.goto(&format!("{issuer}/account")).await;
     browser.wait_for(EMAIL).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_password_session_of_a_passkey_person_signs_in_again_for_a_strict_client() {
+    let (server, _, _clients) = server().await;
+    let mut key = SoftPasskey::new(&server.issuer);
+    // Signed in with her password alone, she adds a passkey: the session stays `pwd`.
+    let browser = signed_in(&server).await;
+    let added = register(&browser, &mut key, "Work laptop").await;
+    assert!(added.body.contains("passkey-added"), "{}", added.body);
+
+    let url = server.authorize_url("strict-app", STRICT_CALLBACK, &[("scope", OFFLINE_SCOPE)]);
+    let form = browser.visit(&url).await.page();
+    // Not an authenticator app to add: the sign-in form, for password and passkey.
+    assert!(form.url.contains("/sign-in?request="), "{}", form.url);
+    let next = browser
+        .submit(&form, &[("email", EMAIL), ("password", PASSWORD)])
+        .await
+        .page();
+    assert!(next.url.contains("/sign-in/code"), "{}", next.url);
+    let fields = second_step_answer(&browser, &next, &mut key).await;
+    let back = browser
+        .follow(browser.post("/sign-in/code/passkey", &fields).await)
+        .await
+        .left();
+    assert_eq!(amr_of(&server, STRICT, &back).await, ["pwd", "hwk", "mfa"]);
+}

@@ -14,8 +14,8 @@ use axum::{
 };
 use careid_policy::one_time;
 use careid_store::{
-    AccountId, ClientId, ProfileId, audit, authorization_requests, codes, consents, profiles,
-    totp_factors,
+    AccountId, ClientId, ProfileId, audit, authorization_requests, codes, consents, passkeys,
+    profiles,
 };
 use serde::Deserialize;
 use time::Duration;
@@ -492,13 +492,14 @@ async fn decide(
     // Issue 17: a client or an account that requires a second factor, or `acr_values`
     // that accept nothing below it (OIDC Core §3.1.2.1), get no code from a session that
     // had none. A person with an authenticator app types a code into this session
-    // (step-up: no password again); one without adds an app on the security page first.
+    // (step-up: no password again), one with a passkey is sent from there to sign in with
+    // it; one without either adds an app on the security page first.
     let needs_mfa =
         client.require_mfa || live.account.require_mfa || acr::needs_mfa(&request.acr_values);
     if needs_mfa && !acr::has_mfa(&live.session.amr()) {
-        let has_factor = totp_factors::find_by_account(&app.db, live.account.id)
+        let has_factor = passkeys::find_second_factors(&app.db, live.account.id)
             .await?
-            .is_some_and(|factor| factor.is_confirmed());
+            .is_any();
         if request.has_prompt("none") {
             slot.forget(app).await?;
             // OIDC Core §3.1.2.6: a second factor is authentication (login_required);

@@ -4,8 +4,9 @@
 //! code, not her password again. `POST /sign-in/step-up` checks it through
 //! `careid-accounts`, which raises this same session (`amr` gains `otp` and `mfa`; the
 //! cookie gets a new secret, the `sid` stays so single sign-on and logout go on), and
-//! the browser goes back to `/authorize/continue`. A person without an app is sent to
-//! `/account/security` to add one.
+//! the browser goes back to `/authorize/continue`. A person whose only second factor is
+//! a passkey is sent to sign in again (password, then passkey); one with none, to
+//! `/account/security` to add an app.
 
 use std::sync::Arc;
 
@@ -63,11 +64,18 @@ async fn elsewhere(
     if acr::has_mfa(&live.session.amr()) {
         return Ok(Some(see_other(&next_step(request), None)));
     }
-    if !ui.accounts.has_totp(live.account.id).await? {
-        let security = with_request("/account/security", request);
-        return Ok(Some(see_other(&security, None)));
+    let factors = ui.accounts.second_factors(live.account.id).await?;
+    if factors.has_totp {
+        return Ok(None);
     }
-    Ok(None)
+    if factors.has_passkey && ui.accounts.has_passkey_support() {
+        // A passkey is proved in a sign-in, not typed here: her password and then her
+        // passkey start a session that has the second factor.
+        let sign_in = with_request("/sign-in", request);
+        return Ok(Some(see_other(&sign_in, None)));
+    }
+    let security = with_request("/account/security", request);
+    Ok(Some(see_other(&security, None)))
 }
 
 /// `GET /sign-in/step-up?request=…`.
