@@ -3,12 +3,12 @@
 //! authorisation are `careid-server`'s.
 
 use careid_policy::is_inactive_expired;
+use careid_store::Tx;
 use careid_store::{
     AccountId,
     accounts::{self, Account, Status},
     audit,
 };
-use sea_orm::DatabaseTransaction;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -19,7 +19,7 @@ use crate::{
 
 /// The account, read in `txn` with its row locked (PostgreSQL; SQLite's one writer
 /// holds the lock already), so the status checked is the one the writes change.
-async fn locked(txn: &DatabaseTransaction, id: AccountId) -> Result<Account, AccountsError> {
+async fn locked(txn: &Tx, id: AccountId) -> Result<Account, AccountsError> {
     accounts::find_by_id_for_update(txn, id)
         .await?
         .ok_or(AccountsError::UnknownAccount)

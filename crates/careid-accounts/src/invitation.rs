@@ -60,7 +60,7 @@ pub struct LinkHolder {
 /// to activate it must not keep working for the rest of its week: it reads as used.
 /// Audited as `invitation_links_voided` when there were any.
 pub(crate) async fn void_invitation_links(
-    txn: &sea_orm::DatabaseTransaction,
+    txn: &careid_store::Tx,
     account_id: AccountId,
     now: OffsetDateTime,
 ) -> Result<(), AccountsError> {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use careid_mail::{Delivered, Email, Mailer, Renderer};
 use careid_policy::{OneTimeRules, PlainPassword, one_time};
+use careid_store::Tx;
 use careid_store::{
     AccountId, ClientId, StoreError,
     accounts::{self, Account},
@@ -19,7 +20,6 @@ use careid_store::{
     one_time_tokens::{self, NewToken, OneTimeToken},
     profiles,
 };
-use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
 use serde_json::json;
 use time::Duration;
@@ -238,7 +238,7 @@ impl Lifecycle {
     /// [`Self::issue_link`] in the caller's transaction.
     pub(crate) async fn insert_link(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &Tx,
         account_id: AccountId,
         purpose: &'static str,
         client_id: Option<&ClientId>,
@@ -263,7 +263,7 @@ impl Lifecycle {
     /// `binding_digest` (if any).
     pub(crate) async fn insert_code(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &Tx,
         account_id: AccountId,
         client_id: Option<&ClientId>,
         binding_digest: Option<String>,

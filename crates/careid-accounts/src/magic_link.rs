@@ -223,7 +223,7 @@ impl Lifecycle {
     /// its older ones (audited as `magic_link_superseded`). Returns the token.
     pub(crate) async fn insert_magic_link(
         &self,
-        txn: &sea_orm::DatabaseTransaction,
+        txn: &careid_store::Tx,
         account_id: AccountId,
         client_id: Option<&ClientId>,
         now: OffsetDateTime,
@@ -236,7 +236,7 @@ impl Lifecycle {
     /// as an invitation).
     pub(crate) async fn insert_sign_in_link(
         &self,
-        txn: &sea_orm::DatabaseTransaction,
+        txn: &careid_store::Tx,
         account_id: AccountId,
         client_id: Option<&ClientId>,
         lifetime: time::Duration,

@@ -3,13 +3,13 @@
 //! rules and the history rule; the links and codes that lead here are other modules'.
 
 use careid_policy::{HISTORY_DEPTH, PasswordHash, PlainPassword, Violation, password};
+use careid_store::Tx;
 use careid_store::{
     AccountId,
     accounts::{self, Account, Status},
     audit, password_history,
     sessions::{self, Ending},
 };
-use sea_orm::DatabaseTransaction;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -97,7 +97,7 @@ impl Accounts {
     /// caller's transaction, so that a link or code can be used up in the same one.
     pub(crate) async fn write_set_password(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &Tx,
         account_id: AccountId,
         hash: &PasswordHash,
         now: OffsetDateTime,

@@ -7,11 +7,11 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use careid_store::Tx;
 use careid_store::{
     AccountId, Clock, Db, StoreError, audit, install_secrets, refresh_tokens, sessions,
 };
 use rand::RngCore;
-use sea_orm::DatabaseTransaction;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{AccountsConfig, AccountsError, Hasher};
@@ -82,13 +82,13 @@ impl Accounts {
     }
 
     /// Starts a transaction; dropping it without [`commit`] rolls it back.
-    pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, AccountsError> {
+    pub(crate) async fn begin(&self) -> Result<Tx, AccountsError> {
         Ok(self.db.begin().await.map_err(StoreError::from)?)
     }
 }
 
 /// Commits a transaction begun with [`Accounts::begin`].
-pub(crate) async fn commit(txn: DatabaseTransaction) -> Result<(), AccountsError> {
+pub(crate) async fn commit(txn: Tx) -> Result<(), AccountsError> {
     Ok(txn.commit().await.map_err(StoreError::from)?)
 }
 
@@ -96,7 +96,7 @@ pub(crate) async fn commit(txn: DatabaseTransaction) -> Result<(), AccountsError
 /// logout) and revokes its refresh tokens at every client: the account may no longer
 /// act anywhere (disable, expiry).
 pub(crate) async fn revoke_everything(
-    txn: &DatabaseTransaction,
+    txn: &Tx,
     account_id: AccountId,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@
 use std::fmt;
 
 use careid_policy::{is_locked, one_time, recovery, totp};
+use careid_store::Tx;
 use careid_store::{
     AccountId, ClientId,
     accounts::{self, Account, Status},
@@ -22,7 +23,6 @@ use careid_store::{
     sessions::Session,
     totp_factors,
 };
-use sea_orm::DatabaseTransaction;
 use serde_json::json;
 use time::Duration;
 
@@ -158,7 +158,7 @@ impl Accounts {
         account: &Account,
         code: &str,
         origin: &Origin,
-    ) -> Result<(DatabaseTransaction, UsedCode), SignInError> {
+    ) -> Result<(Tx, UsedCode), SignInError> {
         let now = self.clock.now();
         if is_locked(account.locked_until, now) {
             let until = account.locked_until.unwrap_or(now);
@@ -254,7 +254,7 @@ impl Accounts {
     /// passkey's) use.
     pub(crate) async fn finish_code_sign_in(
         &self,
-        txn: DatabaseTransaction,
+        txn: Tx,
         account: &Account,
         token: &OneTimeToken,
         origin: &Origin,

@@ -19,12 +19,12 @@ use aes_gcm::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use careid_policy::{one_time, recovery, totp};
+use careid_store::Tx;
 use careid_store::{
     accounts::{self, Account},
     audit, passkeys, recovery_codes, totp_factors,
 };
 use rand::RngCore;
-use sea_orm::DatabaseTransaction;
 use time::OffsetDateTime;
 
 use crate::{
@@ -82,7 +82,7 @@ impl std::fmt::Debug for RecoveryCodes {
 
 /// Makes a fresh set of recovery codes for the account, replacing the old set, in `txn`.
 async fn replace_recovery_codes(
-    txn: &DatabaseTransaction,
+    txn: &Tx,
     account_id: AccountId,
     now: OffsetDateTime,
 ) -> Result<RecoveryCodes, AccountsError> {

@@ -11,14 +11,14 @@ use std::{
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, ExecResult,
+    QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::{
-    StoreError,
+    StoreError, Tx,
     inline_reader::{self, InlineReader},
+    inline_writer::InlineWriter,
 };
 
 /// Which database a URL selects.
@@ -73,6 +73,9 @@ pub struct Db {
     /// On a SQLite file, reads outside transactions run here, on the calling thread
     /// ([`InlineReader`]); `reader` takes those it cannot decode.
     inline: Option<Arc<InlineReader>>,
+    /// On a SQLite file, every write and transaction runs here, on the calling thread
+    /// ([`InlineWriter`]); `writer` is then used only by migrations and seeding.
+    inline_writer: Option<Arc<InlineWriter>>,
     counts: Arc<Counts>,
 }
 
@@ -82,6 +85,13 @@ pub struct Db {
 pub struct Counts {
     statements: AtomicU64,
     transactions: AtomicU64,
+}
+
+impl Counts {
+    /// Counts one statement run outside sqlx.
+    pub(crate) fn statement(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A reading of [`Counts`]; subtract two readings to get what happened in between.
@@ -107,17 +117,21 @@ impl std::ops::Sub for Tally {
 impl Db {
     /// Starts a transaction on the writer; on SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`). Dropping it without `commit` rolls it back.
-    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+    pub async fn begin(&self) -> Result<Tx, DbErr> {
         self.counts.transactions.fetch_add(1, Ordering::Relaxed);
+        if let Some(writer) = &self.inline_writer {
+            return Ok(Tx::inline(writer.begin().await?));
+        }
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.writer.get_database_backend() == DbBackend::Sqlite)
                 .then_some(SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        self.writer.begin_with_options(options).await
+        Ok(Tx::pool(self.writer.begin_with_options(options).await?))
     }
 
-    /// The connection that writes (the one SQLite writer).
+    /// sqlx's connection that writes: on a SQLite file, for work that needs sqlx's own
+    /// connection (migrations, seeding); a request's writes go through `Db` itself.
     pub fn writer(&self) -> &DatabaseConnection {
         &self.writer
     }
@@ -157,14 +171,19 @@ impl Db {
             reader,
             writer,
             inline: None,
+            inline_writer: None,
             counts,
         }
     }
 
-    /// This handle with its reads outside transactions run by `inline`.
-    fn with_inline(mut self, inline: InlineReader) -> Self {
-        self.inline = Some(Arc::new(inline));
-        self
+    /// This handle with its reads outside transactions and its writes run on the
+    /// calling thread, on the SQLite file at `file`.
+    fn run_inline(mut self, file: &Path, wait: Duration) -> Result<Self, DbErr> {
+        let kinds = Arc::new(inline_reader::entity_kinds());
+        let writer = InlineWriter::open(file, wait, kinds.clone(), self.counts.clone())?;
+        self.inline = Some(Arc::new(InlineReader::new(file, wait, kinds)));
+        self.inline_writer = Some(Arc::new(writer));
+        Ok(self)
     }
 
     /// Runs a read on the inline reader, if there is one and it can; counted and traced
@@ -205,11 +224,17 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.writer.execute_raw(stmt).await
+        match &self.inline_writer {
+            Some(writer) => writer.execute(stmt).await,
+            None => self.writer.execute_raw(stmt).await,
+        }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.writer.execute_unprepared(sql).await
+        match &self.inline_writer {
+            Some(writer) => writer.execute_unprepared(sql).await,
+            None => self.writer.execute_unprepared(sql).await,
+        }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
@@ -219,6 +244,8 @@ impl ConnectionTrait for Db {
                 return Ok(found.into_iter().next());
             }
             self.reader.query_one_raw(stmt).await
+        } else if let Some(writer) = &self.inline_writer {
+            Ok(writer.query(stmt).await?.into_iter().next())
         } else {
             self.writer.query_one_raw(stmt).await
         }
@@ -230,6 +257,8 @@ impl ConnectionTrait for Db {
                 return inline_reader::into_results(stmt, rows?).await;
             }
             self.reader.query_all_raw(stmt).await
+        } else if let Some(writer) = &self.inline_writer {
+            writer.query(stmt).await
         } else {
             self.writer.query_all_raw(stmt).await
         }
@@ -276,11 +305,7 @@ pub async fn connect_with(
     let reader = open_sqlite(url, max_connections, wait, true).await?;
     let db = Db::counting(reader, writer);
     Ok(match sqlite_file(url) {
-        Some(file) => db.with_inline(InlineReader::new(
-            &file,
-            wait,
-            crate::inline_reader::entity_kinds(),
-        )),
+        Some(file) => db.run_inline(&file, wait)?,
         None => db,
     })
 }

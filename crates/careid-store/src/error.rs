@@ -28,8 +28,20 @@ impl From<DbErr> for StoreError {
         }
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => Self::Duplicate,
+            _ if is_unique_violation(&err) => Self::Duplicate,
             _ => Self::Db(err),
         }
+    }
+}
+
+/// Whether `err` is a database failure of the unique-violation kind: what sea-orm's
+/// `sql_err` does not recognise in the inline SQLite connections' failures.
+fn is_unique_violation(err: &DbErr) -> bool {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => {
+            matches!(sqlx.as_ref(), sea_orm::sqlx::Error::Database(db) if db.is_unique_violation())
+        }
+        _ => false,
     }
 }
 

@@ -49,6 +49,10 @@ enum Kind {
     Text,
     Time,
     Json,
+    /// A column no entity declares (an expression), read only inside the writer's
+    /// transactions, where sqlx cannot take over: decoded by SQLite's own type of the
+    /// value (an integer as an `i64`).
+    Any,
 }
 
 impl Kind {
@@ -74,6 +78,7 @@ impl Kind {
             Self::Text => Value::String(None),
             Self::Time => Value::TimeDateTimeWithTimeZone(None),
             Self::Json => Value::Json(None),
+            Self::Any => Value::BigInt(None),
         }
     }
 
@@ -96,6 +101,10 @@ impl Kind {
             (Self::Json, ValueRef::Text(t)) => Value::Json(Some(Box::new(
                 serde_json::from_slice(t).map_err(|e| e.to_string())?,
             ))),
+            (Self::Any, ValueRef::Integer(i)) => Value::BigInt(Some(i)),
+            (Self::Any, ValueRef::Real(r)) => Value::Double(Some(r)),
+            (Self::Any, ValueRef::Text(t)) => Value::String(Some(utf8(t)?.to_owned())),
+            (Self::Any, ValueRef::Blob(b)) => Value::Bytes(Some(b.to_vec())),
             (kind, raw) => {
                 return Err(format!(
                     "a {:?} value for a {kind:?} column",
@@ -185,63 +194,29 @@ impl Kinds {
 /// How the rows of one statement text are decoded: each column's name and kind.
 type Plan = Arc<[(String, Kind)]>;
 
-/// Read-only SQLite connections used on the calling thread, made as needed: a query
-/// holds one only while it runs, without awaiting, so there are never more than the
-/// threads that run queries.
-pub(crate) struct InlineReader {
-    path: PathBuf,
-    wait: Duration,
-    idle: Mutex<Vec<rusqlite::Connection>>,
-    kinds: Kinds,
+/// Runs statements on a rusqlite connection and decodes their rows into the value
+/// types careid's entities declare, remembering per statement text how.
+///
+/// A strict decoder (the reader's) refuses a statement with a column no entity
+/// declares: sqlx, which decodes by the type the caller asks for, runs it instead. A
+/// lenient one (the writer's, inside whose transactions nothing else can run) decodes
+/// such a column by the value's own type ([`Kind::Any`]), and reads the columns of
+/// `INSERT`/`UPDATE`/`DELETE … RETURNING`, which SQLite gives no origin, as the
+/// written table's.
+pub(crate) struct Decoder {
+    kinds: Arc<Kinds>,
+    lenient: bool,
     /// Per statement text: its plan, or `None` when it must go to sqlx.
     plans: RwLock<HashMap<String, Option<Plan>>>,
 }
 
-impl std::fmt::Debug for InlineReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InlineReader")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Statements a connection keeps prepared: careid runs a few dozen distinct reads.
-const PREPARED: usize = 256;
-
-impl InlineReader {
-    /// Readers of the SQLite file at `path`, decoding the columns `kinds` declares; a
-    /// busy file (a checkpoint, a backup) is waited for at most `wait`.
-    pub(crate) fn new(path: &Path, wait: Duration, kinds: Kinds) -> Self {
+impl Decoder {
+    pub(crate) fn new(kinds: Arc<Kinds>, lenient: bool) -> Self {
         Self {
-            path: path.to_owned(),
-            wait,
-            idle: Mutex::new(Vec::new()),
             kinds,
+            lenient,
             plans: RwLock::new(HashMap::new()),
         }
-    }
-
-    /// Runs `stmt` here and now. `None` when it cannot be run here (a parameter or a
-    /// result column of a type this reader does not decode): the caller sends it to sqlx.
-    pub(crate) fn query(&self, stmt: &Statement) -> Option<Result<Vec<Row>, DbErr>> {
-        if self.is_known_unfit(&stmt.sql) {
-            return None;
-        }
-        let params: Vec<Raw> = match &stmt.values {
-            None => Vec::new(),
-            Some(values) => values.iter().map(bind).collect::<Option<_>>()?,
-        };
-        let connection = match self.take() {
-            Ok(connection) => connection,
-            Err(err) => return Some(Err(err)),
-        };
-        let outcome = self.run(&connection, &stmt.sql, &params);
-        // A connection whose statement failed is closed rather than kept: a new one is
-        // cheap, and it is never left in an unknown state.
-        if outcome.as_ref().is_none_or(Result::is_ok) {
-            self.give_back(connection);
-        }
-        outcome
     }
 
     /// How many statement texts it has decoded and how many it left to sqlx.
@@ -260,7 +235,9 @@ impl InlineReader {
             .is_some_and(Option::is_none)
     }
 
-    fn run(
+    /// Runs `sql` with `params` on `connection` and decodes its rows; `None` when a
+    /// strict decoder cannot decode them.
+    pub(crate) fn rows(
         &self,
         connection: &rusqlite::Connection,
         sql: &str,
@@ -298,7 +275,7 @@ impl InlineReader {
     }
 
     /// The plan of `sql`, made from the prepared statement's column origins the first
-    /// time; `None` (remembered) when a column's type is not known.
+    /// time; `None` (remembered) when a strict decoder meets a column of unknown type.
     fn plan(&self, sql: &str, prepared: &rusqlite::CachedStatement<'_>) -> Option<Plan> {
         if let Some(known) = self
             .plans
@@ -308,6 +285,7 @@ impl InlineReader {
         {
             return known.clone();
         }
+        let written = self.lenient.then(|| written_table(sql)).flatten();
         let plan: Option<Plan> = prepared
             .columns_with_metadata()
             .iter()
@@ -316,8 +294,9 @@ impl InlineReader {
                     (Some(table), Some(origin)) => self.kinds.get(table, origin),
                     // sea-orm's `count()` reads this alias as an i64.
                     _ if column.name() == "num_items" => Some(Kind::BigInt),
-                    _ => None,
+                    _ => written.and_then(|table| self.kinds.get(table, column.name())),
                 };
+                let kind = kind.or(self.lenient.then_some(Kind::Any));
                 kind.map(|kind| (column.name().to_owned(), kind))
             })
             .collect::<Option<Vec<_>>>()
@@ -330,6 +309,85 @@ impl InlineReader {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(sql.to_owned(), plan.clone());
         plan
+    }
+}
+
+/// The table an `INSERT INTO "t"`, `UPDATE "t"` or `DELETE FROM "t"` writes, as sea-orm
+/// spells them; `None` for anything else.
+fn written_table(sql: &str) -> Option<&str> {
+    let rest = ["INSERT INTO ", "UPDATE ", "DELETE FROM "]
+        .iter()
+        .find_map(|verb| sql.trim_start().strip_prefix(verb))?;
+    let rest = rest.strip_prefix('"')?;
+    rest.split_once('"').map(|(table, _)| table)
+}
+
+/// The parameters of `stmt` as SQLite receives them from sqlx; `None` when one has a
+/// type careid does not bind.
+pub(crate) fn params(stmt: &Statement) -> Option<Vec<Raw>> {
+    match &stmt.values {
+        None => Some(Vec::new()),
+        Some(values) => values.iter().map(bind).collect(),
+    }
+}
+
+/// Read-only SQLite connections used on the calling thread, made as needed: a query
+/// holds one only while it runs, without awaiting, so there are never more than the
+/// threads that run queries.
+pub(crate) struct InlineReader {
+    path: PathBuf,
+    wait: Duration,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+    decoder: Decoder,
+}
+
+impl std::fmt::Debug for InlineReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineReader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Statements a connection keeps prepared: careid runs a few dozen distinct reads.
+pub(crate) const PREPARED: usize = 256;
+
+impl InlineReader {
+    /// Readers of the SQLite file at `path`, decoding the columns `kinds` declares; a
+    /// busy file (a checkpoint, a backup) is waited for at most `wait`.
+    pub(crate) fn new(path: &Path, wait: Duration, kinds: Arc<Kinds>) -> Self {
+        Self {
+            path: path.to_owned(),
+            wait,
+            idle: Mutex::new(Vec::new()),
+            decoder: Decoder::new(kinds, false),
+        }
+    }
+
+    /// Runs `stmt` here and now. `None` when it cannot be run here (a parameter or a
+    /// result column of a type this reader does not decode): the caller sends it to sqlx.
+    pub(crate) fn query(&self, stmt: &Statement) -> Option<Result<Vec<Row>, DbErr>> {
+        if self.decoder.is_known_unfit(&stmt.sql) {
+            return None;
+        }
+        let params = params(stmt)?;
+        let connection = match self.take() {
+            Ok(connection) => connection,
+            Err(err) => return Some(Err(err)),
+        };
+        let outcome = self.decoder.rows(&connection, &stmt.sql, &params);
+        // A connection whose statement failed is closed rather than kept: a new one is
+        // cheap, and it is never left in an unknown state.
+        if outcome.as_ref().is_none_or(Result::is_ok) {
+            self.give_back(connection);
+        }
+        outcome
+    }
+
+    /// How many statement texts it has decoded and how many it left to sqlx.
+    #[cfg(test)]
+    pub(crate) fn plan_counts(&self) -> (usize, usize) {
+        self.decoder.plan_counts()
     }
 
     fn take(&self) -> Result<rusqlite::Connection, DbErr> {
@@ -374,8 +432,10 @@ pub(crate) async fn into_results(
         .await
 }
 
-fn query_error(err: rusqlite::Error) -> DbErr {
-    DbErr::Query(sea_orm::RuntimeErr::Internal(format!("sqlite: {err}")))
+/// A failed read as sea-orm reports sqlx's, so that [`crate::StoreError`] tells a
+/// busy database and a duplicate key as it does for them.
+pub(crate) fn query_error(err: rusqlite::Error) -> DbErr {
+    DbErr::Query(crate::sqlite_failure::runtime(err))
 }
 
 fn type_error(column: &str, problem: &str) -> DbErr {

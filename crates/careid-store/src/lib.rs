@@ -18,6 +18,7 @@ mod error;
 pub mod health;
 mod ids;
 mod inline_reader;
+mod inline_writer;
 pub mod install_secrets;
 pub mod logout_deliveries;
 pub mod one_time_tokens;
@@ -33,12 +34,13 @@ pub mod revoked_access_tokens;
 pub mod seed;
 pub mod sessions;
 pub mod signing_keys;
+mod sqlite_failure;
 pub mod totp_factors;
+mod transaction;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{Backend, DEFAULT_WAIT, Db, Tally, connect, connect_with, migrate, sqlite_file};
 pub use error::StoreError;
 pub use ids::{AccountId, ClientId, PasskeyId, ProfileId};
-pub use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait,
-};
+pub use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+pub use transaction::Tx;

@@ -4,7 +4,7 @@
 use sea_orm::{ActiveValue::Set, QueryFilter, entity::prelude::*, sea_query::Expr};
 use time::OffsetDateTime;
 
-use sea_orm::DatabaseTransaction;
+use crate::Tx;
 
 use crate::{AccountId, ClientId, Db, ProfileId, StoreError};
 
@@ -265,7 +265,7 @@ pub enum Ending {
 /// It takes a transaction, not any connection, so that the three writes cannot be
 /// separated; [`end_one`] begins one for a single session.
 pub async fn end_sessions(
-    txn: &DatabaseTransaction,
+    txn: &Tx,
     which: Ending,
     now: OffsetDateTime,
 ) -> Result<Vec<Session>, StoreError> {
