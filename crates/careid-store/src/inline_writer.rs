@@ -115,8 +115,7 @@ impl InlineWriter {
     /// Begins a transaction: holds the connection and takes SQLite's write lock now.
     pub(crate) async fn begin(self: &Arc<Self>) -> Result<InlineTx, DbErr> {
         let held = self.hold().await?;
-        held.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|err| DbErr::Exec(sqlite_failure::runtime(err)))?;
+        control(&held, "BEGIN IMMEDIATE")?;
         Ok(InlineTx {
             writer: self.clone(),
             held: std::sync::Mutex::new(Some(held)),
@@ -226,7 +225,7 @@ impl InlineTx {
     /// Commits, and lets the next request have the writer. If `COMMIT` fails the
     /// transaction is rolled back when this is dropped.
     pub(crate) fn commit(self) -> Result<(), DbErr> {
-        self.with(|connection| connection.execute_batch("COMMIT").map_err(exec_error))?;
+        self.with(|connection| control(connection, "COMMIT"))?;
         drop(self.end());
         Ok(())
     }
@@ -234,7 +233,7 @@ impl InlineTx {
     /// Rolls back now.
     pub(crate) fn rollback(self) -> Result<(), DbErr> {
         match self.end() {
-            Some(held) => held.execute_batch("ROLLBACK").map_err(exec_error),
+            Some(held) => control(&held, "ROLLBACK"),
             None => Ok(()),
         }
     }
@@ -245,11 +244,21 @@ impl Drop for InlineTx {
         if let Some(held) = self.end() {
             // Fails only when SQLite has already rolled back (it does on some errors);
             // either way nothing of the transaction stays.
-            if let Err(err) = held.execute_batch("ROLLBACK") {
+            if let Err(err) = control(&held, "ROLLBACK") {
                 tracing::debug!(target: "careid_store::sql", %err, "rollback on drop");
             }
         }
     }
+}
+
+/// Runs `BEGIN IMMEDIATE`, `COMMIT` or `ROLLBACK`, kept prepared like every other
+/// statement rather than parsed anew for each transaction.
+fn control(connection: &rusqlite::Connection, sql: &str) -> Result<(), DbErr> {
+    connection
+        .prepare_cached(sql)
+        .and_then(|mut prepared| prepared.execute([]))
+        .map(drop)
+        .map_err(exec_error)
 }
 
 /// The parameters of `stmt`; every type careid's entities use binds.
