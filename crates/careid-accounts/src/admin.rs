@@ -3,9 +3,8 @@
 //! authorisation are `careid-server`'s.
 
 use careid_policy::is_inactive_expired;
-use careid_store::Tx;
 use careid_store::{
-    AccountId,
+    AccountId, Tx,
     accounts::{self, Account, Status},
     audit,
 };
@@ -147,6 +146,23 @@ impl Accounts {
         };
         audit::insert_event(&txn, expired, now).await?;
         commit(txn).await
+    }
+
+    /// At a sign-in, by whatever method: expiry is a fact about the account whoever is
+    /// knocking, so an active account idle past the limit is expired now, and `account`
+    /// says so; whether the person hears about it depends on the credential.
+    pub(crate) async fn expire_if_idle(
+        &self,
+        account: &mut Account,
+        now: OffsetDateTime,
+    ) -> Result<(), AccountsError> {
+        if account.status() == Status::Active
+            && is_inactive_expired(account.activity_at, now, self.config.inactivity_expiry_days)
+        {
+            self.expire(account, "sign_in", now).await?;
+            account.status = Status::Expired.as_str().to_owned();
+        }
+        Ok(())
     }
 }
 

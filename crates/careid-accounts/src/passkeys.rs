@@ -19,7 +19,7 @@
 use std::fmt;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use careid_policy::{is_inactive_expired, is_locked, one_time};
+use careid_policy::{is_locked, one_time};
 use careid_store::{
     AccountId, ClientId, PasskeyId, StoreError,
     accounts::{self, Status},
@@ -500,12 +500,7 @@ impl Accounts {
         let Some(mut account) = accounts::find_by_id(&self.db, row.account_id).await? else {
             return Err(SignInError::PasskeyRejected);
         };
-        if account.status() == Status::Active
-            && is_inactive_expired(account.activity_at, now, self.config.inactivity_expiry_days)
-        {
-            self.expire(&account, "sign_in", now).await?;
-            account.status = Status::Expired.as_str().to_owned();
-        }
+        self.expire_if_idle(&mut account, now).await?;
         if account.status() == Status::Active && is_locked(account.locked_until, now) {
             let until = account.locked_until.unwrap_or(now);
             self.record_failure(&account, origin, now, "wrong_passkey")

@@ -6,10 +6,7 @@
 //! An account's state (invited, disabled, expired, locked) is told only to someone who
 //! typed its password. Wording is `careid-ui`'s; sessions are [`Accounts::start_session`].
 
-use careid_policy::{
-    PasswordHash, PlainPassword, is_inactive_expired, is_locked, lockout::after_failure,
-    needs_rehash,
-};
+use careid_policy::{PasswordHash, PlainPassword, is_locked, lockout::after_failure, needs_rehash};
 use careid_store::{
     AccountId, ClientId, StoreError,
     accounts::{self, Account, Status},
@@ -251,14 +248,7 @@ impl Accounts {
             return Err(SignInError::WrongCredentials);
         };
 
-        // Expiry is a fact about the account whoever is knocking, so record it now; whether
-        // the person hears about it depends on the password below.
-        if account.status() == Status::Active
-            && is_inactive_expired(account.activity_at, now, self.config.inactivity_expiry_days)
-        {
-            self.expire(&account, "sign_in", now).await?;
-            account.status = Status::Expired.as_str().to_owned();
-        }
+        self.expire_if_idle(&mut account, now).await?;
 
         // The lock is checked before the password (issue 12.1): while it runs, every
         // attempt gets the same answer after the same argon2 time, whatever the password,
