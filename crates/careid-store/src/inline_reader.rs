@@ -350,7 +350,24 @@ impl std::fmt::Debug for InlineReader {
 }
 
 /// Statements a connection keeps prepared: careid runs a few dozen distinct reads.
-pub(crate) const PREPARED: usize = 256;
+const PREPARED: usize = 256;
+
+/// Sets a new connection up to reuse its prepared statements. Besides the cache, this
+/// turns on SQLite's query planner stability guarantee: without it SQLite re-prepared
+/// a statement whose plan might depend on a bound value each time it was bound anew
+/// (a profile counted one `sqlite3Reprepare` per userinfo call, parsing and planning
+/// the join again). careid's queries bind every value, so a plan chosen for one value
+/// is the plan for all.
+pub(crate) fn keep_statements(connection: &rusqlite::Connection) -> Result<(), DbErr> {
+    connection.set_prepared_statement_cache_capacity(PREPARED);
+    connection
+        .set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(query_error)?;
+    Ok(())
+}
 
 impl InlineReader {
     /// Readers of the SQLite file at `path`, decoding the columns `kinds` declares; a
@@ -390,6 +407,21 @@ impl InlineReader {
         self.decoder.plan_counts()
     }
 
+    /// How often the connection that has run `sql` ran it, and prepared it again.
+    #[cfg(test)]
+    pub(crate) fn runs_and_reprepares(&self, sql: &str) -> (i32, i32) {
+        use rusqlite::StatementStatus;
+        let connection = self.take().unwrap();
+        let prepared = connection.prepare_cached(sql).unwrap();
+        let counts = (
+            prepared.get_status(StatementStatus::Run),
+            prepared.get_status(StatementStatus::RePrepare),
+        );
+        drop(prepared);
+        self.give_back(connection);
+        counts
+    }
+
     fn take(&self) -> Result<rusqlite::Connection, DbErr> {
         if let Some(connection) = self
             .idle
@@ -405,7 +437,7 @@ impl InlineReader {
         let connection =
             rusqlite::Connection::open_with_flags(&self.path, flags).map_err(query_error)?;
         connection.busy_timeout(self.wait).map_err(query_error)?;
-        connection.set_prepared_statement_cache_capacity(PREPARED);
+        keep_statements(&connection)?;
         Ok(connection)
     }
 
@@ -596,6 +628,36 @@ mod tests {
             accounts::find_by_id(&db, id).await.unwrap().unwrap(),
             there[0]
         );
+    }
+
+    #[tokio::test]
+    async fn a_statement_is_prepared_once_whatever_its_values() {
+        let (_dir, db) = file_db().await;
+        full_account(&db).await;
+        let key = profiles::ProfileKey::Subject("sub-ada");
+        for jti in ["jti-1", "jti-2", "jti-3"] {
+            let found = profiles::find_with_account_unless_revoked(&db, key, jti, Some("g"))
+                .await
+                .unwrap();
+            assert!(found.is_some());
+        }
+        // The userinfo query, as the store builds it for one of those calls.
+        let sql = {
+            use sea_orm::{QueryFilter, QuerySelect, QueryTrait};
+            profiles::entity::Entity::find()
+                .filter(profiles::entity::Column::Subject.eq("sub-ada"))
+                .filter(crate::revoked_access_tokens::is_not_revoked(
+                    "jti-1",
+                    Some("g"),
+                ))
+                .find_also_related(accounts::entity::Entity)
+                .limit(1)
+                .build(DbBackend::Sqlite)
+                .sql
+        };
+        let (runs, reprepares) = db.inline().unwrap().runs_and_reprepares(&sql);
+        assert_eq!(runs, 3, "the three calls ran this statement: {sql}");
+        assert_eq!(reprepares, 0);
     }
 
     #[tokio::test]

@@ -29,7 +29,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::{
     db::Counts,
-    inline_reader::{self, Decoder, Kinds, PREPARED},
+    inline_reader::{self, Decoder, Kinds},
     sqlite_failure,
 };
 
@@ -65,7 +65,7 @@ impl InlineWriter {
             | OpenFlags::SQLITE_OPEN_URI;
         let connection = rusqlite::Connection::open_with_flags(path, flags).map_err(conn_error)?;
         connection.busy_timeout(wait).map_err(conn_error)?;
-        connection.set_prepared_statement_cache_capacity(PREPARED);
+        inline_reader::keep_statements(&connection)?;
         connection
             .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
             .map_err(conn_error)?;
