@@ -20,7 +20,7 @@ pub struct AccountsConfig {
     /// How long a careid session lasts.
     pub session: SessionRules,
     /// How long a sign-in waits for a hashing slot before it is refused as busy, in
-    /// milliseconds. Default 2000.
+    /// milliseconds. Default 5000, as long as a request waits for the database.
     pub hash_max_wait_ms: u64,
     /// How many passwords are hashed at once; 0 (the default) means one per core.
     pub hash_workers: usize,
@@ -34,7 +34,7 @@ impl Default for AccountsConfig {
             lockout: LockoutRules::default(),
             inactivity_expiry_days: 90,
             session: SessionRules::default(),
-            hash_max_wait_ms: 2000,
+            hash_max_wait_ms: 5000,
             hash_workers: 0,
         }
     }
@@ -56,7 +56,7 @@ mod tests {
         let config: AccountsConfig = serde_json::from_str("{}").unwrap();
         assert_eq!(config, AccountsConfig::default());
         assert_eq!(config.inactivity_expiry_days, 90);
-        assert_eq!(config.hash_max_wait(), Duration::from_secs(2));
+        assert_eq!(config.hash_max_wait(), Duration::from_secs(5));
         assert_eq!(config.hash_workers, 0);
     }
 
