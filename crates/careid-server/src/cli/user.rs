@@ -46,8 +46,8 @@ pub enum UserCommand {
         /// The account's email.
         email: String,
     },
-    /// Remove the account's second factors (authenticator app, recovery codes), for a
-    /// lost phone: the next sign-in takes the password alone.
+    /// Remove the account's second factors (authenticator app, recovery codes,
+    /// passkeys), for a lost phone or key: the next sign-in takes the password alone.
     ResetMfa {
         /// The account's email.
         email: String,
