@@ -534,6 +534,24 @@ mod tests {
     }
 
     #[test]
+    fn the_written_table_is_read_from_sea_orms_spelling_only() {
+        assert_eq!(
+            written_table(r#"INSERT INTO "codes" ("a") VALUES (?) RETURNING "a""#),
+            Some("codes")
+        );
+        assert_eq!(
+            written_table(r#"UPDATE "accounts" SET "x" = ? RETURNING "x""#),
+            Some("accounts")
+        );
+        assert_eq!(
+            written_table(r#"DELETE FROM "sessions" WHERE "id" = ? RETURNING "id""#),
+            Some("sessions")
+        );
+        assert_eq!(written_table(r#"SELECT "id" FROM "accounts""#), None);
+        assert_eq!(written_table("UPDATE accounts SET x = 1"), None);
+    }
+
+    #[test]
     fn a_value_of_another_type_is_an_error_not_a_null() {
         assert!(Kind::Int.decode(ValueRef::Text(b"7")).is_err());
         assert!(Kind::Int.decode(ValueRef::Integer(i64::MAX)).is_err());
