@@ -34,6 +34,7 @@ use time::OffsetDateTime;
 use crate::{
     ProtocolError,
     key_encryption::{self, Kek},
+    prepared_signer::PreparedSigner,
 };
 
 /// A JWS algorithm careid signs with (RFC 7518 §3.1, RFC 8037 §3.1). The default is the
@@ -513,11 +514,11 @@ fn build(stored: &[signing_keys::SigningKey], kek: Option<&Kek>) -> Result<KeySe
         let private_pem = key_encryption::private_pem(&key.kid, &key.private_pem, kek)?;
         let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
             SigningAlg::RS256 => (
-                Box::new(RS256.signer_from_pem(&private_pem)?),
+                Box::new(PreparedSigner::rs256(private_pem.as_bytes())?),
                 Box::new(RS256.verifier_from_jwk(&jwk)?),
             ),
             SigningAlg::ES256 => (
-                Box::new(ES256.signer_from_pem(&private_pem)?),
+                Box::new(PreparedSigner::es256(private_pem.as_bytes())?),
                 Box::new(ES256.verifier_from_jwk(&jwk)?),
             ),
             SigningAlg::PS256 => (

@@ -35,6 +35,7 @@ mod page_problem;
 mod params;
 mod pending;
 mod pkce;
+mod prepared_signer;
 mod rate_limit;
 mod register;
 mod revoke;
