@@ -660,19 +660,7 @@ mod tests {
             assert!(found.is_some());
         }
         // The userinfo query, as the store builds it for one of those calls.
-        let sql = {
-            use sea_orm::{QueryFilter, QuerySelect, QueryTrait};
-            profiles::entity::Entity::find()
-                .filter(profiles::entity::Column::Subject.eq("sub-ada"))
-                .filter(crate::revoked_access_tokens::is_not_revoked(
-                    "jti-1",
-                    Some("g"),
-                ))
-                .find_also_related(accounts::entity::Entity)
-                .limit(1)
-                .build(DbBackend::Sqlite)
-                .sql
-        };
+        let sql = profiles::bearer_statement(DbBackend::Sqlite, key, "jti-1", Some("g")).sql;
         let (runs, reprepares) = db.inline().unwrap().runs_and_reprepares(&sql);
         assert_eq!(runs, 3, "the three calls ran this statement: {sql}");
         assert_eq!(reprepares, 0);

@@ -34,6 +34,7 @@ pub mod revoked_access_tokens;
 pub mod seed;
 pub mod sessions;
 pub mod signing_keys;
+mod sql_once;
 mod sqlite_failure;
 pub mod totp_factors;
 mod transaction;

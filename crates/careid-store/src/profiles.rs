@@ -1,10 +1,13 @@
 //! Profiles: who a relying party sees. An account owns one or more (self, a couple, a
 //! dependent); each has its own stable `subject`, the OIDC `sub`.
 
-use sea_orm::{ActiveValue::Set, QueryFilter, QueryOrder, entity::prelude::*};
+use sea_orm::{
+    ActiveValue::Set, DbBackend, QueryFilter, QueryOrder, QueryTrait, SelectTwo, SelectTwoModel,
+    SelectorTrait, Statement, entity::prelude::*,
+};
 use time::OffsetDateTime;
 
-use crate::{AccountId, ProfileId, StoreError};
+use crate::{AccountId, ProfileId, StoreError, sql_once::SqlOnce};
 
 pub use entity::Model as Profile;
 
@@ -146,7 +149,7 @@ pub async fn find_with_account(
     db: &impl ConnectionTrait,
     key: ProfileKey<'_>,
 ) -> Result<Option<(Profile, crate::accounts::Account)>, StoreError> {
-    with_account(db, select(key)).await
+    one_with_account(db, with_account_statement(db.get_database_backend(), key)).await
 }
 
 /// [`find_with_account`] for the bearer of an access token, in the same one statement:
@@ -158,8 +161,69 @@ pub async fn find_with_account_unless_revoked(
     jti: &str,
     grant: Option<&str>,
 ) -> Result<Option<(Profile, crate::accounts::Account)>, StoreError> {
+    let stmt = bearer_statement(db.get_database_backend(), key, jti, grant);
+    one_with_account(db, stmt).await
+}
+
+fn with_account_statement(backend: DbBackend, key: ProfileKey<'_>) -> Statement {
+    static SQL: [SqlOnce; 2] = [SqlOnce::new(), SqlOnce::new()];
+    SQL[key.kind()].statement(backend, vec![key.value()], || {
+        with_account(select(key)).build(backend)
+    })
+}
+
+pub(crate) fn bearer_statement(
+    backend: DbBackend,
+    key: ProfileKey<'_>,
+    jti: &str,
+    grant: Option<&str>,
+) -> Statement {
+    static SQL: [SqlOnce; 4] = [
+        SqlOnce::new(),
+        SqlOnce::new(),
+        SqlOnce::new(),
+        SqlOnce::new(),
+    ];
+    // The `1` is the `SELECT 1` of the `NOT EXISTS` subquery, bound like any value.
+    let mut values = vec![key.value(), Value::from(1i32)];
+    values.extend(
+        crate::revoked_access_tokens::keys(jti, grant)
+            .into_iter()
+            .map(Value::from),
+    );
+    let shape = key.kind() * 2 + usize::from(grant.is_some());
+    SQL[shape].statement(backend, values, || {
+        built_bearer_statement(backend, key, jti, grant)
+    })
+}
+
+/// What sea-query builds for [`bearer_statement`].
+fn built_bearer_statement(
+    backend: DbBackend,
+    key: ProfileKey<'_>,
+    jti: &str,
+    grant: Option<&str>,
+) -> Statement {
     let query = select(key).filter(crate::revoked_access_tokens::is_not_revoked(jti, grant));
-    with_account(db, query).await
+    with_account(query).build(backend)
+}
+
+impl ProfileKey<'_> {
+    /// Which statement text serves this kind of key.
+    fn kind(self) -> usize {
+        match self {
+            Self::Id(_) => 0,
+            Self::Subject(_) => 1,
+        }
+    }
+
+    /// The value the statement binds for it.
+    fn value(self) -> Value {
+        match self {
+            Self::Id(id) => id.into(),
+            Self::Subject(subject) => subject.into(),
+        }
+    }
 }
 
 fn select(key: ProfileKey<'_>) -> Select<Entity> {
@@ -169,15 +233,21 @@ fn select(key: ProfileKey<'_>) -> Select<Entity> {
     }
 }
 
-async fn with_account(
+fn with_account(query: Select<Entity>) -> SelectTwo<Entity, crate::accounts::entity::Entity> {
+    query.find_also_related(crate::accounts::entity::Entity)
+}
+
+/// Runs a [`with_account`] statement: a profile whose account is missing is no match.
+async fn one_with_account(
     db: &impl ConnectionTrait,
-    query: Select<Entity>,
+    stmt: Statement,
 ) -> Result<Option<(Profile, crate::accounts::Account)>, StoreError> {
-    Ok(query
-        .find_also_related(crate::accounts::entity::Entity)
-        .one(db)
-        .await?
-        .and_then(|(profile, account)| Some((profile, account?))))
+    let Some(row) = db.query_one_raw(stmt).await? else {
+        return Ok(None);
+    };
+    let (profile, account) =
+        SelectTwoModel::<Profile, crate::accounts::Account>::from_raw_query_result(row)?;
+    Ok(account.map(|account| (profile, account)))
 }
 
 /// Marks the profile's email as verified (an emailed link was followed).
@@ -296,5 +366,34 @@ mod tests {
         );
         assert_eq!(split_name("Cher"), (Some("Cher".into()), None));
         assert_eq!(split_name(" "), (None, None));
+    }
+
+    /// Each cached text with the values given binds what sea-query would build, for every
+    /// shape on both backends: a value listed out of order fails here.
+    #[test]
+    fn a_cached_statement_is_the_one_sea_query_builds() {
+        let calls = [
+            ("sub-a", "jti-a", "grant-a", 7),
+            ("sub-b", "jti-b", "grant-b", 8),
+        ];
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            for (subject, jti, grant, id) in calls {
+                for key in [
+                    ProfileKey::Id(ProfileId::from(id)),
+                    ProfileKey::Subject(subject),
+                ] {
+                    assert_eq!(
+                        with_account_statement(backend, key),
+                        with_account(select(key)).build(backend)
+                    );
+                    for grant in [None, Some(grant)] {
+                        assert_eq!(
+                            bearer_statement(backend, key, jti, grant),
+                            built_bearer_statement(backend, key, jti, grant)
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -69,7 +69,7 @@ pub(crate) fn is_not_revoked(jti: &str, grant: Option<&str>) -> Expr {
 }
 
 /// One lookup answers both: the token itself, and the grant it was issued from.
-fn keys(jti: &str, grant: Option<&str>) -> Vec<String> {
+pub(crate) fn keys(jti: &str, grant: Option<&str>) -> Vec<String> {
     let mut keys = vec![jti.to_owned()];
     keys.extend(grant.map(grant_key));
     keys
