@@ -18,7 +18,8 @@ use josekit::{
 use openssl::{
     ecdsa::EcdsaSig,
     md::Md,
-    pkey::{PKey, Private},
+    nid::Nid,
+    pkey::{Id, PKey, Private},
     pkey_ctx::PkeyCtx,
     rsa::Padding,
 };
@@ -57,8 +58,20 @@ impl PreparedSigner {
 
     fn new(scheme: Scheme, pem: &[u8]) -> Result<Self, JoseError> {
         let key = PKey::private_key_from_pem(pem).map_err(invalid_key)?;
-        let signer = Self::of_key(scheme, key);
         // A key of the wrong type fails here, when keys load, not at the first token.
+        let fits = match scheme {
+            Scheme::Rs256 => key.id() == Id::RSA,
+            Scheme::Es256 => key
+                .ec_key()
+                .is_ok_and(|ec| ec.group().curve_name() == Some(Nid::X9_62_PRIME256V1)),
+        };
+        if !fits {
+            let reason = format!("not a key for {scheme:?}");
+            return Err(JoseError::InvalidKeyFormat(
+                std::io::Error::other(reason).into(),
+            ));
+        }
+        let signer = Self::of_key(scheme, key);
         let ctx = signer.context().map_err(invalid_key)?;
         signer.give_back(ctx);
         Ok(signer)
@@ -77,13 +90,8 @@ impl PreparedSigner {
         let mut ctx = PkeyCtx::new(&self.key)?;
         ctx.sign_init()?;
         if self.scheme == Scheme::Rs256 {
-            if self.key.rsa().is_err() {
-                return Err(openssl::error::ErrorStack::get());
-            }
             ctx.set_rsa_padding(Padding::PKCS1)?;
             ctx.set_signature_md(Md::sha256())?;
-        } else if self.key.ec_key().is_err() {
-            return Err(openssl::error::ErrorStack::get());
         }
         Ok(ctx)
     }
@@ -223,6 +231,9 @@ mod tests {
         assert!(PreparedSigner::rs256(&ed).is_err());
         let ec = pem_of(&ES256.generate_key_pair().unwrap());
         assert!(PreparedSigner::rs256(&ec).is_err());
+        // ES256 is P-256 only: a P-384 key would make signatures of the wrong length.
+        let p384 = pem_of(&josekit::jws::ES384.generate_key_pair().unwrap());
+        assert!(PreparedSigner::es256(&p384).is_err());
         assert!(PreparedSigner::es256(b"not a key").is_err());
     }
 
